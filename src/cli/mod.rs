@@ -1,0 +1,116 @@
+//! The command line: clap arguments close to the flags, turned into
+//! validated settings before any I/O, then dispatched to one file per
+//! command. The CLI parses and wires; the stages do the work.
+
+mod render;
+mod schema;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::policy::{self, Finding, Input};
+use crate::source::{Blob, PolicySet, Source};
+
+/// Exit codes of SPEC §4.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const CHANGES_PENDING: u8 = 2;
+    pub const DRILL_FAILED: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drctl",
+    version,
+    about = "Keeps the disaster-recovery policies of DynamoDB tables true, and proves them with restore drills."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lint every policy offline: no AWS access.
+    Validate(validate::ValidateArgs),
+    /// Print the CloudFormation templates policies render to.
+    Render(render::RenderArgs),
+    /// Print the JSON Schema of the policy file, for editors.
+    Schema,
+}
+
+/// Where policies are read from: `--repo` and `--ref`, or the work tree.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// A local repository path or a remote URL (cloned into the cache).
+    #[arg(long, default_value = ".", env = "DRCTL_REPO")]
+    pub repo: String,
+    /// The revision to read: branch, tag or commit.
+    #[arg(long = "ref", default_value = "HEAD", env = "DRCTL_REF", conflicts_with = "worktree")]
+    pub reference: String,
+    /// Read the uncommitted files of the work tree instead of a commit.
+    #[arg(long)]
+    pub worktree: bool,
+    /// Where remote repositories are cloned.
+    #[arg(long, default_value = ".drctl/cache", env = "DRCTL_CACHE_DIR")]
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+/// Runs the command and maps its outcome to an exit code; errors are
+/// printed with their causes.
+pub fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Render(args) => render::run(&args),
+        Command::Schema => schema::run(),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("drctl: error: {error:#}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+/// Reads the policy files the source arguments name.
+pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
+    let source = Source::open(&args.repo, &args.cache_dir)?;
+    let set = if args.worktree {
+        source.read_worktree(policy::MAX_FILE_BYTES as u64)?
+    } else {
+        source.read_at(&args.reference, policy::MAX_FILE_BYTES as u64)?
+    };
+    Ok(set)
+}
+
+/// The policy loader's view of a policy set.
+pub fn inputs(set: &PolicySet) -> Vec<Input> {
+    set.files
+        .iter()
+        .map(|file| Input {
+            file: file.path.clone(),
+            content: match &file.content {
+                Blob::Data(bytes) => Ok(bytes.clone()),
+                Blob::TooLarge { size } => Err(policy::load::too_large(&file.path, *size)),
+                Blob::NotAFile { why } => Err(Finding::error(
+                    &file.path,
+                    policy::Position::START,
+                    "not-a-file",
+                    format!("not a regular file: {why}"),
+                    "make the policy a plain file in desired/",
+                )),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! drctl: keeps the disaster-recovery policies of DynamoDB tables true.
+//!
+//! The crate reads as the pipeline it runs:
+//! policy → render → diff → apply → drill → record → announce.
+//! `policy` and `render` are the pure core: they know nothing of git or AWS.
+
+pub mod cli;
+pub mod policy;
+pub mod render;
+pub mod source;

@@ -1,0 +1,75 @@
+//! A finding: one problem in one policy file, at a line and column, with a
+//! one-line hint that says how to fix it.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        })
+    }
+}
+
+/// A 1-based line and column in a policy file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Position {
+    pub const START: Position = Position { line: 1, column: 1 };
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub file: String,
+    #[serde(flatten)]
+    pub position: Position,
+    pub severity: Severity,
+    /// A stable identifier of the rule, for suppressions and tests.
+    pub rule: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+impl Finding {
+    pub fn error(file: &str, position: Position, rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { file: file.to_string(), position, severity: Severity::Error, rule, message: message.into(), hint: hint.into() }
+    }
+
+    pub fn warning(file: &str, position: Position, rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { severity: Severity::Warning, ..Self::error(file, position, rule, message, hint) }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}\n  hint: {}",
+            self.file, self.position.line, self.position.column, self.severity, self.message, self.hint
+        )
+    }
+}
+
+/// Files in path order, then positions, errors before warnings: the order a
+/// reader walks a pull request in.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| (&a.file, a.position, a.severity, a.rule).cmp(&(&b.file, b.position, b.severity, b.rule)));
+}

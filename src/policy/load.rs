@@ -1,0 +1,71 @@
+//! Turning the bytes of one untrusted policy file into a typed policy, or
+//! into one finding that says where and why it could not be.
+
+use super::finding::{Finding, Position};
+use super::model::TablePolicy;
+use super::spans::{self, Spans};
+
+/// A policy is a few dozen lines; anything past this is refused unread.
+pub const MAX_FILE_BYTES: usize = 64 * 1024;
+
+/// A policy that parsed, with the positions of its values.
+#[derive(Debug, Clone)]
+pub struct LoadedPolicy {
+    pub file: String,
+    pub policy: TablePolicy,
+    pub spans: Spans,
+}
+
+/// Parses one policy file. Never panics; the error is a finding.
+pub fn load(file: &str, bytes: &[u8]) -> Result<LoadedPolicy, Finding> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(file, bytes.len() as u64));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| not_utf8(file, bytes, e.valid_up_to()))?;
+    let spans = spans::index(text).map_err(|e| Finding::error(file, e.position, "yaml", e.message, e.hint))?;
+    let policy = yaml_serde::from_str::<TablePolicy>(text).map_err(|e| schema_error(file, &e))?;
+    Ok(LoadedPolicy { file: file.to_string(), policy, spans })
+}
+
+pub fn too_large(file: &str, size: u64) -> Finding {
+    Finding::error(
+        file,
+        Position::START,
+        "size",
+        format!("the file has {size} bytes, more than the {MAX_FILE_BYTES} a policy may have"),
+        "a policy is a few dozen lines: split or trim this file",
+    )
+}
+
+fn not_utf8(file: &str, bytes: &[u8], valid_up_to: usize) -> Finding {
+    let before = &bytes[..valid_up_to];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    Finding::error(
+        file,
+        Position { line, column },
+        "encoding",
+        "the file is not UTF-8 text",
+        "save the policy as UTF-8 text; binary content is not a policy",
+    )
+}
+
+fn schema_error(file: &str, error: &yaml_serde::Error) -> Finding {
+    let position = error.location().map_or(Position::START, |l| Position { line: l.line(), column: l.column() });
+    let message = error.to_string();
+    // yaml_serde appends " at line L column C": the position is already in front.
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    let hint = if message.contains("unknown field") {
+        "remove the field or fix its spelling; the fields allowed here are listed above"
+    } else if message.contains("missing field") {
+        "add the field; schema/drctl-v1.json lists every field"
+    } else if message.contains("unknown variant") {
+        "use one of the values listed above"
+    } else if message.contains("invalid type") {
+        "give the field a value of the type named above"
+    } else {
+        "see schema/drctl-v1.json for the policy format"
+    };
+    Finding::error(file, position, "schema", message, hint)
+}

@@ -1,0 +1,84 @@
+//! The policy language: `desired/*.yaml` files, `apiVersion: drctl/v1`,
+//! `kind: TablePolicy` (SPEC §2).
+//!
+//! Pure: bytes in, typed policies and findings out. No git, no AWS.
+//!
+//! # Guarantees
+//! - Never panics and never hangs on any input; hostile YAML (alias bombs,
+//!   deep nesting, huge files) is refused before it is deserialised.
+//! - One call reports every finding of every file, not just the first.
+
+pub mod duration;
+pub mod finding;
+pub mod load;
+pub mod model;
+pub mod names;
+pub mod schedule;
+pub mod spans;
+pub mod validate;
+
+pub use duration::Duration;
+pub use finding::{Finding, Position, Severity};
+pub use load::{LoadedPolicy, MAX_FILE_BYTES, load};
+pub use model::TablePolicy;
+pub use schedule::Schedule;
+
+use sha2::{Digest, Sha256};
+
+/// The outcome of checking a set of policy files.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Policies that parsed, valid or not (see `findings`).
+    pub policies: Vec<LoadedPolicy>,
+    /// Every finding, sorted by file and position.
+    pub findings: Vec<Finding>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(Finding::is_error)
+    }
+
+    /// Policies with no error finding: the ones later stages may act on.
+    pub fn valid(&self) -> impl Iterator<Item = &LoadedPolicy> {
+        self.policies.iter().filter(|p| !self.findings.iter().any(|f| f.is_error() && f.file == p.file))
+    }
+}
+
+/// One input file: its repository-relative path and content, or the reason
+/// its content was not read.
+pub struct Input {
+    pub file: String,
+    pub content: Result<Vec<u8>, Finding>,
+}
+
+/// Loads and validates every file, then the set as a whole.
+pub fn check(inputs: impl IntoIterator<Item = Input>) -> Checked {
+    let mut checked = Checked::default();
+    for input in inputs {
+        match input.content.and_then(|bytes| load(&input.file, &bytes)) {
+            Ok(loaded) => {
+                checked.findings.extend(validate::validate(&loaded));
+                checked.policies.push(loaded);
+            }
+            Err(finding) => checked.findings.push(finding),
+        }
+    }
+    checked.findings.extend(validate::validate_set(&checked.policies));
+    finding::sort(&mut checked.findings);
+    checked
+}
+
+/// The content hash of a policy: SHA-256 of its canonical JSON form, so a
+/// reformatted file or reordered keys hash the same and any change of
+/// meaning does not.
+pub fn content_hash(policy: &TablePolicy) -> String {
+    let canonical = serde_json::to_vec(policy).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}
+
+/// The JSON Schema of a policy file, pretty-printed.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(TablePolicy);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}

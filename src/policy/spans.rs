@@ -1,0 +1,253 @@
+//! Where each value of a policy file sits, and the first line of defence
+//! against hostile YAML.
+//!
+//! A streaming pass over the parser's events, before any deserialisation:
+//! it refuses anchors and aliases (the stuff of alias bombs), tags, several
+//! documents, duplicate keys, non-scalar keys, deep nesting and very many
+//! nodes, each at its position; and it records the position of every key and
+//! value by path (`spec.verify.checks[2].sample.items`) so that semantic
+//! findings can point at the line a reviewer must change.
+
+use std::collections::{HashMap, HashSet};
+
+use saphyr_parser::{Event, Parser, ScanError, Span};
+
+use super::finding::Position;
+
+/// Deeper than any policy needs (the deepest real path has 6 levels).
+const MAX_DEPTH: usize = 16;
+/// Far more nodes than any policy needs; bounds the work on hostile input.
+const MAX_NODES: usize = 20_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanError {
+    pub position: Position,
+    pub message: String,
+    pub hint: &'static str,
+}
+
+/// Positions of keys and values by path.
+#[derive(Debug, Default, Clone)]
+pub struct Spans {
+    values: HashMap<String, Position>,
+    keys: HashMap<String, Position>,
+}
+
+impl Spans {
+    /// The position of the value at `path`, or of its nearest ancestor that
+    /// exists (a missing field is reported at the mapping that lacks it).
+    pub fn value(&self, path: &str) -> Position {
+        self.lookup(&self.values, path)
+    }
+
+    /// The position of the key of `path`, falling back like [`Spans::value`].
+    pub fn key(&self, path: &str) -> Position {
+        self.lookup(&self.keys, path)
+    }
+
+    fn lookup(&self, table: &HashMap<String, Position>, path: &str) -> Position {
+        let mut path = path;
+        loop {
+            if let Some(position) = table.get(path).or_else(|| self.keys.get(path)) {
+                return *position;
+            }
+            match path.rfind(['.', '[']) {
+                Some(cut) => path = &path[..cut],
+                None => return Position::START,
+            }
+        }
+    }
+}
+
+enum Frame {
+    Map { path: String, seen: HashSet<String>, pending_key: Option<String> },
+    Seq { path: String, next: usize },
+}
+
+fn position(span: &Span) -> Position {
+    Position { line: span.start.line(), column: span.start.col() + 1 }
+}
+
+fn refuse(span: &Span, message: impl Into<String>, hint: &'static str) -> SpanError {
+    SpanError { position: position(span), message: message.into(), hint }
+}
+
+fn scan_error(error: &ScanError) -> SpanError {
+    let marker = error.marker();
+    let hint = if error.info().contains("tab") {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else {
+        "fix the YAML syntax at this position"
+    };
+    SpanError {
+        position: Position { line: marker.line(), column: marker.col() + 1 },
+        message: format!("invalid YAML: {}", error.info()),
+        hint,
+    }
+}
+
+/// Walks `text` once and returns the positions of its keys and values.
+pub fn index(text: &str) -> Result<Spans, SpanError> {
+    let mut spans = Spans::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut documents = 0;
+    let mut nodes = 0;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| scan_error(&e))?;
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(refuse(&span, "more than one YAML document in the file", "put each policy in its own file"));
+                }
+            }
+            Event::Alias(_) => {
+                return Err(refuse(&span, "YAML aliases are not allowed in policies", "write the value out in full instead of `*alias`"));
+            }
+            Event::Scalar(value, _, anchor, tag) => {
+                nodes += 1;
+                refuse_decorations(&span, anchor, tag.is_some())?;
+                if let Some(path) = enter_node(&mut stack, &mut spans, &span, Some(&value), nodes)? {
+                    spans.values.insert(path, position(&span));
+                }
+            }
+            Event::MappingStart(anchor, ref tag) | Event::SequenceStart(anchor, ref tag) => {
+                nodes += 1;
+                refuse_decorations(&span, anchor, tag.is_some())?;
+                let is_map = matches!(event, Event::MappingStart(..));
+                let path = match enter_node(&mut stack, &mut spans, &span, None, nodes)? {
+                    Some(path) => path,
+                    None => return Err(refuse(&span, "a mapping or list cannot be a key", "use plain text keys")),
+                };
+                if stack.is_empty() && !is_map {
+                    return Err(refuse(
+                        &span,
+                        "a policy file must be a mapping at the top level",
+                        "start the file with `apiVersion: drctl/v1`",
+                    ));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(refuse(
+                        &span,
+                        format!("nesting deeper than {MAX_DEPTH} levels"),
+                        "policies are shallow: remove the extra nesting",
+                    ));
+                }
+                spans.values.insert(path.clone(), position(&span));
+                stack.push(if is_map {
+                    Frame::Map { path, seen: HashSet::new(), pending_key: None }
+                } else {
+                    Frame::Seq { path, next: 0 }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+        }
+    }
+    if documents == 0 {
+        return Err(SpanError {
+            position: Position::START,
+            message: "the policy file is empty".into(),
+            hint: "start the file with `apiVersion: drctl/v1`",
+        });
+    }
+    Ok(spans)
+}
+
+fn refuse_decorations(span: &Span, anchor: usize, tagged: bool) -> Result<(), SpanError> {
+    if anchor != 0 {
+        return Err(refuse(span, "YAML anchors are not allowed in policies", "remove the `&anchor` and write values out in full"));
+    }
+    if tagged {
+        return Err(refuse(span, "YAML tags are not allowed in policies", "remove the `!tag`"));
+    }
+    Ok(())
+}
+
+/// Places a node in its parent. Returns its path when it is a value, `None`
+/// when it was consumed as a mapping key.
+fn enter_node(
+    stack: &mut [Frame],
+    spans: &mut Spans,
+    span: &Span,
+    scalar: Option<&str>,
+    nodes: usize,
+) -> Result<Option<String>, SpanError> {
+    if nodes > MAX_NODES {
+        return Err(refuse(span, format!("more than {MAX_NODES} YAML nodes"), "a policy is a few dozen lines: this file is not one"));
+    }
+    match stack.last_mut() {
+        None => {
+            if scalar.is_some() {
+                return Err(refuse(span, "a policy file must be a mapping at the top level", "start the file with `apiVersion: drctl/v1`"));
+            }
+            Ok(Some(String::new()))
+        }
+        Some(Frame::Seq { path, next }) => {
+            let child = format!("{path}[{next}]");
+            *next += 1;
+            Ok(Some(child))
+        }
+        Some(Frame::Map { path, seen, pending_key }) => match pending_key.take() {
+            Some(key) => Ok(Some(key)),
+            None => {
+                let Some(key) = scalar else { return Ok(None) };
+                let child = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+                if !seen.insert(key.to_string()) {
+                    return Err(refuse(span, format!("duplicate key `{key}`"), "keep one of the two entries"));
+                }
+                spans.keys.insert(child.clone(), position(span));
+                *pending_key = Some(child);
+                Ok(None)
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_value_and_key_positions() {
+        let spans = index("a: 1\nb:\n  c: [x, y]\n  d:\n    - e: 2\n").unwrap();
+        assert_eq!(spans.value("a"), Position { line: 1, column: 4 });
+        assert_eq!(spans.key("b.c"), Position { line: 3, column: 3 });
+        assert_eq!(spans.value("b.c[1]"), Position { line: 3, column: 10 });
+        assert_eq!(spans.value("b.d[0].e"), Position { line: 5, column: 10 });
+        // Missing paths fall back to the nearest ancestor.
+        assert_eq!(spans.value("b.d[0].missing"), Position { line: 5, column: 7 });
+    }
+
+    #[test]
+    fn refuses_hostile_yaml() {
+        let cases = [
+            ("a: &x [1]\nb: *x\n", "anchors"),
+            ("a: !!binary aGk=\n", "tags"),
+            ("a: 1\n---\nb: 2\n", "more than one"),
+            ("a: 1\na: 2\n", "duplicate key"),
+            ("? [a]\n: 1\n", "cannot be a key"),
+            ("- a\n", "top level"),
+            ("just text\n", "top level"),
+            ("a:\n\tb: 1\n", "invalid YAML"),
+            ("", "empty"),
+        ];
+        for (text, expected) in cases {
+            let error = index(text).unwrap_err();
+            assert!(error.message.contains(expected), "{text:?}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn refuses_deep_nesting_and_node_floods_quickly() {
+        let deep = format!("a: {}", "[".repeat(MAX_DEPTH + 1));
+        assert!(index(&deep).unwrap_err().message.contains("nesting"));
+        // The parser's own recursion limit stops far deeper input first.
+        let deeper = format!("a: {}", "[".repeat(100_000));
+        assert!(index(&deeper).is_err());
+        let flood = format!("a: [{}]\n", "1,".repeat(MAX_NODES + 10));
+        assert!(index(&flood).unwrap_err().message.contains("nodes"));
+    }
+}
