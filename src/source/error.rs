@@ -1,0 +1,112 @@
+use std::io;
+use std::path::PathBuf;
+
+/// Why the git source could not answer. Each variant names the repository
+/// (the path or URL the caller gave) and says what to do about it; the
+/// underlying git or I/O error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "`{}` is not a git repository; give the top directory of a work tree, a bare repository, or a file:// URL",
+        path.display()
+    )]
+    NotARepository {
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+
+    #[error(
+        "cannot read `{url}`: this drctl binary was built without the `{scheme}` transport (it can read {supported}); clone the repository yourself and give drctl its local path"
+    )]
+    UnsupportedTransport { url: String, scheme: String, supported: String },
+
+    #[error(
+        "cannot write the cache for `{url}` at {}; check that the cache directory can be created and is writable",
+        path.display()
+    )]
+    CacheIo {
+        url: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error(
+        "the cache directory {} for `{url}` holds {found}; remove it so that drctl can clone afresh, or use another cache directory",
+        cache.display()
+    )]
+    CacheConflict { url: String, cache: PathBuf, found: String },
+
+    #[error(
+        "cannot clone `{url}` into {}; check that the URL names a git repository this user can read",
+        cache.display()
+    )]
+    Clone {
+        url: String,
+        cache: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+
+    #[error(
+        "cannot fetch `{url}` into {}; check that the repository still exists and is readable (the cache keeps the commits of the last good fetch)",
+        cache.display()
+    )]
+    Fetch {
+        url: String,
+        cache: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+
+    #[error("reference `{reference}` not found in {repo}: known branches: {known_branches}")]
+    ReferenceNotFound { repo: String, reference: String, known_branches: String },
+
+    #[error(
+        "reference `{reference}` is ambiguous in {repo}: give more hex digits of the sha, or the full name (refs/heads/..., refs/tags/...)"
+    )]
+    AmbiguousReference { repo: String, reference: String },
+
+    #[error("`{reference}` is not a valid reference in {repo}; give a branch, a tag or a commit sha")]
+    InvalidReference {
+        repo: String,
+        reference: String,
+        #[source]
+        source: git2::Error,
+    },
+
+    #[error("reference `{reference}` in {repo} points at a {kind}, not a commit; give a branch, a tag or a commit sha")]
+    NotACommit { repo: String, reference: String, kind: String },
+
+    #[error("cannot read uncommitted files from {repo}: {why}; read a commit instead, or give drctl the path of a local work tree")]
+    NoWorkTree { repo: String, why: String },
+
+    #[error("`desired` in {repo} at {revision} is {found}, not a directory; policies must be files directly inside a `desired/` directory")]
+    PolicyDirNotADirectory { repo: String, revision: String, found: String },
+
+    #[error("cannot read {} in the work tree of {repo}; check its permissions", path.display())]
+    WorkTreeIo {
+        repo: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("git failed while {action} in {repo}")]
+    Git {
+        repo: String,
+        action: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+impl SourceError {
+    /// A git failure with no more specific remedy than its own message.
+    pub(super) fn git(repo: &str, action: impl Into<String>) -> impl FnOnce(git2::Error) -> Self {
+        let repo = repo.to_owned();
+        let action = action.into();
+        move |source| SourceError::Git { repo, action, source }
+    }
+}

@@ -1,0 +1,279 @@
+//! The git source: where drctl's desired state comes from.
+//!
+//! Engineers change policies by editing `desired/*.yaml` in pull requests;
+//! this module owns everything between a repository and the bytes of those
+//! files. It opens a local repository (work tree or bare) or keeps a bare
+//! mirror of a remote one in a cache directory, resolves references to
+//! commits, reads the policy files at a commit or in the work tree, and lists
+//! which policy files changed between two commits. It does not parse YAML:
+//! the policy loader turns the bytes into policies.
+//!
+//! A policy file is an entry directly inside `desired/` whose name ends in
+//! `.yaml` or `.yml`. Nested directories are not searched.
+//!
+//! # Guarantees
+//!
+//! - A blob or file larger than `max_bytes` is never read into memory: its
+//!   size is taken from the object header or the file metadata first, and it
+//!   is reported as [`Blob::TooLarge`].
+//! - Symbolic links are never followed, in trees or in the work tree; they,
+//!   submodules and directories with policy names are reported as
+//!   [`Blob::NotAFile`] so that the loader can name them.
+//! - A revision without a `desired/` directory yields an empty set, not an
+//!   error. A `desired` that is a file or a link is an error, because reading
+//!   it as "no policies" would look like every policy had been deleted.
+//! - [`PolicySet::files`] and the result of [`Source::changed_between`] are
+//!   sorted by path, so output built from them is deterministic.
+//! - A remote cache is only ever populated by an atomic rename of a complete
+//!   clone, so an interrupted first clone never leaves a half-made cache.
+//! - No input makes this module panic; every failure is a [`SourceError`]
+//!   naming the repository, reference or path, and how to fix it.
+//!
+//! # Caveats
+//!
+//! - Only local paths and `file://` URLs are supported unless the binary was
+//!   built with libgit2's https or ssh transport; no credentials are offered.
+//! - [`Source`] holds an open repository and is `Send` but not `Sync`: give
+//!   each thread its own, or move it into a blocking task.
+//! - The object store is trusted to be intact: libgit2 1.9 can spin forever
+//!   reading a loose object whose zlib stream is cut short.
+//! - A remote whose fetch fails cannot be opened, even if its cache holds an
+//!   older mirror; the caller decides whether to retry.
+
+mod error;
+mod location;
+mod remote;
+mod tree;
+mod worktree;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, ErrorCode, Repository};
+
+pub use error::SourceError;
+
+/// The directory, at the top of the repository, that holds the policies.
+const POLICY_DIR: &str = "desired";
+
+/// How many branch names an error message lists before eliding the rest.
+const BRANCHES_IN_ERRORS: usize = 10;
+
+/// Repo-relative path like `desired/scans.yaml` plus its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyFile {
+    pub path: String,
+    pub content: Blob,
+}
+
+/// The content of a policy file, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blob {
+    Data(Vec<u8>),
+    /// Larger than the limit the caller gave; never read.
+    TooLarge {
+        size: u64,
+    },
+    /// A symbolic link, a submodule, a directory with a policy name, or a
+    /// name that is not UTF-8: something the loader must reject by name.
+    NotAFile {
+        why: String,
+    },
+}
+
+/// All policy files of one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySet {
+    pub revision: Revision,
+    /// Sorted by path.
+    pub files: Vec<PolicyFile>,
+}
+
+/// Where a [`PolicySet`] was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revision {
+    /// A commit: its full sha and the reference the caller asked for.
+    Commit { sha: String, reference: String },
+    /// The files on disk. `head` is `None` before the first commit; `dirty`
+    /// says whether any policy file differs from `head` (edited, deleted,
+    /// or new and not ignored).
+    WorkTree { head: Option<String>, dirty: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One policy file that differs between two commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// An open policy repository: local, or a cached mirror of a remote.
+pub struct Source {
+    repo: Repository,
+    origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+enum Origin {
+    Local { path: PathBuf },
+    Remote { url: String, cache: PathBuf },
+}
+
+impl Source {
+    /// Opens `repo`: a local path (work tree or bare repository) is opened in
+    /// place; a URL (`file://...`) is cloned as a bare mirror into
+    /// `cache_dir/<name derived from the URL>`, or fetched there if an
+    /// earlier run already cloned it.
+    pub fn open(repo: &str, cache_dir: &Path) -> Result<Source, SourceError> {
+        match location::parse(repo) {
+            location::Location::Path(path) => Self::open_local(path),
+            location::Location::Url { scheme } => {
+                location::check_transport(repo, &scheme)?;
+                let (git, cache) = remote::open_mirror(repo, cache_dir)?;
+                Ok(Source { repo: git, origin: Origin::Remote { url: repo.to_owned(), cache } })
+            }
+        }
+    }
+
+    fn open_local(path: &Path) -> Result<Source, SourceError> {
+        let repo = Repository::open(path).map_err(|source| SourceError::NotARepository { path: path.to_path_buf(), source })?;
+        Ok(Source { repo, origin: Origin::Local { path: path.to_path_buf() } })
+    }
+
+    /// Fetches a remote again, so that references resolve to its current
+    /// commits. A local repository is read in place and needs no fetch.
+    pub fn fetch(&self) -> Result<(), SourceError> {
+        match &self.origin {
+            Origin::Local { .. } => Ok(()),
+            Origin::Remote { url, cache } => remote::fetch_mirror(&self.repo, url, cache),
+        }
+    }
+
+    /// Resolves `HEAD`, a branch, a tag, a sha (full or unambiguous prefix)
+    /// or any other git revision expression to a full commit sha. For a
+    /// remote, branches are the remote's branches as of the last fetch and
+    /// `HEAD` is the remote's default branch.
+    pub fn resolve(&self, reference: &str) -> Result<String, SourceError> {
+        Ok(self.find_commit(reference)?.id().to_string())
+    }
+
+    /// Reads the policy files of the commit `reference` resolves to.
+    pub fn read_at(&self, reference: &str, max_bytes: u64) -> Result<PolicySet, SourceError> {
+        let commit = self.find_commit(reference)?;
+        let sha = commit.id().to_string();
+        let files = tree::read_policies(&self.repo, &commit, max_bytes, &self.describe())?;
+        Ok(PolicySet { revision: Revision::Commit { sha, reference: reference.to_owned() }, files })
+    }
+
+    /// Reads the policy files as they are on disk in a local work tree,
+    /// committed or not. Untracked files that git ignores are left out, as
+    /// they would be from a commit.
+    pub fn read_worktree(&self, max_bytes: u64) -> Result<PolicySet, SourceError> {
+        let workdir = match (&self.origin, self.repo.workdir()) {
+            (Origin::Remote { .. }, _) => {
+                return Err(self.no_work_tree("it is a remote, read through a bare mirror"));
+            }
+            (Origin::Local { .. }, None) => {
+                return Err(self.no_work_tree("it is a bare repository"));
+            }
+            (Origin::Local { .. }, Some(workdir)) => workdir.to_path_buf(),
+        };
+        worktree::read_policies(&self.repo, &workdir, &self.describe(), max_bytes)
+    }
+
+    /// Lists the policy files that differ between the commits `from` and `to`
+    /// resolve to, sorted by path. Other files are ignored.
+    pub fn changed_between(&self, from: &str, to: &str) -> Result<Vec<Change>, SourceError> {
+        let from = self.find_commit(from)?;
+        let to = self.find_commit(to)?;
+        tree::changed_policies(&self.repo, &from, &to, &self.describe())
+    }
+
+    fn find_commit(&self, reference: &str) -> Result<git2::Commit<'_>, SourceError> {
+        let object = self.repo.revparse_single(reference).map_err(|e| self.reference_error(reference, e))?;
+        object.peel_to_commit().map_err(|_| SourceError::NotACommit {
+            repo: self.describe(),
+            reference: reference.to_owned(),
+            kind: object.kind().map_or("unknown object", |k| k.str()).to_owned(),
+        })
+    }
+
+    fn reference_error(&self, reference: &str, error: git2::Error) -> SourceError {
+        let repo = self.describe();
+        let reference = reference.to_owned();
+        match error.code() {
+            ErrorCode::NotFound | ErrorCode::UnbornBranch => {
+                SourceError::ReferenceNotFound { repo, reference, known_branches: self.known_branches() }
+            }
+            ErrorCode::Ambiguous => SourceError::AmbiguousReference { repo, reference },
+            ErrorCode::InvalidSpec => SourceError::InvalidReference { repo, reference, source: error },
+            _ => SourceError::Git { repo, action: format!("resolving `{reference}`"), source: error },
+        }
+    }
+
+    /// Branch names for an error message; best effort, because it is only
+    /// ever called while reporting another failure.
+    fn known_branches(&self) -> String {
+        let mut names: Vec<String> = match self.repo.branches(Some(BranchType::Local)) {
+            Ok(branches) => {
+                branches.filter_map(Result::ok).filter_map(|(branch, _)| branch.name().ok().flatten().map(str::to_owned)).collect()
+            }
+            Err(_) => return "(could not list them)".to_owned(),
+        };
+        if names.is_empty() {
+            return "none (the repository has no commits)".to_owned();
+        }
+        names.sort();
+        let total = names.len();
+        names.truncate(BRANCHES_IN_ERRORS);
+        let listed = names.join(", ");
+        match total - names.len() {
+            0 => listed,
+            more => format!("{listed} and {more} more"),
+        }
+    }
+
+    fn no_work_tree(&self, why: &str) -> SourceError {
+        SourceError::NoWorkTree { repo: self.describe(), why: why.to_owned() }
+    }
+
+    /// How errors name this repository: the path or URL the caller gave.
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::Local { path } => write!(f, "{}", path.display()),
+            Origin::Remote { url, .. } => f.write_str(url),
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source").field("origin", &self.origin).finish_non_exhaustive()
+    }
+}
+
+/// Whether `name`, an entry directly inside `desired/`, is a policy file.
+fn is_policy_name(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+/// The repo-relative path of the policy file called `name`.
+fn policy_path(name: &str) -> String {
+    format!("{POLICY_DIR}/{name}")
+}
