@@ -1,0 +1,232 @@
+"""The WSGI front of the emulator: the /_drctl control API, call counting
+and fault injection, in front of moto's own server application."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+from moto.core.request import Request
+from moto.core.responses import BaseResponse
+from moto.core.routing import get_service_router
+
+from . import faults, lifecycle
+
+CONTROL_PREFIX = "/_drctl"
+
+# botocore protocol family per signing name (the services drctl uses and a
+# few neighbours); anything else is treated as rest-json.
+PROTOCOLS = {
+    "cloudformation": "query",
+    "sns": "query",
+    "sts": "query",
+    "iam": "query",
+    "sqs": "json",
+    "dynamodb": "json",
+    "backup": "rest-json",
+}
+
+
+# ---------------------------------------------------------------------------
+# Who is calling what
+
+
+def account_of(environ: dict[str, Any]) -> str:
+    """The account moto serves this request from (same rules as moto)."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return environ["HTTP_X_MOTO_ACCOUNT_ID"]
+    from moto.iam.models import get_account_id_from
+
+    access_key = "AKIAEXAMPLE"
+    match = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        access_key = match.group(1)
+    return get_account_id_from(access_key)
+
+
+def service_of(environ: dict[str, Any]) -> str | None:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split(",")[0].split()[1]
+        return scope.split("/")[3].lower()
+    except (IndexError, ValueError):
+        return None
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def operation_of(environ: dict[str, Any], service: str) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.split(".")[-1]
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        body = _read_body(environ).decode("utf-8", "replace")
+        action = parse_qs(body).get("Action") or parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        if action:
+            return action[0]
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    if action:
+        return action[0]
+    try:
+        operation, _ = get_service_router(service).match(Request(dict(environ)))
+        return operation.name
+    except Exception:
+        return "?"
+
+
+# ---------------------------------------------------------------------------
+# The control API
+
+
+def _json_response(start_response: Callable, status: int, payload: Any) -> list[bytes]:
+    body = json.dumps(payload, indent=1, default=str).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "OK")
+    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
+                                           ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _all_jobs(account: str | None):
+    from moto.backup.models import backup_backends
+
+    from .backup_models import ext
+
+    for acct, regions in list(backup_backends.items()):
+        if account and acct != account:
+            continue
+        for region in list(regions.keys()):
+            state = ext(regions[region])
+            yield from state.backup_jobs.values()
+            yield from state.restore_jobs.values()
+            yield from state.copy_jobs.values()
+
+
+def handle_control(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+    method = environ["REQUEST_METHOD"]
+    path = environ.get("PATH_INFO", "")[len(CONTROL_PREFIX):].rstrip("/") or "/"
+    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    raw = _read_body(environ)
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+    except ValueError as err:
+        return _json_response(start_response, 400, {"error": f"bad JSON: {err}"})
+    account = body.get("account") or query.get("account")
+    try:
+        if path == "/health":
+            from .selfcheck import KNOWN_MOTO_VERSION
+
+            return _json_response(start_response, 200, {"ok": True, "moto": KNOWN_MOTO_VERSION})
+        if path == "/faults":
+            if method == "GET":
+                return _json_response(start_response, 200, {"faults": faults.FAULTS.list(account)})
+            if method == "POST":
+                specs = body.get("faults") if isinstance(body.get("faults"), list) else [body]
+                rules = [faults.FAULTS.add(spec).to_dict() for spec in specs]
+                return _json_response(start_response, 200, {"faults": rules})
+            if method == "DELETE":
+                removed = faults.FAULTS.clear(account, query.get("id") or body.get("id"))
+                return _json_response(start_response, 200, {"removed": removed})
+        if path == "/calls":
+            if method == "GET":
+                return _json_response(start_response, 200, faults.CALLS.report(account))
+            if method == "DELETE":
+                faults.CALLS.clear(account)
+                return _json_response(start_response, 200, {"cleared": True})
+        if path == "/jobs/progression":
+            if method == "POST":
+                transition = lifecycle.set_progression(
+                    body.get("kind", "all"), body.get("mode", "immediate"), account,
+                    body.get("steps"), body.get("seconds"),
+                )
+                return _json_response(start_response, 200, {"account": account, "kind": body.get("kind", "all"),
+                                                            "transition": transition})
+            if method == "GET":
+                return _json_response(start_response, 200, {
+                    kind: lifecycle.progression(kind, account) for kind in lifecycle.KINDS
+                })
+            if method == "DELETE":
+                lifecycle.reset_progression(account)
+                return _json_response(start_response, 200, {"reset": True})
+        if path == "/jobs/fail":
+            if method == "POST":
+                rule = faults.JOB_FAILURES.add(body)
+                # A matching job already under way fails too.
+                doomed = []
+                for job in _all_jobs(rule["account"]):
+                    attrs = {
+                        "resource_arn": getattr(job, "resource_arn", None)
+                        or getattr(getattr(job, "recovery_point", None), "resource_arn", None),
+                        "target_table": getattr(job, "target_table", None),
+                    }
+                    if not job._settled and not rule["next"] and faults.JOB_FAILURES.apply(job, attrs):
+                        doomed.append(job.job_id)
+                return _json_response(start_response, 200, {"rule": rule, "running_jobs_failed": doomed})
+            if method == "GET":
+                return _json_response(start_response, 200, {"rules": faults.JOB_FAILURES.list()})
+            if method == "DELETE":
+                faults.JOB_FAILURES.clear(account)
+                return _json_response(start_response, 200, {"cleared": True})
+        if path == "/cfn/fail":
+            if method == "POST":
+                return _json_response(start_response, 200, {"rule": faults.RESOURCE_FAILURES.add(body)})
+            if method == "GET":
+                return _json_response(start_response, 200, {"rules": faults.RESOURCE_FAILURES.list()})
+            if method == "DELETE":
+                faults.RESOURCE_FAILURES.clear(account)
+                return _json_response(start_response, 200, {"cleared": True})
+        if path == "/reset" and method == "POST":
+            faults.FAULTS.clear(account)
+            faults.JOB_FAILURES.clear(account)
+            faults.RESOURCE_FAILURES.clear(account)
+            faults.CALLS.clear(account)
+            lifecycle.reset_progression(account)
+            return _json_response(start_response, 200, {"reset": True, "account": account})
+    except ValueError as err:
+        return _json_response(start_response, 400, {"error": str(err)})
+    return _json_response(start_response, 404, {"error": f"no control endpoint {method} {path}"})
+
+
+# ---------------------------------------------------------------------------
+
+
+class DrctlApp:
+    """Control API + counters + faults in front of moto's application."""
+
+    def __init__(self, moto_app: Callable):
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable):
+        path = environ.get("PATH_INFO", "")
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+            return handle_control(environ, start_response)
+        service = service_of(environ)
+        if service:
+            operation = operation_of(environ, service)
+            account = account_of(environ)
+            faults.CALLS.count(account, service, operation)
+            latency, rule = faults.FAULTS.decide(service, operation, account)
+            if latency:
+                time.sleep(latency / 1000.0)
+            if rule is not None:
+                protocol = PROTOCOLS.get(service, "rest-json")
+                status, headers, body = faults.error_response(protocol, service, rule)
+                headers["Content-Length"] = str(len(body))
+                start_response(f"{status} Injected", list(headers.items()))
+                return [body]
+        return self.moto_app(environ, start_response)

@@ -1,0 +1,176 @@
+"""Start-up check: every moto internal the extension relies on is there, and
+moto is exactly the version the extension was written against.
+
+Run on its own with ``python -m drctl_moto.selfcheck`` (from emulator/).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+KNOWN_MOTO_VERSION = "5.2.5"
+
+# (module, attribute path) pairs that the extension reads, wraps or replaces.
+REQUIRED = [
+    ("moto.backup.models", "BackupBackend"),
+    ("moto.backup.models", "backup_backends"),
+    ("moto.backup.models", "Plan"),
+    ("moto.backup.models", "Vault"),
+    ("moto.backup.responses", "BackupResponse"),
+    ("moto.backup.responses", "BackupResponse.backup_backend"),
+    ("moto.backup.urls", "url_paths"),
+    ("moto.backup.exceptions", "InvalidParameterValueException"),
+    ("moto.backup.exceptions", "InvalidRequestException"),
+    ("moto.backup.exceptions", "ResourceNotFoundException"),
+    ("moto.backup.exceptions", "AlreadyExistsException"),
+    ("moto.cloudformation.parsing", "get_model_list"),
+    ("moto.cloudformation.parsing", "get_model_map"),
+    ("moto.cloudformation.parsing", "get_name_type_map"),
+    ("moto.cloudformation.parsing", "parse_and_create_resource"),
+    ("moto.cloudformation.parsing", "parse_and_update_resource"),
+    ("moto.cloudformation.parsing", "resource_class_from_type"),
+    ("moto.cloudformation.parsing", "ResourceMap._delete_resource"),
+    ("moto.cloudformation.parsing", "ResourceMap.update"),
+    ("moto.cloudformation.parsing", "ResourceMap.delete"),
+    ("moto.cloudformation.models", "Stack.create_resources"),
+    ("moto.cloudformation.models", "Stack.update"),
+    ("moto.cloudformation.models", "Stack._add_stack_event"),
+    ("moto.cloudformation.models", "Stack._create_output_map"),
+    ("moto.cloudformation.models", "ChangeSet.apply"),
+    ("moto.cloudformation.models", "Change"),
+    ("moto.cloudformation.models", "Event"),
+    ("moto.cloudformation.models", "CloudFormationBackend.create_change_set"),
+    ("moto.cloudformation.models", "CloudFormationBackend.execute_change_set"),
+    ("moto.cloudformation.models", "CloudFormationBackend.update_stack"),
+    ("moto.cloudformation.models", "CloudFormationBackend.delete_stack"),
+    ("moto.cloudformation.models", "CloudFormationBackend._resolve_update_parameters"),
+    ("moto.cloudformation.models", "cloudformation_backends"),
+    ("moto.cloudformation.responses", "CloudFormationResponse.create_change_set"),
+    ("moto.cloudformation.responses", "CloudFormationResponse.describe_change_set"),
+    ("moto.cloudformation.responses", "CloudFormationResponse.delete_change_set"),
+    ("moto.cloudformation.utils", "generate_changeset_id"),
+    ("moto.cloudformation.utils", "generate_stack_id"),
+    ("moto.cloudformation.utils", "validate_create_change_set"),
+    ("moto.core.common_models", "CloudFormationModel"),
+    ("moto.core.responses", "BaseResponse.access_key_regex"),
+    ("moto.core.routing", "get_service_router"),
+    ("moto.core.request", "Request"),
+    ("moto.dynamodb.models", "dynamodb_backends"),
+    ("moto.dynamodb.models.table", "Table.create_from_cloudformation_json"),
+    ("moto.dynamodb.models.table", "Backup"),
+    ("moto.dynamodb.models.table", "RestoredTable"),
+    ("moto.dynamodb.models", "DynamoDBBackend.create_backup"),
+    ("moto.dynamodb.models", "DynamoDBBackend.restore_table_from_backup"),
+    ("moto.dynamodb.models", "DynamoDBBackend.update_table"),
+    ("moto.dynamodb.models", "DynamoDBBackend.update_continuous_backups"),
+    ("moto.sns.models", "sns_backends"),
+    ("moto.sns.models", "Topic.get_cfn_attribute"),
+    ("moto.sns.models", "SNSBackend.subscribe"),
+    ("moto.sns.models", "SNSBackend.set_subscription_attributes"),
+    ("moto.sns.models", "SNSBackend.publish"),
+    ("moto.iam.models", "get_account_id_from"),
+    ("moto.moto_api", "state_manager"),
+    ("moto.moto_api._internal.state_manager", "StateManager.set_transition"),
+    ("moto.moto_api._internal.state_manager", "StateManager.unset_transition"),
+    ("moto.moto_api._internal.state_manager", "StateManager.register_default_transition"),
+    ("moto.moto_api._internal.managed_state_model", "ManagedState.advance"),
+    ("moto.moto_api._internal.managed_state_model", "ManagedState.status"),
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication"),
+    ("moto.moto_server.werkzeug_app", "create_backend_app"),
+    ("moto.moto_server.werkzeug_app", "MotoRequestHandler"),
+]
+
+# Routes of moto's Backup service the extension re-points.
+REQUIRED_BACKUP_ROUTES = [
+    "{0}/backup/plans/?$",
+    "{0}/backup-vaults/$",
+    "{0}/backup-vaults/(?P<name>[^/]+)$",
+]
+
+
+def problems() -> list[str]:
+    found: list[str] = []
+    try:
+        import moto
+    except ImportError as err:
+        return [f"moto is not importable: {err}"]
+    if getattr(moto, "__version__", None) != KNOWN_MOTO_VERSION:
+        found.append(
+            f"moto version is {getattr(moto, '__version__', '?')}, the extension knows exactly "
+            f"{KNOWN_MOTO_VERSION} (emulator/requirements.txt pins it)"
+        )
+    for module_name, attr_path in REQUIRED:
+        try:
+            obj = importlib.import_module(module_name)
+        except Exception as err:  # noqa: BLE001
+            found.append(f"module {module_name} cannot be imported: {err}")
+            continue
+        for part in attr_path.split("."):
+            if not hasattr(obj, part):
+                found.append(f"{module_name}.{attr_path} is missing")
+                break
+            obj = getattr(obj, part)
+    try:
+        from moto.backup import urls
+
+        for route in REQUIRED_BACKUP_ROUTES:
+            if route not in urls.url_paths:
+                found.append(f"moto.backup.urls.url_paths lacks {route}")
+    except Exception as err:  # noqa: BLE001
+        found.append(f"moto.backup.urls: {err}")
+    try:
+        from .replacement import rules_for
+
+        if "BackupVaultName" not in rules_for("AWS::Backup::BackupVault").always:
+            found.append("cfn-lint's resource schemas give no createOnlyProperties for AWS::Backup::BackupVault")
+    except Exception as err:  # noqa: BLE001
+        found.append(f"cfn-lint resource schemas unreadable: {err}")
+    return found
+
+
+def installed_problems() -> list[str]:
+    """After install(): the extension is really what moto now uses."""
+    found: list[str] = []
+    from moto.cloudformation.parsing import get_model_map
+
+    from . import cfn_backup, cfn_resources
+
+    expected = {
+        "AWS::Backup::BackupVault": cfn_backup.BackupVaultResource,
+        "AWS::Backup::BackupPlan": cfn_backup.BackupPlanResource,
+        "AWS::Backup::BackupSelection": cfn_backup.BackupSelectionResource,
+        "AWS::SNS::Subscription": cfn_resources.SubscriptionResource,
+        "AWS::DynamoDB::Table": cfn_resources.TableResource,
+        "AWS::SNS::Topic": cfn_resources.TopicResource,
+    }
+    model_map = get_model_map()
+    for cfn_type, cls in expected.items():
+        if model_map.get(cfn_type) is not cls:
+            found.append(f"moto's CloudFormation model map does not use the extension for {cfn_type}")
+    if "AWS::IAM::Role" not in model_map:
+        found.append("moto's CloudFormation model map lacks AWS::IAM::Role")
+    return found
+
+
+def run(installed: bool = False) -> None:
+    found = problems()
+    if installed and not found:
+        found = installed_problems()
+    if found:
+        bar = "!" * 72
+        print(bar, file=sys.stderr)
+        print("drctl emulator self-check FAILED: the moto extension cannot run.", file=sys.stderr)
+        for item in found:
+            print(f"  - {item}", file=sys.stderr)
+        print(bar, file=sys.stderr)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    from . import install
+
+    run()
+    install()
+    run(installed=True)
+    print(f"drctl emulator self-check passed (moto {KNOWN_MOTO_VERSION})")

@@ -1,0 +1,283 @@
+"""Stack operations that end in a proper state: resource-level events,
+roll-back on a failing resource (ROLLBACK_COMPLETE /
+UPDATE_ROLLBACK_COMPLETE instead of an HTML 500), ExecuteChangeSet for both
+change-set types, DeletionPolicy Retain on every removal path, and
+DELETE_FAILED instead of a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.cloudformation.parsing import OutputMap
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import CloudFormationBackend, Event, Stack, cloudformation_backends
+
+from .cfn_common import ResourceFailed
+from .changesets import InvalidChangeSetStatus, find_change_set
+
+
+class StackResourceFailure(Exception):
+    def __init__(self, logical_id: str, resource_type: str, reason: str, action: str):
+        super().__init__(f"{logical_id}: {reason}")
+        self.logical_id = logical_id
+        self.resource_type = resource_type
+        self.reason = reason
+        self.action = action
+
+
+def _stack_of(resources_map: Any) -> Stack | None:
+    try:
+        backend = cloudformation_backends[resources_map._account_id][resources_map._region_name]
+    except Exception:
+        return None
+    return backend.stacks.get(resources_map.stack_id)
+
+
+def resource_event(stack: Stack | None, logical_id: str, resource_type: str, status: str,
+                   physical_id: str | None = None, reason: str | None = None) -> None:
+    if stack is None:
+        return
+    event = Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id=physical_id or "",
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    )
+    stack.events.append(event)
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, ResourceFailed):
+        return err.reason
+    return str(getattr(err, "message", None) or err) or type(err).__name__
+
+
+# ---------------------------------------------------------------------------
+# Resource-level wrappers (installed over moto.cloudformation.parsing)
+
+_original_create = parsing.parse_and_create_resource
+_original_update_resource = parsing.parse_and_update_resource
+
+
+def parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name):
+    stack = _stack_of(resources_map)
+    resource_type = resource_json.get("Type", "")
+    supported = parsing.resource_class_from_type(resource_type) is not None
+    if supported:
+        resource_event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
+    try:
+        resource = _original_create(logical_id, resource_json, resources_map, account_id, region_name)
+    except StackResourceFailure:
+        raise
+    except Exception as err:
+        reason = _reason(err)
+        resource_event(stack, logical_id, resource_type, "CREATE_FAILED", reason=reason)
+        raise StackResourceFailure(logical_id, resource_type, reason, "create") from err
+    if resource is not None:
+        resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE",
+                       physical_id=str(getattr(resource, "physical_resource_id", "") or ""))
+    return resource
+
+
+def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+    failed = resources_map.__dict__.setdefault("_drctl_failed", {})
+    if logical_id in failed:  # moto retries failed updates; fail the same way
+        raise failed[logical_id]
+    stack = _stack_of(resources_map)
+    resource_type = resource_json.get("Type", "")
+    resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS")
+    try:
+        resource = _original_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+        if resource is None:
+            # moto has no update for this type: keep the resource as it is.
+            resource = resources_map._parsed_resources.get(logical_id)
+    except StackResourceFailure as failure:
+        failed[logical_id] = failure
+        raise
+    except Exception as err:
+        reason = _reason(err)
+        resource_event(stack, logical_id, resource_type, "UPDATE_FAILED", reason=reason)
+        failure = StackResourceFailure(logical_id, resource_type, reason, "update")
+        failed[logical_id] = failure
+        raise failure from err
+    resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE",
+                   physical_id=str(getattr(resource, "physical_resource_id", "") or ""))
+    return resource
+
+
+_original_delete_resource = parsing.ResourceMap._delete_resource
+
+
+def delete_resource(self, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+    """Removal (stack delete, or a resource gone from the template) keeps
+    resources whose DeletionPolicy is Retain."""
+    if resource_json.get("DeletionPolicy") == "Retain":
+        return
+    _original_delete_resource(self, parsed_resource, resource_json)
+
+
+# ---------------------------------------------------------------------------
+# Stack life cycle with roll-back
+
+
+def _rollback_create(stack: Stack, failure: StackResourceFailure) -> None:
+    stack.status = "ROLLBACK_IN_PROGRESS"
+    stack._add_stack_event(
+        "ROLLBACK_IN_PROGRESS",
+        resource_status_reason=f"The following resource(s) failed to create: [{failure.logical_id}]. "
+        "Rollback requested by user.",
+    )
+    try:
+        stack.resource_map.delete()
+    except Exception as err:
+        stack.status = "ROLLBACK_FAILED"
+        stack._add_stack_event("ROLLBACK_FAILED", resource_status_reason=_reason(err))
+        return
+    # Nothing is left: no resources (moto's map would create them lazily
+    # again on the next read) and no outputs.
+    stack.resource_map._resource_json_map = {}
+    stack.output_map = OutputMap(stack.resource_map, {}, stack.stack_id)
+    stack.status = "ROLLBACK_COMPLETE"
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+
+
+_original_create_resources = Stack.create_resources
+
+
+def create_resources(self: Stack) -> None:
+    try:
+        _original_create_resources(self)
+    except StackResourceFailure as failure:
+        _rollback_create(self, failure)
+
+
+_original_stack_update = Stack.update
+
+
+def update(self: Stack, template: str, role_arn: str | None = None,
+           parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+    old_template = self.template
+    old_parameters = dict(self.resource_map.input_parameters or {})
+    self.resource_map.__dict__["_drctl_failed"] = {}
+    self.status = "UPDATE_IN_PROGRESS"
+    try:
+        _original_stack_update(self, template, role_arn, parameters=parameters, tags=tags)
+    except StackResourceFailure as failure:
+        self.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+        self._add_stack_event(
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            resource_status_reason=f"The following resource(s) failed to "
+            f"{failure.action}: [{failure.logical_id}].",
+        )
+        self.template = old_template
+        self._parse_template()
+        self.resource_map.__dict__["_drctl_failed"] = {}
+        try:
+            self.resource_map.update(self.template_dict, old_parameters)
+        except Exception as err:
+            self.status = "UPDATE_ROLLBACK_FAILED"
+            self._add_stack_event("UPDATE_ROLLBACK_FAILED", resource_status_reason=_reason(err))
+            return
+        self.output_map = self._create_output_map()
+        self.status = "UPDATE_ROLLBACK_COMPLETE"
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        return
+    self.output_map = self._create_output_map()
+    self.description = self.template_dict.get("Description")
+
+
+def execute_change_set(self: CloudFormationBackend, change_set_name: str,
+                       stack_name: str | None = None) -> None:
+    change_set = find_change_set(self, change_set_name, stack_name)
+    if change_set.execution_status != "AVAILABLE":
+        raise InvalidChangeSetStatus(
+            f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
+            f"execution status of [{change_set.execution_status}]"
+        )
+    stack = self.stacks[change_set.stack_id]
+    if change_set.change_set_type == "CREATE":
+        stack.status = "CREATE_IN_PROGRESS"
+        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.template = change_set.template
+        stack._parse_template()
+        stack.parameters = change_set.parameters
+        try:
+            change_set.apply()
+        except StackResourceFailure as failure:
+            _rollback_create(stack, failure)
+            change_set.execution_status = "EXECUTE_FAILED"
+        else:
+            stack.status = "CREATE_COMPLETE"
+            stack._add_stack_event("CREATE_COMPLETE")
+            change_set.execution_status = "EXECUTE_COMPLETE"
+            stack.output_map = stack._create_output_map()
+        stack.description = stack.template_dict.get("Description")
+    else:
+        stack.update(
+            change_set.template,
+            change_set.role_arn,
+            parameters=change_set.parameters,
+            tags=change_set.tags or None,
+        )
+        failed = stack.status != "UPDATE_COMPLETE"
+        change_set.execution_status = "EXECUTE_FAILED" if failed else "EXECUTE_COMPLETE"
+    # Every other change set of the stack is now out of date.
+    for other in self.change_sets.values():
+        if other is not change_set and other.stack_id == stack.stack_id:
+            if other.execution_status == "AVAILABLE":
+                other.execution_status = "OBSOLETE"
+
+
+_original_update_stack = CloudFormationBackend.update_stack
+
+
+def update_stack(self: CloudFormationBackend, name: str, template: str, role_arn: str | None,
+                 parameters: list[dict[str, Any]], tags: dict[str, str] | None) -> Stack:
+    stack = self.get_stack(name)
+    new_params = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+    if (
+        stack.has_template(template)
+        and (new_params or {}) == (stack.resource_map.input_parameters or {})
+        and (not tags or tags == stack.tags)
+    ):
+        raise ValidationError(stack.name, message="No updates are to be performed.")
+    return _original_update_stack(self, name, template, role_arn, parameters, tags)
+
+
+def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
+    stack = None
+    for candidate in self.stacks.values():
+        if candidate.stack_id == name_or_stack_id or candidate.name == name_or_stack_id:
+            stack = candidate
+            break
+    if stack is None:
+        return  # deleting a stack that does not exist succeeds, as on AWS
+    export_names = [export.name for export in stack.exports]
+    try:
+        stack.delete()
+    except Exception as err:
+        stack.status = "DELETE_FAILED"
+        stack._add_stack_event("DELETE_FAILED", resource_status_reason=_reason(err))
+        return
+    self.stacks.pop(stack.stack_id, None)
+    self.deleted_stacks[stack.stack_id] = stack
+    for export_name in export_names:
+        self.exports.pop(export_name, None)
+    for change_set_id in [k for k, cs in self.change_sets.items() if cs.stack_id == stack.stack_id]:
+        del self.change_sets[change_set_id]
+
+
+def install() -> None:
+    parsing.parse_and_create_resource = parse_and_create_resource
+    parsing.parse_and_update_resource = parse_and_update_resource
+    parsing.ResourceMap._delete_resource = delete_resource
+    Stack.create_resources = create_resources
+    Stack.update = update
+    CloudFormationBackend.execute_change_set = execute_change_set
+    CloudFormationBackend.update_stack = update_stack
+    CloudFormationBackend.delete_stack = delete_stack
