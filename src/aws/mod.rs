@@ -1,0 +1,124 @@
+//! The AWS boundary: one `SdkConfig` loaded at start-up, clients per region
+//! built from it, and the error vocabulary the stages share.
+//!
+//! Stages receive an [`Aws`] and never build clients themselves, so the
+//! endpoint (a local emulator), credentials and retry policy are decided in
+//! one place.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Settings for the AWS connection, from flags and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    /// `--endpoint-url`: a local emulator instead of AWS.
+    pub endpoint_url: Option<String>,
+    /// `--profile`; the standard chain otherwise.
+    pub profile: Option<String>,
+    /// The default region; policies name their own.
+    pub region: Option<String>,
+    /// Attempts per call, including the first (the SDK's standard retry
+    /// with exponential backoff and jitter for throttling and 5xx).
+    pub max_attempts: Option<u32>,
+}
+
+/// Clients for every region drctl touches, from one configuration.
+pub struct Aws {
+    config: SdkConfig,
+    clients: Mutex<HashMap<String, Clients>>,
+}
+
+/// The clients of one region. Cheap to clone: they share connections.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub region: String,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+/// Five attempts ride out short throttling bursts without hiding an outage.
+const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+impl Aws {
+    /// Loads the standard AWS configuration chain once.
+    pub async fn connect(connection: &Connection) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(endpoint) = &connection.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(profile) = &connection.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &connection.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let attempts = connection.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
+        Self::from_config(loader.load().await)
+    }
+
+    /// Wraps a configuration built elsewhere (tests build their own).
+    pub fn from_config(config: SdkConfig) -> Self {
+        Self { config, clients: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// The clients of `region`, built on first use.
+    pub fn region(&self, region: &str) -> Clients {
+        let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients.entry(region.to_string()).or_insert_with(|| self.build(region)).clone()
+    }
+
+    fn build(&self, region: &str) -> Clients {
+        let region_value = Region::new(region.to_string());
+        Clients {
+            region: region.to_string(),
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(&self.config).region(region_value.clone()).build(),
+            ),
+            backup: aws_sdk_backup::Client::from_conf(aws_sdk_backup::config::Builder::from(&self.config).region(region_value.clone()).build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&self.config).region(region_value.clone()).build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&self.config).region(region_value).build()),
+        }
+    }
+}
+
+/// The error code of any SDK error, modelled or not (CloudFormation's
+/// `ValidationError` has no modelled variant).
+pub fn error_code<E, R>(error: &aws_sdk_cloudformation::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    match error {
+        aws_sdk_cloudformation::error::SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// Renders an SDK error with its code and message, never its request
+/// (which may carry credentials in headers).
+pub fn describe<E: 'static, R: std::fmt::Debug + 'static>(error: &aws_sdk_cloudformation::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error,
+{
+    use aws_sdk_cloudformation::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            format!("{}: {}", err.code().unwrap_or("unknown error"), err.message().unwrap_or("no message"))
+        }
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        SdkError::DispatchFailure(failure) if failure.is_io() => "could not reach the AWS endpoint".to_string(),
+        other => format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other)),
+    }
+}
