@@ -84,7 +84,9 @@ impl Aws {
             cloudformation: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(&self.config).region(region_value.clone()).build(),
             ),
-            backup: aws_sdk_backup::Client::from_conf(aws_sdk_backup::config::Builder::from(&self.config).region(region_value.clone()).build()),
+            backup: aws_sdk_backup::Client::from_conf(
+                aws_sdk_backup::config::Builder::from(&self.config).region(region_value.clone()).build(),
+            ),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&self.config).region(region_value.clone()).build(),
             ),
@@ -107,9 +109,9 @@ where
 
 /// Renders an SDK error with its code and message, never its request
 /// (which may carry credentials in headers).
-pub fn describe<E: 'static, R: std::fmt::Debug + 'static>(error: &aws_sdk_cloudformation::error::SdkError<E, R>) -> String
+pub fn describe<E, R: std::fmt::Debug + 'static>(error: &aws_sdk_cloudformation::error::SdkError<E, R>) -> String
 where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error,
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     use aws_sdk_cloudformation::error::SdkError;
     match error {

@@ -11,8 +11,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use jiff::civil::{Date, Weekday};
-
 use super::duration::Duration;
 
 /// A parsed schedule and what it means for recovery points.
@@ -110,7 +108,7 @@ fn parse_rate(body: &str) -> Option<Duration> {
 #[derive(Debug)]
 enum MonthDay {
     Any,
-    Days(BTreeSet<u16>),
+    Days(Mask),
     Last,
     LastWeekday,
     NearestWeekday(u16),
@@ -120,25 +118,43 @@ enum MonthDay {
 #[derive(Debug)]
 enum WeekDay {
     Any,
-    Days(BTreeSet<u16>),
+    Days(Mask),
     LastOfMonth(u16),
     Nth { day: u16, nth: u16 },
 }
 
+/// A set of small numbers (all cron values but years are under 64), so the
+/// calendar walk tests membership with one instruction.
+#[derive(Debug, Clone, Copy)]
+struct Mask(u64);
+
+impl Mask {
+    fn of(set: &BTreeSet<u16>) -> Self {
+        Self(set.iter().fold(0, |mask, v| mask | (1 << v)))
+    }
+    fn contains(self, value: u16) -> bool {
+        self.0 & (1 << value) != 0
+    }
+    fn values(self) -> impl Iterator<Item = u16> {
+        (0..64).filter(move |v| self.contains(*v))
+    }
+}
+
 #[derive(Debug)]
 struct Cron {
-    minutes: BTreeSet<u16>,
-    hours: BTreeSet<u16>,
+    minutes: Mask,
+    hours: Mask,
     month_day: MonthDay,
-    months: BTreeSet<u16>,
+    months: Mask,
     week_day: WeekDay,
 }
 
 const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 /// Weekdays and leap years repeat every 28 years between 1901 and 2099.
-const CYCLE_YEARS: i16 = 28;
-const START_YEAR: i16 = 2024;
+const CYCLE_YEARS: u16 = 28;
+/// 1 January 2024 was a Monday.
+const START_YEAR: u16 = 2024;
 
 impl Cron {
     fn parse(body: &str) -> Result<Self, ScheduleError> {
@@ -158,10 +174,10 @@ impl Cron {
             _ => return Err(ScheduleError::DayQuestionMark),
         };
         Ok(Self {
-            minutes: parse_set("minutes", minutes, 0, 59, &[])?,
-            hours: parse_set("hours", hours, 0, 23, &[])?,
+            minutes: Mask::of(&parse_set("minutes", minutes, 0, 59, &[])?),
+            hours: Mask::of(&parse_set("hours", hours, 0, 23, &[])?),
             month_day,
-            months: parse_set("month", month, 1, 12, &MONTHS)?,
+            months: Mask::of(&parse_set("month", month, 1, 12, &MONTHS)?),
             week_day,
         })
     }
@@ -172,83 +188,128 @@ impl Cron {
     /// gap inside a day and the gaps across consecutive matching days matter.
     fn gaps(&self) -> Result<(Duration, Duration), ScheduleError> {
         let times: Vec<u32> =
-            self.hours.iter().flat_map(|h| self.minutes.iter().map(move |m| u32::from(*h) * 60 + u32::from(*m))).collect();
+            self.hours.values().flat_map(|h| self.minutes.values().map(move |m| u32::from(h) * 60 + u32::from(m))).collect();
         let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
             return Err(ScheduleError::NeverRuns);
         };
         let within_day = times.windows(2).map(|w| w[1] - w[0]);
         let (mut shortest, mut longest) = within_day.fold((u32::MAX, 0), |(lo, hi), g| (lo.min(g), hi.max(g)));
 
-        let mut previous_day: Option<i32> = None;
-        let mut first_day: Option<i32> = None;
-        let start = Date::new(START_YEAR, 1, 1).map_err(|_| ScheduleError::NeverRuns)?;
-        let mut date = start;
-        let mut index: i32 = 0;
-        while date.year() < START_YEAR + CYCLE_YEARS {
-            if self.matches(date) {
+        if self.runs_every_day() {
+            let wrap = 24 * 60 - last + first;
+            return Ok((Duration::from_minutes(u64::from(shortest.min(wrap))), Duration::from_minutes(u64::from(longest.max(wrap)))));
+        }
+        let mut previous_day: Option<u32> = None;
+        let mut first_day: Option<u32> = None;
+        let mut index: u32 = 0;
+        for day in calendar() {
+            if self.matches(&day) {
                 if let Some(previous) = previous_day {
-                    let gap = (index - previous) as u32 * 24 * 60 - last + first;
+                    let gap = (index - previous) * 24 * 60 - last + first;
                     shortest = shortest.min(gap);
                     longest = longest.max(gap);
                 }
                 first_day.get_or_insert(index);
                 previous_day = Some(index);
             }
-            date = date.tomorrow().map_err(|_| ScheduleError::NeverRuns)?;
             index += 1;
         }
         let (Some(first_day), Some(last_day)) = (first_day, previous_day) else {
             return Err(ScheduleError::NeverRuns);
         };
         // The cycle repeats: the last run of one cycle is followed by the first of the next.
-        let wrap = (index - last_day + first_day) as u32 * 24 * 60 - last + first;
+        let wrap = (index - last_day + first_day) * 24 * 60 - last + first;
         shortest = shortest.min(wrap);
         longest = longest.max(wrap);
         Ok((Duration::from_minutes(u64::from(shortest)), Duration::from_minutes(u64::from(longest))))
     }
 
-    fn matches(&self, date: Date) -> bool {
-        self.months.contains(&(date.month() as u16)) && self.month_day_matches(date) && self.week_day_matches(date)
+    /// The common case needs no calendar: every day of every month.
+    fn runs_every_day(&self) -> bool {
+        let all_months = (1..=12).all(|m| self.months.contains(m));
+        let all_days = match &self.month_day {
+            MonthDay::Any => true,
+            MonthDay::Days(days) => (1..=31).all(|d| days.contains(d)),
+            _ => false,
+        };
+        let all_weekdays = match &self.week_day {
+            WeekDay::Any => true,
+            WeekDay::Days(days) => (1..=7).all(|d| days.contains(d)),
+            _ => false,
+        };
+        all_months && all_days && all_weekdays
     }
 
-    fn month_day_matches(&self, date: Date) -> bool {
-        let day = date.day() as u16;
-        let last = date.days_in_month() as u16;
+    fn matches(&self, day: &Day) -> bool {
+        self.months.contains(day.month) && self.month_day_matches(day) && self.week_day_matches(day)
+    }
+
+    fn month_day_matches(&self, day: &Day) -> bool {
         match &self.month_day {
             MonthDay::Any => true,
-            MonthDay::Days(days) => days.contains(&day),
-            MonthDay::Last => day == last,
-            MonthDay::LastWeekday => Some(day) == nearest_weekday(date, last),
-            MonthDay::NearestWeekday(target) => Some(day) == nearest_weekday(date, *target),
+            MonthDay::Days(days) => days.contains(day.day),
+            MonthDay::Last => day.day == day.days_in_month,
+            MonthDay::LastWeekday => Some(day.day) == day.nearest_weekday(day.days_in_month),
+            MonthDay::NearestWeekday(target) => Some(day.day) == day.nearest_weekday(*target),
         }
     }
 
-    fn week_day_matches(&self, date: Date) -> bool {
-        let weekday = date.weekday().to_sunday_one_offset() as u16;
-        let day = date.day() as u16;
+    fn week_day_matches(&self, day: &Day) -> bool {
         match &self.week_day {
             WeekDay::Any => true,
-            WeekDay::Days(days) => days.contains(&weekday),
-            WeekDay::LastOfMonth(target) => weekday == *target && day + 7 > date.days_in_month() as u16,
-            WeekDay::Nth { day: target, nth } => weekday == *target && (day - 1) / 7 + 1 == *nth,
+            WeekDay::Days(days) => days.contains(day.weekday),
+            WeekDay::LastOfMonth(target) => day.weekday == *target && day.day + 7 > day.days_in_month,
+            WeekDay::Nth { day: target, nth } => day.weekday == *target && (day.day - 1) / 7 + 1 == *nth,
         }
     }
 }
 
-/// The weekday nearest to `target` in the month of `date`, never crossing
-/// into another month (AWS's `W`).
-fn nearest_weekday(date: Date, target: u16) -> Option<u16> {
-    let last = date.days_in_month() as u16;
-    if target > last {
-        return None;
+/// One day of the calendar walk; weekdays numbered 1 (Sunday) to 7.
+struct Day {
+    month: u16,
+    day: u16,
+    days_in_month: u16,
+    weekday: u16,
+}
+
+impl Day {
+    fn weekday_of(&self, day: u16) -> u16 {
+        (self.weekday - 1 + 7 * 5 + day - self.day) % 7 + 1
     }
-    let day = Date::new(date.year(), date.month(), target as i8).ok()?;
-    Some(match day.weekday() {
-        Weekday::Saturday if target == 1 => 3,
-        Weekday::Saturday => target - 1,
-        Weekday::Sunday if target == last => target - 2,
-        Weekday::Sunday => target + 1,
-        _ => target,
+
+    /// The weekday nearest to `target` in this month, never crossing into
+    /// another month (AWS's `W`).
+    fn nearest_weekday(&self, target: u16) -> Option<u16> {
+        if target > self.days_in_month {
+            return None;
+        }
+        Some(match self.weekday_of(target) {
+            7 if target == 1 => 3,
+            7 => target - 1,
+            1 if target == self.days_in_month => target - 2,
+            1 => target + 1,
+            _ => target,
+        })
+    }
+}
+
+fn is_leap(year: u16) -> bool {
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
+}
+
+/// Every day of the cycle, from 1 January of `START_YEAR` (a Monday).
+fn calendar() -> impl Iterator<Item = Day> {
+    let mut weekday = 2;
+    (START_YEAR..START_YEAR + CYCLE_YEARS).flat_map(|year| (1..=12).map(move |month| (year, month))).flat_map(move |(year, month)| {
+        let days_in_month = match month {
+            2 if is_leap(year) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let first_weekday = weekday;
+        weekday = (weekday - 1 + days_in_month) % 7 + 1;
+        (1..=days_in_month).map(move |day| Day { month, day, days_in_month, weekday: (first_weekday - 1 + day - 1) % 7 + 1 })
     })
 }
 
@@ -262,7 +323,7 @@ fn parse_month_day(text: &str) -> Result<MonthDay, ScheduleError> {
             let day: u16 = text[..text.len() - 1].parse().map_err(|_| field_error("`W` follows a day number, as in `15W`"))?;
             if (1..=31).contains(&day) { Ok(MonthDay::NearestWeekday(day)) } else { Err(field_error("days of the month run from 1 to 31")) }
         }
-        _ => Ok(MonthDay::Days(parse_set("day-of-month", text, 1, 31, &[])?)),
+        _ => Ok(MonthDay::Days(Mask::of(&parse_set("day-of-month", text, 1, 31, &[])?))),
     }
 }
 
@@ -272,7 +333,7 @@ fn parse_week_day(text: &str) -> Result<WeekDay, ScheduleError> {
         return Ok(WeekDay::Any);
     }
     if text == "L" {
-        return Ok(WeekDay::Days(BTreeSet::from([7])));
+        return Ok(WeekDay::Days(Mask::of(&BTreeSet::from([7]))));
     }
     if let Some((day, nth)) = text.split_once('#') {
         let day = parse_value(day, 1, 7, &WEEKDAYS).ok_or_else(|| field_error("`#` follows a weekday 1-7 or SUN-SAT"))?;
@@ -283,7 +344,7 @@ fn parse_week_day(text: &str) -> Result<WeekDay, ScheduleError> {
         let day = parse_value(day, 1, 7, &WEEKDAYS).ok_or_else(|| field_error("`L` follows a weekday 1-7 or SUN-SAT"))?;
         return Ok(WeekDay::LastOfMonth(day));
     }
-    Ok(WeekDay::Days(parse_set("day-of-week", text, 1, 7, &WEEKDAYS)?))
+    Ok(WeekDay::Days(Mask::of(&parse_set("day-of-week", text, 1, 7, &WEEKDAYS)?)))
 }
 
 /// A comma list of `*`, `n`, `a-b`, `*/s`, `a/s` and `a-b/s`.

@@ -1,0 +1,146 @@
+//! The command line end to end: `drctl validate`, `render` and `schema` as
+//! a user runs them, on real temporary git repositories.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn drctl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drctl")).current_dir(dir).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A git repository whose first commit holds the example policies.
+fn repo_with_examples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("desired");
+    std::fs::create_dir(&desired).unwrap();
+    for entry in std::fs::read_dir("desired").unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, desired.join(path.file_name().unwrap())).unwrap();
+    }
+    commit_all(dir.path(), "examples");
+    dir
+}
+
+fn commit_all(dir: &Path, message: &str) -> String {
+    let repo = git2::Repository::open(dir).or_else(|_| git2::Repository::init(dir)).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.update_all(["*"], None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("test", "test@example.com").unwrap();
+    let parents: Vec<git2::Commit> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+    let parents: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).unwrap().to_string()
+}
+
+#[test]
+fn validate_passes_on_the_examples_at_head() {
+    let repo = repo_with_examples();
+    let output = drctl(repo.path(), &["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains("3 policy files: 0 errors, 0 warnings"));
+}
+
+#[test]
+fn validate_reports_every_broken_file_with_position_and_hint() {
+    let repo = repo_with_examples();
+    let desired = repo.path().join("desired");
+    std::fs::write(desired.join("bomb.yaml"), "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n").unwrap();
+    std::fs::write(desired.join("binary.yaml"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    std::fs::write(desired.join("empty.yaml"), "").unwrap();
+    std::fs::write(desired.join("tabs.yaml"), "apiVersion: drctl/v1\nkind: TablePolicy\nmetadata:\n\tname: x\n").unwrap();
+    let scans = std::fs::read_to_string(desired.join("spatial-scans.yaml")).unwrap();
+    std::fs::write(desired.join("spatial-scans.yaml"), scans.replace("retention: 35d", "retention: 35d\n    retension: 35d")).unwrap();
+    commit_all(repo.path(), "broken");
+    let output = drctl(repo.path(), &["validate"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    for expected in [
+        "desired/binary.yaml:1:1: error: the file is not UTF-8 text",
+        "desired/bomb.yaml:1:4: error: YAML anchors are not allowed",
+        "desired/empty.yaml:1:1: error: the policy file is empty",
+        "desired/tabs.yaml:4:2: error: invalid YAML: tabs",
+        "desired/spatial-scans.yaml:17:5: error: spec.backup: unknown field `retension`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(text.contains("hint: indent with spaces"), "{text}");
+    assert_eq!(text.matches("  hint: ").count(), 5, "{text}");
+}
+
+#[test]
+fn validate_json_lists_findings_and_valid_policies() {
+    let repo = repo_with_examples();
+    std::fs::write(repo.path().join("desired/extra.yaml"), "apiVersion: drctl/v2\n").unwrap();
+    let output = drctl(repo.path(), &["validate", "--worktree", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["errors"], 1);
+    assert_eq!(report["findings"][0]["file"], "desired/extra.yaml");
+    assert_eq!(report["findings"][0]["line"], 1);
+    assert_eq!(report["findings"][0]["rule"], "schema");
+    let names: Vec<&str> = report["valid_policies"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["floor-plans", "render-jobs", "spatial-scans"]);
+    assert_eq!(report["valid_policies"][0]["content_hash"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn validate_reads_an_older_ref_and_a_remote_url() {
+    let repo = repo_with_examples();
+    let good = git2::Repository::open(repo.path()).unwrap().head().unwrap().peel_to_commit().unwrap().id().to_string();
+    std::fs::write(repo.path().join("desired/render-jobs.yaml"), "kind: nonsense\n").unwrap();
+    commit_all(repo.path(), "break render-jobs");
+    assert_eq!(drctl(repo.path(), &["validate"]).status.code(), Some(1));
+    assert_eq!(drctl(repo.path(), &["validate", "--ref", &good]).status.code(), Some(0));
+    let url = format!("file://{}", repo.path().display());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = drctl(elsewhere.path(), &["validate", "--repo", &url, "--ref", &good]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+    assert!(elsewhere.path().join(".drctl/cache").is_dir(), "remote cloned into the cache");
+}
+
+#[test]
+fn validate_with_an_unknown_ref_is_an_error_naming_it() {
+    let repo = repo_with_examples();
+    let output = drctl(repo.path(), &["validate", "--ref", "mian"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("mian"));
+}
+
+#[test]
+fn render_prints_one_policy_and_json_parses() {
+    let repo = repo_with_examples();
+    let output = drctl(repo.path(), &["render", "spatial-scans"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.contains("# stack: drctl-spatial-scans region: us-east-1"));
+    assert!(text.contains("# stack: drctl-spatial-scans-dr-us-west-2 region: us-west-2"));
+    assert!(!text.contains("floor-plans"));
+    let output = drctl(repo.path(), &["render", "--format", "json"]);
+    let stacks: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(stacks.as_array().unwrap().len(), 5);
+    assert_eq!(drctl(repo.path(), &["render", "no-such-policy"]).status.code(), Some(1));
+}
+
+#[test]
+fn render_bootstrap_writes_one_file_per_region() {
+    let repo = repo_with_examples();
+    let out = repo.path().join("out");
+    let output = drctl(repo.path(), &["render", "--bootstrap", "--state-table", "us-east-1:drctl-state", "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut files: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert_eq!(files, ["drctl-bootstrap.eu-west-1.yaml", "drctl-bootstrap.us-east-1.yaml", "drctl-bootstrap.us-west-2.yaml"]);
+    assert!(std::fs::read_to_string(out.join("drctl-bootstrap.us-east-1.yaml")).unwrap().contains("TableName: drctl-state"));
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let output = drctl(Path::new("."), &["schema"]);
+    assert_eq!(stdout(&output), std::fs::read_to_string("schema/drctl-v1.json").unwrap());
+}
