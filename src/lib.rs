@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod source;

@@ -1,0 +1,154 @@
+//! What a plan says: per policy and per stack, what would change. The data
+//! every output format (text, JSON, markdown) prints; the JSON form is the
+//! stable, documented machine interface.
+
+use serde::Serialize;
+
+use crate::render::StackRole;
+
+/// The whole plan of one run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// The commit the desired state was read from (absent for a work tree).
+    pub commit: Option<String>,
+    pub policies: Vec<PolicyPlan>,
+    /// Stacks tagged as drctl's whose policy is no longer desired.
+    pub orphans: Vec<OrphanStack>,
+    /// Policy files that could not be planned (invalid), with their findings.
+    pub invalid: Vec<InvalidPolicy>,
+}
+
+impl Plan {
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        !self.orphans.is_empty() || self.policies.iter().any(PolicyPlan::has_changes)
+    }
+
+    /// Whether any policy failed to plan or is invalid.
+    pub fn has_errors(&self) -> bool {
+        !self.invalid.is_empty() || self.policies.iter().any(|p| p.error.is_some())
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyPlan {
+    pub name: String,
+    pub file: String,
+    pub content_hash: String,
+    pub table: String,
+    pub region: String,
+    pub stacks: Vec<StackPlan>,
+    /// Point-in-time recovery on the table, when it differs from the policy.
+    pub pitr: Option<PitrChange>,
+    /// Why this policy could not be planned (AWS error); the others still are.
+    pub error: Option<String>,
+}
+
+impl PolicyPlan {
+    pub fn has_changes(&self) -> bool {
+        self.pitr.is_some() || self.stacks.iter().any(|s| s.status != StackStatus::Unchanged)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StackStatus {
+    /// Not deployed yet.
+    New,
+    /// Deployed with another template or policy content.
+    Changed,
+    /// Deployed with this policy's content hash: no change set needed.
+    Unchanged,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StackPlan {
+    pub stack: String,
+    pub region: String,
+    pub role: StackRole,
+    pub status: StackStatus,
+    /// CloudFormation's status of the deployed stack, if any.
+    pub deployed_status: Option<String>,
+    /// The change in the policy's own terms ("retention 35d → 7d").
+    pub semantic: Vec<DrChange>,
+    /// Unified diff of the deployed template against the rendered one.
+    pub template_diff: Option<String>,
+    /// CloudFormation's own change-set preview.
+    pub changes: Vec<ResourceChange>,
+}
+
+/// One change in DR terms. `weakens` marks a change that lowers protection
+/// (shorter retention, fewer copies, a longer backup interval...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DrChange {
+    pub text: String,
+    pub weakens: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Action {
+    Add,
+    Modify,
+    Remove,
+    Import,
+    Dynamic,
+}
+
+impl Action {
+    /// The one change vocabulary: `+` add, `~` modify, `-` remove.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Add | Self::Import => "+",
+            Self::Modify | Self::Dynamic => "~",
+            Self::Remove => "-",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Replacement {
+    True,
+    False,
+    Conditional,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResourceChange {
+    pub action: Action,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// Set for Modify; `True` and `Conditional` are called out loudly.
+    pub replacement: Option<Replacement>,
+    pub scope: Vec<String>,
+    /// "Properties.BackupVaultName (requires recreation: Always)".
+    pub details: Vec<String>,
+}
+
+impl ResourceChange {
+    pub fn replaces(&self) -> bool {
+        matches!(self.replacement, Some(Replacement::True | Replacement::Conditional))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PitrChange {
+    pub table: String,
+    pub region: String,
+    /// `None` when the table does not exist (yet).
+    pub from: Option<bool>,
+    pub to: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OrphanStack {
+    pub stack: String,
+    pub region: String,
+    pub policy: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InvalidPolicy {
+    pub file: String,
+    pub findings: Vec<String>,
+}
