@@ -4,6 +4,7 @@
 //! policy → render → diff → apply → drill → record → announce.
 //! `policy` and `render` are the pure core: they know nothing of git or AWS.
 
+pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod plan;

@@ -2,6 +2,8 @@
 //! validated settings before any I/O, then dispatched to one file per
 //! command. The CLI parses and wires; the stages do the work.
 
+mod iam_policy;
+mod reconcile;
 mod render;
 mod schema;
 mod validate;
@@ -41,6 +43,41 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Print the JSON Schema of the policy file, for editors.
     Schema,
+    /// Plan desired against deployed (`--dry-run`).
+    Reconcile(reconcile::ReconcileArgs),
+    /// Print the least-privilege IAM policy drctl needs.
+    IamPolicy(iam_policy::IamPolicyArgs),
+}
+
+/// How to reach AWS: the standard configuration chain, or an emulator.
+#[derive(Debug, Args, Clone)]
+pub struct AwsArgs {
+    /// Send every AWS call to this endpoint (a local emulator).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// The AWS profile (default: the standard chain).
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Attempts per AWS call, with backoff, for throttling and 5xx.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+}
+
+impl AwsArgs {
+    pub async fn connect(&self) -> crate::aws::Aws {
+        let connection = crate::aws::Connection {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            region: None,
+            max_attempts: Some(self.max_attempts),
+        };
+        crate::aws::Aws::connect(&connection).await
+    }
+}
+
+/// The async runtime of the commands that talk to AWS.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 /// Where policies are read from: `--repo` and `--ref`, or the work tree.
@@ -73,6 +110,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Schema => schema::run(),
+        Command::Reconcile(args) => reconcile::run(&args),
+        Command::IamPolicy(args) => iam_policy::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

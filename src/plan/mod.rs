@@ -1,6 +1,267 @@
 //! Desired against deployed (SPEC §4): what `drctl reconcile --dry-run`
 //! shows a reviewer before anything changes.
+//!
+//! # Guarantees
+//! - A dry run changes nothing but its own preview change sets, which it
+//!   deletes (and the empty REVIEW_IN_PROGRESS stack a CREATE preview leaves).
+//! - An unchanged stack is recognised from its tags alone: no template is
+//!   fetched and no change set is created for it.
+//! - One policy's failure is reported in its plan and hides no other's.
 
+pub mod changeset;
+pub mod deployed;
+pub mod format;
 pub mod model;
+pub mod semantic;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::StreamExt;
 
 pub use model::*;
+
+use crate::aws::{Aws, describe};
+use crate::policy::{self, Checked, LoadedPolicy};
+use crate::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE, POLICY_TAG, Stack, StackRole};
+use deployed::{COMMIT_TAG, CONTENT_HASH_TAG, DeployedStack, REGIONS_TAG, ROLE_TAG, TEMPLATE_HASH_TAG};
+
+/// What the planner needs to know besides the policies.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The commit the policies come from, recorded in stack tags.
+    pub commit: Option<String>,
+    /// Regions to search for orphans besides those the policies use.
+    pub extra_regions: Vec<String>,
+    /// Policies planned at once.
+    pub concurrency: usize,
+}
+
+/// The deployed stacks of every region, or why a region could not be read.
+type Deployed = BTreeMap<String, Result<BTreeMap<String, DeployedStack>, String>>;
+
+/// Plans every valid policy against what is deployed.
+pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
+    let policies: Vec<&LoadedPolicy> = checked.valid().collect();
+    let regions: BTreeSet<String> = policies
+        .iter()
+        .flat_map(|p| std::iter::once(p.policy.spec.region.clone()).chain(p.policy.spec.backup.copies.iter().map(|c| c.region.clone())))
+        .chain(options.extra_regions.iter().cloned())
+        .collect();
+    let mut deployed = list_regions(aws, &regions).await;
+    // A policy's stacks record every region it deploys to, so the stacks of a
+    // dropped copy region or a deleted policy are found even where no
+    // desired policy looks any more.
+    let recorded: BTreeSet<String> = deployed
+        .values()
+        .filter_map(|listing| listing.as_ref().ok())
+        .flat_map(BTreeMap::values)
+        .filter_map(|stack| stack.tag(REGIONS_TAG))
+        .flat_map(|regions| regions.split(' ').map(str::to_string))
+        .filter(|region| !regions.contains(region) && crate::policy::names::is_region(region))
+        .collect();
+    deployed.extend(list_regions(aws, &recorded).await);
+    let concurrency = options.concurrency.max(1);
+    let mut planned: Vec<PolicyPlan> = futures_util::stream::iter(policies.iter().map(|p| plan_policy(aws, p, &deployed, options)))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    planned.sort_by(|a, b| a.name.cmp(&b.name));
+    // Orphans by set difference of stacks, not of policies: a copy region
+    // dropped from a policy leaves its DR stack behind too.
+    let desired: BTreeSet<(&str, &str)> =
+        planned.iter().flat_map(|p| p.stacks.iter().map(|s| (s.stack.as_str(), s.region.as_str()))).collect();
+    // A file that does not even parse is known by its name only.
+    let invalid_names: BTreeSet<&str> = checked
+        .policies
+        .iter()
+        .filter(|p| !policies.iter().any(|v| v.file == p.file))
+        .map(|p| p.policy.metadata.name.as_str())
+        .chain(checked.findings.iter().filter(|f| f.is_error()).filter_map(|f| file_stem(&f.file)))
+        .collect();
+    let orphans = orphans(&deployed, &desired, &invalid_names, &planned);
+    Plan { commit: options.commit.clone(), orphans, policies: planned, invalid: invalid(checked) }
+}
+
+async fn list_regions(aws: &Aws, regions: &BTreeSet<String>) -> Deployed {
+    let listings = futures_util::future::join_all(regions.iter().map(|region| deployed::list(aws, region))).await;
+    regions.iter().cloned().zip(listings.into_iter().map(|l| l.map_err(|e| e.to_string()))).collect()
+}
+
+/// The stack tags an apply records: ownership, the policy's content hash,
+/// the template's hash and the commit.
+pub fn stack_tags(stack: &Stack, content_hash: &str, commit: Option<&str>, regions: &[String]) -> Vec<(String, String)> {
+    let role = match stack.role {
+        StackRole::Primary => "primary",
+        StackRole::DrCopy => "dr-copy",
+        StackRole::Bootstrap => "bootstrap",
+    };
+    let mut tags = vec![
+        (MANAGED_BY_TAG.to_string(), MANAGED_BY_VALUE.to_string()),
+        (ROLE_TAG.to_string(), role.to_string()),
+        (CONTENT_HASH_TAG.to_string(), content_hash.to_string()),
+        (TEMPLATE_HASH_TAG.to_string(), deployed::template_hash(stack)),
+    ];
+    if let Some(policy) = &stack.policy {
+        tags.push((POLICY_TAG.to_string(), policy.clone()));
+        tags.push((REGIONS_TAG.to_string(), regions.join(" ")));
+    }
+    if let Some(commit) = commit {
+        tags.push((COMMIT_TAG.to_string(), commit.to_string()));
+    }
+    tags
+}
+
+async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, options: &Options) -> PolicyPlan {
+    let policy = &loaded.policy;
+    let content_hash = policy::content_hash(policy);
+    let mut plan = PolicyPlan {
+        name: policy.metadata.name.clone(),
+        file: loaded.file.clone(),
+        content_hash: content_hash.clone(),
+        table: policy.spec.table.clone(),
+        region: policy.spec.region.clone(),
+        stacks: Vec::new(),
+        pitr: None,
+        error: None,
+    };
+    let stacks = match render::render(policy) {
+        Ok(stacks) => stacks,
+        Err(error) => {
+            plan.error = Some(error.to_string());
+            return plan;
+        }
+    };
+    let regions = policy_regions(policy);
+    for stack in &stacks {
+        match plan_stack(aws, stack, &content_hash, &regions, deployed, options).await {
+            Ok(stack_plan) => plan.stacks.push(stack_plan),
+            Err(error) => {
+                plan.error = Some(error);
+                return plan;
+            }
+        }
+    }
+    match pitr_change(aws, policy).await {
+        Ok(change) => plan.pitr = change,
+        Err(error) => plan.error = Some(error),
+    }
+    plan
+}
+
+async fn plan_stack(
+    aws: &Aws,
+    stack: &Stack,
+    content_hash: &str,
+    regions: &[String],
+    deployed: &Deployed,
+    options: &Options,
+) -> Result<StackPlan, String> {
+    let in_region = deployed.get(&stack.region).ok_or_else(|| format!("region {} was not listed", stack.region))?;
+    let current = in_region.as_ref().map_err(Clone::clone)?.get(&stack.name);
+    let template_hash = deployed::template_hash(stack);
+    let mut plan = StackPlan {
+        stack: stack.name.clone(),
+        region: stack.region.clone(),
+        role: stack.role,
+        status: StackStatus::New,
+        deployed_status: current.map(|c| c.status.clone()),
+        semantic: Vec::new(),
+        template_diff: None,
+        changes: Vec::new(),
+    };
+    if let Some(current) = current
+        && current.is_current(content_hash, &template_hash)
+    {
+        plan.status = StackStatus::Unchanged;
+        return Ok(plan);
+    }
+    // A stack that died on create, or an abandoned preview, is replaced by a
+    // fresh create: compare against nothing.
+    let updatable = current.filter(|c| !matches!(c.status.as_str(), "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS"));
+    let deployed_template = match updatable {
+        Some(current) => Some(deployed::template(aws, current).await.map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if updatable.is_some() {
+        plan.status = StackStatus::Changed;
+        plan.template_diff = deployed_template.as_ref().map(|old| template_diff(old, stack));
+    }
+    plan.semantic = semantic::dr_changes(deployed_template.as_ref(), &stack.template);
+    let tags = stack_tags(stack, content_hash, options.commit.as_deref(), regions);
+    let request = changeset::Request {
+        stack,
+        exists: updatable.is_some(),
+        tags,
+        name: format!("{}{}", changeset::PREVIEW_PREFIX, &template_hash[..16]),
+        client_token: format!("drctl-preview-{}", &template_hash[..32]),
+    };
+    plan.changes = changeset::preview(aws, &request).await.map_err(|e| e.to_string())?;
+    Ok(plan)
+}
+
+/// Every region a policy deploys to: the table's, then its copies'.
+pub fn policy_regions(policy: &policy::TablePolicy) -> Vec<String> {
+    std::iter::once(policy.spec.region.clone()).chain(policy.spec.backup.copies.iter().map(|c| c.region.clone())).collect()
+}
+
+/// Unified diff of the deployed template against the rendered one, both as
+/// pretty JSON so that formatting differences do not show.
+fn template_diff(deployed: &yaml_serde::Value, stack: &Stack) -> String {
+    let old = serde_json::to_string_pretty(deployed).unwrap_or_default() + "\n";
+    let new = stack.to_json() + "\n";
+    similar::TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header("deployed", "rendered").to_string()
+}
+
+async fn pitr_change(aws: &Aws, policy: &policy::TablePolicy) -> Result<Option<PitrChange>, String> {
+    let Some(wanted) = policy.spec.backup.point_in_time_recovery else { return Ok(None) };
+    let table = &policy.spec.table;
+    let region = &policy.spec.region;
+    let current = match aws.region(region).dynamodb.describe_continuous_backups().table_name(table).send().await {
+        Ok(output) => output
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status())
+            .map(|s| s.as_str() == "ENABLED"),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_table_not_found_exception()) => {
+            return Err(format!("table {table} does not exist in {region}: create it first, or correct spec.table"));
+        }
+        Err(error) => return Err(format!("reading point-in-time recovery of {table} in {region}: {}", describe(&error))),
+    };
+    Ok((current != Some(wanted)).then(|| PitrChange { table: table.clone(), region: region.clone(), from: current, to: wanted }))
+}
+
+/// drctl's policy stacks that no desired policy renders. The stacks of a
+/// policy that is merely invalid, or failed to plan, are not orphans: a
+/// typo must never look like a deletion.
+fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTreeSet<&str>, planned: &[PolicyPlan]) -> Vec<OrphanStack> {
+    let failed: BTreeSet<&str> = planned.iter().filter(|p| p.error.is_some()).map(|p| p.name.as_str()).collect();
+    deployed
+        .values()
+        .filter_map(|listing| listing.as_ref().ok())
+        .flat_map(BTreeMap::values)
+        .filter_map(|stack| {
+            let policy = stack.policy()?;
+            let kept =
+                desired.contains(&(stack.name.as_str(), stack.region.as_str())) || invalid.contains(policy) || failed.contains(policy);
+            (!kept).then(|| OrphanStack {
+                stack: stack.name.clone(),
+                region: stack.region.clone(),
+                policy: policy.to_string(),
+                status: stack.status.clone(),
+            })
+        })
+        .collect()
+}
+
+fn file_stem(file: &str) -> Option<&str> {
+    let name = file.rsplit('/').next()?;
+    name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml"))
+}
+
+fn invalid(checked: &Checked) -> Vec<InvalidPolicy> {
+    let mut by_file: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for finding in checked.findings.iter().filter(|f| f.is_error()) {
+        by_file.entry(&finding.file).or_default().push(finding.to_string());
+    }
+    by_file.into_iter().map(|(file, findings)| InvalidPolicy { file: file.to_string(), findings }).collect()
+}

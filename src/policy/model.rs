@@ -99,9 +99,11 @@ pub struct Backup {
     /// Move recovery points to cold storage after this long (needs AWS Backup's advanced DynamoDB backup); they are then kept at least 90 days more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_storage_after: Option<Duration>,
-    /// DynamoDB point-in-time recovery on the table.
-    #[serde(default)]
-    pub point_in_time_recovery: bool,
+    /// DynamoDB point-in-time recovery on the table: `true` turns it on,
+    /// `false` off; absent leaves the table's setting alone (drctl never
+    /// turns off a protection nobody asked it to manage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time_recovery: Option<bool>,
     /// Cross-region copies of every recovery point.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<Copy>,

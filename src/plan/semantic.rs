@@ -1,0 +1,672 @@
+//! The semantic DR diff: what a template change means for the table's
+//! protection, in the policy's own terms ("retention 35d → 7d", "copy to
+//! us-west-2 removed"), read from the two templates of one stack.
+//!
+//! Pure: two template values in, lines out. A template is first reduced to a
+//! [`DrSummary`] (what it protects, how often, for how long, where to), and
+//! two summaries are compared field by field. Both the primary stack
+//! (vault, plan, selection) and a DR stack (vault only) reduce; a template
+//! written by hand, or an older drctl, reduces as far as it can be read.
+//!
+//! # Guarantees
+//! - Every change that lowers protection is marked `weakens`: shorter
+//!   retention, a longer backup interval or start window, a copy removed or
+//!   kept shorter, a vault lock removed or loosened, the KMS key removed, the
+//!   table deselected or another table selected.
+//! - Lines come in a fixed order (table, schedule, windows, retention, cold
+//!   storage, copies, lock, key, topic, vault), so the same change always
+//!   reads the same.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use yaml_serde::Value;
+
+use super::model::DrChange;
+use crate::policy::{Duration, Schedule};
+
+/// AWS Backup's start window when a rule names none.
+pub const DEFAULT_START_WINDOW: Duration = Duration::from_hours(8);
+/// AWS Backup's completion window when a rule names none.
+pub const DEFAULT_COMPLETION_WINDOW: Duration = Duration::from_days(7);
+
+/// What one stack's template does for the table, as far as it can be read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrSummary {
+    /// The table the metadata names (also on DR stacks, which select none).
+    pub metadata_table: Option<String>,
+    pub vault: Option<String>,
+    /// The vault's KMS key, as the policy names it (`alias/dr-backups`) when
+    /// drctl rendered it, else the ARN or the raw value.
+    pub kms_key: Option<String>,
+    pub lock: Option<LockSummary>,
+    /// The SNS topic of the vault's notifications (a name or an ARN).
+    pub topic: Option<String>,
+    /// The backup rule; `None` for a DR stack, which only holds a vault.
+    pub rule: Option<RuleSummary>,
+    /// The tables the backup selection selects.
+    pub tables: Vec<String>,
+}
+
+/// The first rule of the backup plan (drctl renders exactly one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleSummary {
+    pub schedule: Option<String>,
+    /// The schedule's longest gap between two runs: the RPO it can meet.
+    pub interval: Option<Duration>,
+    pub start_window: Option<Duration>,
+    pub completion_window: Option<Duration>,
+    pub lifecycle: Lifecycle,
+    /// Copy destinations by region.
+    pub copies: BTreeMap<String, Lifecycle>,
+}
+
+/// A recovery point lifecycle. No `delete_after` means kept forever.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub delete_after: Option<Duration>,
+    pub cold_after: Option<Duration>,
+}
+
+/// AWS Backup Vault Lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockSummary {
+    pub min: Option<Duration>,
+    pub max: Option<Duration>,
+    /// Compliance mode's grace period; `None` is governance mode.
+    pub changeable_for: Option<Duration>,
+}
+
+impl fmt::Display for LockSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> =
+            [self.min.map(|d| format!("min {d}")), self.max.map(|d| format!("max {d}"))].into_iter().flatten().collect();
+        if parts.is_empty() {
+            f.write_str("no limits")?
+        } else {
+            f.write_str(&parts.join(" / "))?
+        }
+        if let Some(grace) = self.changeable_for {
+            write!(f, ", compliance after {grace}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The change between the deployed and the rendered template of one stack,
+/// in DR terms. A new stack (`deployed` is `None`) gets one summary line.
+pub fn dr_changes(deployed: Option<&Value>, rendered: &Value) -> Vec<DrChange> {
+    let new = DrSummary::of(rendered);
+    match deployed {
+        None => vec![change(new_summary(&new), false)],
+        Some(deployed) => diff(&DrSummary::of(deployed), &new),
+    }
+}
+
+impl DrSummary {
+    /// Reads a CloudFormation template. Resources are found by type, not by
+    /// logical id; what is missing or unreadable stays `None`.
+    pub fn of(template: &Value) -> Self {
+        let mut summary = Self {
+            metadata_table: template.get("Metadata").and_then(|m| m.get("drctl")).and_then(|d| d.get("table")).and_then(text),
+            ..Self::default()
+        };
+        let Some(resources) = template.get("Resources").and_then(Value::as_mapping) else { return summary };
+        let of_type = |wanted: &str| {
+            resources.values().find(|r| r.get("Type").and_then(Value::as_str) == Some(wanted)).and_then(|r| r.get("Properties"))
+        };
+        if let Some(vault) = of_type("AWS::Backup::BackupVault") {
+            summary.vault = vault.get("BackupVaultName").and_then(text);
+            summary.kms_key = vault.get("EncryptionKeyArn").map(|v| sub_var(v, &["Alias", "KeyId"]).unwrap_or_else(|| display(v)));
+            summary.lock = vault.get("LockConfiguration").map(|lock| LockSummary {
+                min: days(lock.get("MinRetentionDays")),
+                max: days(lock.get("MaxRetentionDays")),
+                changeable_for: days(lock.get("ChangeableForDays")),
+            });
+            summary.topic =
+                vault.get("Notifications").and_then(|n| n.get("SNSTopicArn")).map(|v| sub_var(v, &["Topic"]).unwrap_or_else(|| display(v)));
+        }
+        if let Some(plan) = of_type("AWS::Backup::BackupPlan") {
+            let rule = plan.get("BackupPlan").and_then(|p| p.get("BackupPlanRule")).and_then(|r| r.get(0));
+            summary.rule = Some(rule.map(RuleSummary::of).unwrap_or_default());
+        }
+        if let Some(selection) = of_type("AWS::Backup::BackupSelection") {
+            let resources = selection.get("BackupSelection").and_then(|s| s.get("Resources")).and_then(Value::as_sequence);
+            summary.tables = resources.into_iter().flatten().map(table_of).collect();
+        }
+        summary
+    }
+}
+
+impl RuleSummary {
+    fn of(rule: &Value) -> Self {
+        let schedule = rule.get("ScheduleExpression").and_then(text);
+        let mut copies = BTreeMap::new();
+        for copy in rule.get("CopyActions").and_then(Value::as_sequence).into_iter().flatten() {
+            let region = copy.get("DestinationBackupVaultArn").map(region_of).unwrap_or_else(|| "?".to_string());
+            copies.insert(region, Lifecycle::of(copy.get("Lifecycle")));
+        }
+        Self {
+            interval: schedule.as_deref().and_then(|s| Schedule::parse(s).ok()).map(|s| s.max_gap()),
+            schedule,
+            start_window: number(rule.get("StartWindowMinutes")).map(Duration::from_minutes),
+            completion_window: number(rule.get("CompletionWindowMinutes")).map(Duration::from_minutes),
+            lifecycle: Lifecycle::of(rule.get("Lifecycle")),
+            copies,
+        }
+    }
+}
+
+impl Lifecycle {
+    fn of(lifecycle: Option<&Value>) -> Self {
+        Self {
+            delete_after: days(lifecycle.and_then(|l| l.get("DeleteAfterDays"))),
+            cold_after: days(lifecycle.and_then(|l| l.get("MoveToColdStorageAfterDays"))),
+        }
+    }
+}
+
+/// The line a new stack gets: what it will protect, in one breath.
+fn new_summary(new: &DrSummary) -> String {
+    let mut parts = Vec::new();
+    if let Some(rule) = &new.rule {
+        let table =
+            if new.tables.is_empty() { new.metadata_table.clone().unwrap_or_else(|| "nothing".into()) } else { new.tables.join(", ") };
+        let when = match (rule.interval, &rule.schedule) {
+            (Some(interval), _) => format!("every {interval}"),
+            (None, Some(schedule)) => format!("on {schedule}"),
+            (None, None) => "on no schedule".to_string(),
+        };
+        parts.push(format!("backs up {table} {when}"));
+        parts.push(format!("keeps {}", keep(rule.lifecycle.delete_after)));
+        if let Some(cold) = rule.lifecycle.cold_after {
+            parts.push(format!("cold storage after {cold}"));
+        }
+        if !rule.copies.is_empty() {
+            let copies: Vec<String> = rule.copies.iter().map(|(region, l)| format!("{region} ({})", keep(l.delete_after))).collect();
+            parts.push(format!("copies to {}", copies.join(", ")));
+        }
+    } else if let Some(vault) = &new.vault {
+        let of = new.metadata_table.as_ref().map(|t| format!(" for {t}")).unwrap_or_default();
+        parts.push(format!("copy vault {vault}{of}"));
+    }
+    if let Some(lock) = &new.lock {
+        parts.push(format!("vault lock {lock}"));
+    }
+    if let Some(key) = &new.kms_key {
+        parts.push(format!("KMS key {key}"));
+    }
+    if parts.is_empty() { "new stack".to_string() } else { format!("new: {}", parts.join(", ")) }
+}
+
+/// Compares two summaries of the same stack.
+pub fn diff(old: &DrSummary, new: &DrSummary) -> Vec<DrChange> {
+    let mut changes = Vec::new();
+    tables(&mut changes, &old.tables, &new.tables);
+    match (&old.rule, &new.rule) {
+        (Some(old_rule), Some(new_rule)) => rule(&mut changes, old_rule, new_rule, [old.lock, new.lock]),
+        (Some(_), None) => changes.push(change("backup plan removed".into(), true)),
+        (None, Some(_)) => {
+            let summary = new_summary(&DrSummary { lock: None, kms_key: None, ..new.clone() });
+            changes.push(change(format!("backup plan added: {}", summary.trim_start_matches("new: ")), false));
+        }
+        (None, None) => {}
+    }
+    lock(&mut changes, old.lock, new.lock);
+    match (&old.kms_key, &new.kms_key) {
+        (None, Some(key)) => changes.push(change(format!("KMS key {key} added"), false)),
+        (Some(key), None) => changes.push(change(format!("KMS key {key} removed"), true)),
+        (Some(a), Some(b)) if a != b => changes.push(change(format!("KMS key changed: {a} → {b}"), false)),
+        _ => {}
+    }
+    match (&old.topic, &new.topic) {
+        (None, Some(topic)) => changes.push(change(format!("notifications to {topic} added"), false)),
+        (Some(topic), None) => changes.push(change(format!("notifications to {topic} removed"), false)),
+        (Some(a), Some(b)) if a != b => changes.push(change(format!("notifications topic changed: {a} → {b}"), false)),
+        _ => {}
+    }
+    if let (Some(a), Some(b)) = (&old.vault, &new.vault)
+        && a != b
+    {
+        changes.push(change(format!("vault {a} → {b}"), false));
+    }
+    changes
+}
+
+fn tables(changes: &mut Vec<DrChange>, old: &[String], new: &[String]) {
+    if old == new {
+        return;
+    }
+    let line = match (old.is_empty(), new.is_empty()) {
+        (true, _) => format!("table {} selected", new.join(", ")),
+        (false, true) => format!("table {} no longer backed up", old.join(", ")),
+        (false, false) => format!("table {} → {}", old.join(", "), new.join(", ")),
+    };
+    // Any table that was selected and no longer is loses its backups.
+    let weakens = old.iter().any(|t| !new.contains(t));
+    changes.push(change(line, weakens));
+}
+
+fn rule(changes: &mut Vec<DrChange>, old: &RuleSummary, new: &RuleSummary, locks: [Option<LockSummary>; 2]) {
+    if old.interval != new.interval
+        && let (Some(a), Some(b)) = (old.interval, new.interval)
+    {
+        changes.push(change(format!("backup interval (RPO) {a} → {b}"), b > a));
+    }
+    if old.schedule != new.schedule {
+        let show = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".into());
+        // Unreadable on either side: the interval cannot be compared, so the
+        // schedule line alone must carry the warning.
+        let unknown = old.interval.is_some() && new.interval.is_none();
+        changes.push(change(format!("schedule {} → {}", show(&old.schedule), show(&new.schedule)), unknown));
+    }
+    let start = (old.start_window.unwrap_or(DEFAULT_START_WINDOW), new.start_window.unwrap_or(DEFAULT_START_WINDOW));
+    if old.start_window != new.start_window {
+        changes.push(change(
+            format!("start window {} → {}", window(old.start_window, start.0), window(new.start_window, start.1)),
+            start.1 > start.0,
+        ));
+    }
+    if old.completion_window != new.completion_window {
+        let (a, b) =
+            (old.completion_window.unwrap_or(DEFAULT_COMPLETION_WINDOW), new.completion_window.unwrap_or(DEFAULT_COMPLETION_WINDOW));
+        changes
+            .push(change(format!("completion window {} → {}", window(old.completion_window, a), window(new.completion_window, b)), false));
+    }
+    let (a, b) = (old.lifecycle.delete_after, new.lifecycle.delete_after);
+    if a != b {
+        let mut line = format!("retention {} → {}", keep(a), keep(b));
+        let floor = locks.iter().flatten().filter_map(|l| l.min).filter(|min| b.is_some_and(|b| b < *min)).max();
+        if let Some(min) = floor {
+            line.push_str(&format!(" (below the vault lock minimum {min})"));
+        }
+        changes.push(change(line, shorter(a, b) || floor.is_some()));
+    }
+    cold(changes, "", old.lifecycle.cold_after, new.lifecycle.cold_after);
+    for region in old.copies.keys().filter(|r| !new.copies.contains_key(*r)) {
+        changes.push(change(format!("copy to {region} removed"), true));
+    }
+    for (region, lifecycle) in &new.copies {
+        match old.copies.get(region) {
+            None => changes.push(change(format!("copy to {region} added (keeps {})", keep(lifecycle.delete_after)), false)),
+            Some(before) => {
+                let (a, b) = (before.delete_after, lifecycle.delete_after);
+                if a != b {
+                    changes.push(change(format!("copy to {region} retention {} → {}", keep(a), keep(b)), shorter(a, b)));
+                }
+                cold(changes, &format!("copy to {region} "), before.cold_after, lifecycle.cold_after);
+            }
+        }
+    }
+}
+
+fn cold(changes: &mut Vec<DrChange>, prefix: &str, old: Option<Duration>, new: Option<Duration>) {
+    let line = match (old, new) {
+        (None, Some(d)) => format!("{prefix}cold storage after {d} added"),
+        (Some(d), None) => format!("{prefix}cold storage after {d} removed"),
+        (Some(a), Some(b)) if a != b => format!("{prefix}cold storage after {a} → {b}"),
+        _ => return,
+    };
+    changes.push(change(line, false));
+}
+
+fn lock(changes: &mut Vec<DrChange>, old: Option<LockSummary>, new: Option<LockSummary>) {
+    match (old, new) {
+        (None, Some(lock)) => changes.push(change(format!("vault lock added: {lock}"), false)),
+        (Some(_), None) => changes.push(change("vault lock removed".into(), true)),
+        (Some(a), Some(b)) if a != b => {
+            let min = |l: LockSummary| l.min.unwrap_or(Duration::from_minutes(0));
+            let loosened = min(b) < min(a) || (a.changeable_for.is_some() && b.changeable_for.is_none());
+            changes.push(change(format!("vault lock {a} → {b}"), loosened));
+        }
+        _ => {}
+    }
+}
+
+/// Whether retention `b` keeps recovery points for less time than `a`
+/// (`None` is forever).
+fn shorter(a: Option<Duration>, b: Option<Duration>) -> bool {
+    match (a, b) {
+        (None, Some(_)) => true,
+        (Some(a), Some(b)) => b < a,
+        _ => false,
+    }
+}
+
+fn keep(retention: Option<Duration>) -> String {
+    retention.map_or_else(|| "forever".to_string(), |d| d.to_string())
+}
+
+fn window(set: Option<Duration>, effective: Duration) -> String {
+    if set.is_some() { effective.to_string() } else { format!("{effective} (AWS default)") }
+}
+
+fn change(text: String, weakens: bool) -> DrChange {
+    DrChange { text, weakens }
+}
+
+fn number(value: Option<&Value>) -> Option<u64> {
+    let value = value?;
+    value.as_u64().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+fn days(value: Option<&Value>) -> Option<Duration> {
+    number(value).map(Duration::from_days)
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_string)
+}
+
+/// The `Fn::Sub` of a value: the pattern and its variables, from the long
+/// form or the `!Sub` short form.
+fn sub(value: &Value) -> Option<(&str, Option<&yaml_serde::Mapping>)> {
+    let body = match value {
+        Value::Tagged(tagged) if tagged.tag == "Sub" => &tagged.value,
+        _ => value.get("Fn::Sub")?,
+    };
+    match body {
+        Value::String(pattern) => Some((pattern, None)),
+        Value::Sequence(items) => Some((items.first()?.as_str()?, items.get(1).and_then(Value::as_mapping))),
+        _ => None,
+    }
+}
+
+/// The first of `names` that is a string variable of the value's `Fn::Sub`.
+fn sub_var(value: &Value, names: &[&str]) -> Option<String> {
+    let (_, variables) = sub(value)?;
+    names.iter().find_map(|name| variables?.get(*name).and_then(text))
+}
+
+/// A value as a person would read it: a string as is, an `Fn::Sub` with its
+/// variables filled in, anything else as compact JSON.
+fn display(value: &Value) -> String {
+    if let Some(text) = value.as_str() {
+        return text.to_string();
+    }
+    if let Some((pattern, variables)) = sub(value) {
+        let mut out = pattern.to_string();
+        for (name, value) in variables.into_iter().flatten() {
+            if let (Some(name), Some(value)) = (name.as_str(), value.as_str()) {
+                out = out.replace(&format!("${{{name}}}"), value);
+            }
+        }
+        return out;
+    }
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn table_of(resource: &Value) -> String {
+    if let Some(table) = sub_var(resource, &["Table"]) {
+        return table;
+    }
+    let arn = display(resource);
+    match arn.split_once(":table/") {
+        Some((_, table)) => table.to_string(),
+        None => arn,
+    }
+}
+
+fn region_of(destination: &Value) -> String {
+    if let Some(region) = sub_var(destination, &["Region"]) {
+        return region;
+    }
+    let arn = display(destination);
+    match arn.split(':').nth(3) {
+        Some(region) if arn.starts_with("arn:") && !region.is_empty() => region.to_string(),
+        _ => arn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::model::{Copy, Lock};
+    use crate::policy::{TablePolicy, load};
+    use crate::render::{StackRole, render};
+
+    const SCANS: &str = include_str!("../../desired/spatial-scans.yaml");
+
+    fn scans() -> TablePolicy {
+        load("desired/spatial-scans.yaml", SCANS.as_bytes()).expect("the example policy loads").policy
+    }
+
+    fn template(policy: &TablePolicy, role: StackRole) -> Value {
+        render(policy).expect("renders").into_iter().find(|s| s.role == role).expect("stack of that role").template
+    }
+
+    fn primary(policy: &TablePolicy) -> Value {
+        template(policy, StackRole::Primary)
+    }
+
+    /// The semantic change of the primary stack from `old` to `new`.
+    fn changes(old: &TablePolicy, new: &TablePolicy) -> Vec<DrChange> {
+        dr_changes(Some(&primary(old)), &primary(new))
+    }
+
+    fn lines(changes: &[DrChange]) -> Vec<(&str, bool)> {
+        changes.iter().map(|c| (c.text.as_str(), c.weakens)).collect()
+    }
+
+    #[test]
+    fn an_unchanged_template_has_no_semantic_change() {
+        let policy = scans();
+        assert_eq!(changes(&policy, &policy), []);
+        let dr = template(&policy, StackRole::DrCopy);
+        assert_eq!(dr_changes(Some(&dr), &dr), []);
+    }
+
+    #[test]
+    fn the_summary_reads_every_field_of_the_primary_template() {
+        let summary = DrSummary::of(&primary(&scans()));
+        let rule = summary.rule.clone().unwrap();
+        assert_eq!(rule.schedule.as_deref(), Some("cron(0 */6 * * ? *)"));
+        assert_eq!(rule.interval, Some(Duration::from_hours(6)));
+        assert_eq!((rule.start_window, rule.completion_window), (Some(Duration::from_hours(1)), Some(Duration::from_hours(4))));
+        assert_eq!(rule.lifecycle, Lifecycle { delete_after: Some(Duration::from_days(35)), cold_after: None });
+        assert_eq!(rule.copies.keys().collect::<Vec<_>>(), ["us-west-2"]);
+        assert_eq!(rule.copies["us-west-2"].delete_after, Some(Duration::from_days(90)));
+        assert_eq!(summary.tables, ["SpatialScans"]);
+        assert_eq!(summary.kms_key.as_deref(), Some("alias/dr-backups"));
+        assert_eq!(summary.topic.as_deref(), Some("dr-announcements"));
+        assert_eq!(summary.vault.as_deref(), Some("drctl-spatial-scans"));
+        let lock = summary.lock.unwrap();
+        assert_eq!((lock.min, lock.max), (Some(Duration::from_days(7)), Some(Duration::from_days(400))));
+    }
+
+    #[test]
+    fn a_shorter_retention_weakens() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.retention = Duration::from_days(14);
+        assert_eq!(lines(&changes(&old, &new)), [("retention 35d → 14d", true)]);
+        assert_eq!(lines(&changes(&new, &old)), [("retention 14d → 35d", false)]);
+    }
+
+    #[test]
+    fn a_retention_below_the_lock_minimum_says_so() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.retention = Duration::from_days(7);
+        new.spec.backup.vault.as_mut().unwrap().lock =
+            Some(Lock { min_retention: Duration::from_days(5), max_retention: Duration::from_days(400), changeable_for: None });
+        let mut locked = old.clone();
+        locked.spec.backup.vault.as_mut().unwrap().lock.as_mut().unwrap().min_retention = Duration::from_days(14);
+        // Below the deployed minimum, though the new lock allows it.
+        assert_eq!(
+            lines(&changes(&locked, &new)),
+            [("retention 35d → 7d (below the vault lock minimum 14d)", true), ("vault lock min 14d / max 400d → min 5d / max 400d", true)]
+        );
+        // Below a new minimum.
+        let mut raised = old.clone();
+        raised.spec.backup.retention = Duration::from_days(10);
+        raised.spec.backup.vault.as_mut().unwrap().lock.as_mut().unwrap().min_retention = Duration::from_days(30);
+        assert_eq!(
+            lines(&changes(&old, &raised)),
+            [
+                ("retention 35d → 10d (below the vault lock minimum 30d)", true),
+                ("vault lock min 7d / max 400d → min 30d / max 400d", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_schedule_change_shows_the_rpo_and_the_expressions() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.schedule = Some("cron(0 0 * * ? *)".into());
+        assert_eq!(
+            lines(&changes(&old, &new)),
+            [("backup interval (RPO) 6h → 1d", true), ("schedule cron(0 */6 * * ? *) → cron(0 0 * * ? *)", false)]
+        );
+        let mut shifted = old.clone();
+        shifted.spec.backup.schedule = Some("cron(30 */6 * * ? *)".into());
+        assert_eq!(lines(&changes(&old, &shifted)), [("schedule cron(0 */6 * * ? *) → cron(30 */6 * * ? *)", false)]);
+        assert_eq!(lines(&changes(&new, &old))[0], ("backup interval (RPO) 1d → 6h", false));
+    }
+
+    #[test]
+    fn windows_compare_with_the_aws_defaults() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.start_window = Some(Duration::from_hours(2));
+        new.spec.backup.completion_window = None;
+        assert_eq!(lines(&changes(&old, &new)), [("start window 1h → 2h", true), ("completion window 4h → 7d (AWS default)", false)]);
+    }
+
+    #[test]
+    fn a_copy_region_added_and_removed() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.copies.push(Copy { region: "eu-west-1".into(), retention: Duration::from_days(30), cold_storage_after: None });
+        assert_eq!(lines(&changes(&old, &new)), [("copy to eu-west-1 added (keeps 30d)", false)]);
+        assert_eq!(lines(&changes(&new, &old)), [("copy to eu-west-1 removed", true)]);
+        let mut none = old.clone();
+        none.spec.backup.copies.clear();
+        assert_eq!(lines(&changes(&old, &none)), [("copy to us-west-2 removed", true)]);
+    }
+
+    #[test]
+    fn a_copy_kept_shorter_weakens() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.copies[0].retention = Duration::from_days(30);
+        new.spec.backup.copies[0].cold_storage_after = Some(Duration::from_days(7));
+        assert_eq!(
+            lines(&changes(&old, &new)),
+            [("copy to us-west-2 retention 90d → 30d", true), ("copy to us-west-2 cold storage after 7d added", false)]
+        );
+    }
+
+    #[test]
+    fn cold_storage_added_changed_and_removed() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.retention = Duration::from_days(200);
+        new.spec.backup.cold_storage_after = Some(Duration::from_days(30));
+        let mut later = new.clone();
+        later.spec.backup.cold_storage_after = Some(Duration::from_days(60));
+        let text = |c: Vec<DrChange>| c.into_iter().map(|c| c.text).collect::<Vec<_>>();
+        assert_eq!(text(changes(&old, &new)), ["retention 35d → 200d", "cold storage after 30d added"]);
+        assert_eq!(text(changes(&new, &later)), ["cold storage after 30d → 60d"]);
+        assert_eq!(text(changes(&later, &old))[1], "cold storage after 60d removed");
+    }
+
+    #[test]
+    fn a_table_rename_weakens() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.table = "Scans2".into();
+        assert_eq!(lines(&changes(&old, &new)), [("table SpatialScans → Scans2", true)]);
+    }
+
+    #[test]
+    fn lock_key_and_topic_changes() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.vault = None;
+        new.spec.notify.sns_topic = "dr-audit".into();
+        assert_eq!(
+            lines(&changes(&old, &new)),
+            [
+                ("vault lock removed", true),
+                ("KMS key alias/dr-backups removed", true),
+                ("notifications topic changed: dr-announcements → dr-audit", false)
+            ]
+        );
+        let mut rekeyed = old.clone();
+        rekeyed.spec.backup.vault.as_mut().unwrap().kms_key = Some("alias/other".into());
+        rekeyed.spec.backup.vault.as_mut().unwrap().lock.as_mut().unwrap().max_retention = Duration::from_days(500);
+        assert_eq!(
+            lines(&changes(&old, &rekeyed)),
+            [("vault lock min 7d / max 400d → min 7d / max 500d", false), ("KMS key changed: alias/dr-backups → alias/other", false)]
+        );
+        assert_eq!(lines(&changes(&new, &old))[0], ("vault lock added: min 7d / max 400d", false));
+    }
+
+    #[test]
+    fn a_new_stack_gets_one_summary_line() {
+        let policy = scans();
+        assert_eq!(
+            lines(&dr_changes(None, &primary(&policy))),
+            [(
+                "new: backs up SpatialScans every 6h, keeps 35d, copies to us-west-2 (90d), vault lock min 7d / max 400d, KMS key alias/dr-backups",
+                false
+            )]
+        );
+        assert_eq!(
+            lines(&dr_changes(None, &template(&policy, StackRole::DrCopy))),
+            [("new: copy vault drctl-spatial-scans for SpatialScans, vault lock min 7d / max 400d, KMS key alias/dr-backups", false)]
+        );
+    }
+
+    #[test]
+    fn the_dr_stack_diffs_its_vault() {
+        let old = scans();
+        let mut new = old.clone();
+        new.spec.backup.vault.as_mut().unwrap().lock.as_mut().unwrap().changeable_for = Some(Duration::from_days(3));
+        let dr = |p: &TablePolicy| template(p, StackRole::DrCopy);
+        assert_eq!(
+            lines(&dr_changes(Some(&dr(&old)), &dr(&new))),
+            [("vault lock min 7d / max 400d → min 7d / max 400d, compliance after 3d", false)]
+        );
+        assert_eq!(
+            lines(&dr_changes(Some(&dr(&new)), &dr(&old))),
+            [("vault lock min 7d / max 400d, compliance after 3d → min 7d / max 400d", true)]
+        );
+    }
+
+    #[test]
+    fn a_hand_written_template_is_read_as_far_as_it_goes() {
+        let deployed: Value = yaml_serde::from_str(
+            r#"
+Resources:
+  Plan:
+    Type: AWS::Backup::BackupPlan
+    Properties:
+      BackupPlan:
+        BackupPlanRule:
+          - ScheduleExpression: "not a schedule"
+            Lifecycle: { DeleteAfterDays: "40" }
+            CopyActions:
+              - DestinationBackupVaultArn: arn:aws:backup:eu-central-1:123456789012:backup-vault:other
+  Selection:
+    Type: AWS::Backup::BackupSelection
+    Properties:
+      BackupSelection:
+        Resources: [ !Sub "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/SpatialScans" ]
+"#,
+        )
+        .unwrap();
+        let summary = DrSummary::of(&deployed);
+        assert_eq!(summary.tables, ["SpatialScans"]);
+        let rule = summary.rule.unwrap();
+        assert_eq!((rule.interval, rule.lifecycle.delete_after), (None, Some(Duration::from_days(40))));
+        assert_eq!(rule.copies.keys().collect::<Vec<_>>(), ["eu-central-1"]);
+        let texts: Vec<String> = dr_changes(Some(&deployed), &primary(&scans())).into_iter().map(|c| c.text).collect();
+        assert!(texts.contains(&"schedule not a schedule → cron(0 */6 * * ? *)".to_string()), "{texts:?}");
+        assert!(texts.contains(&"copy to eu-central-1 removed".to_string()), "{texts:?}");
+        assert!(dr_changes(Some(&Value::Null), &Value::Null).is_empty());
+        assert_eq!(lines(&dr_changes(None, &Value::Null)), [("new stack", false)]);
+    }
+}
