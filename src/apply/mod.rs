@@ -1,0 +1,409 @@
+//! Apply (SPEC §4, §7): the changed stacks of a plan deployed through
+//! change sets, followed to a terminal state, with the destructive-change
+//! guard in front.
+//!
+//! # Guarantees
+//! - A change set that removes or replaces a backup vault is refused: a
+//!   desired policy never loses its vault. The only way to remove drctl's
+//!   stacks is `--prune` of orphans, and vaults and their recovery points
+//!   are retained even then (`DeletionPolicy: Retain`).
+//! - Change sets carry a client request token and executions a client
+//!   request token: a retried call never applies twice.
+//! - One policy's failure is isolated and reported; the others apply.
+//!
+//! # Caveats
+//! - A stack already being changed by someone else is waited for, never
+//!   fought; if it does not settle before the deadline the policy fails.
+
+pub mod progress;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::aws::{Aws, describe, error_code};
+use crate::plan::changeset::{self, Created};
+use crate::plan::{self, Action, OrphanStack, Plan, PolicyPlan, StackStatus as PlanStatus};
+use crate::policy::{Checked, LoadedPolicy};
+use crate::render::{self, Stack};
+pub use progress::{Counts, Progress};
+
+/// How to apply.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub commit: Option<String>,
+    /// Delete the stacks of policies no longer desired (vaults are retained).
+    pub prune: bool,
+    pub concurrency: usize,
+    /// How long one stack operation may take.
+    pub stack_deadline: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { commit: None, prune: false, concurrency: 4, stack_deadline: Duration::from_secs(1800) }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum StackOutcome {
+    Unchanged,
+    NoChanges,
+    Applied { status: String },
+    Refused { why: String },
+    Failed { status: String, reasons: Vec<String>, fix: Option<String> },
+    Deleted { retained_vaults: Vec<String> },
+}
+
+impl StackOutcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Refused { .. } | Self::Failed { .. })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StackReport {
+    pub stack: String,
+    pub region: String,
+    #[serde(flatten)]
+    pub outcome: StackOutcome,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyReport {
+    pub name: String,
+    pub stacks: Vec<StackReport>,
+    /// PITR set on the table (from → to), when it differed.
+    pub pitr: Option<String>,
+    pub error: Option<String>,
+}
+
+impl PolicyReport {
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.stacks.iter().any(|s| s.outcome.is_failure())
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub policies: Vec<PolicyReport>,
+    pub pruned: Vec<StackReport>,
+    /// Orphans left alone (no `--prune`).
+    pub orphans_left: Vec<OrphanStack>,
+}
+
+impl Report {
+    pub fn failed(&self) -> bool {
+        self.policies.iter().any(PolicyReport::failed) || self.pruned.iter().any(|s| s.outcome.is_failure())
+    }
+}
+
+/// Applies every changed policy of `plan`, concurrently within a bound.
+pub async fn apply(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options, progress: &Progress) -> Report {
+    let valid: BTreeMap<&str, &LoadedPolicy> = checked.valid().map(|p| (p.policy.metadata.name.as_str(), p)).collect();
+    let work =
+        plan.policies.iter().filter(|p| p.has_changes() || p.error.is_some()).filter_map(|p| Some((p, *valid.get(p.name.as_str())?)));
+    let mut policies: Vec<PolicyReport> =
+        futures_util::stream::iter(work.map(|(planned, loaded)| apply_policy(aws, planned, loaded, options, progress)))
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    let (pruned, orphans_left) = if options.prune && plan.invalid.is_empty() {
+        let mut pruned = Vec::new();
+        for orphan in &plan.orphans {
+            pruned.push(prune(aws, orphan, options, progress).await);
+        }
+        (pruned, Vec::new())
+    } else {
+        (Vec::new(), plan.orphans.clone())
+    };
+    progress.finish();
+    Report { policies, pruned, orphans_left }
+}
+
+async fn apply_policy(aws: &Aws, planned: &PolicyPlan, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyReport {
+    let mut report = PolicyReport { name: planned.name.clone(), stacks: Vec::new(), pitr: None, error: planned.error.clone() };
+    if report.error.is_some() {
+        return report;
+    }
+    let stacks = match render::render(&loaded.policy) {
+        Ok(stacks) => stacks,
+        Err(error) => {
+            report.error = Some(error.to_string());
+            return report;
+        }
+    };
+    // DR vaults first: the plan's copy actions point at them.
+    for stack in &stacks {
+        let Some(stack_plan) = planned.stacks.iter().find(|s| s.stack == stack.name && s.region == stack.region) else { continue };
+        let outcome = if stack_plan.status == PlanStatus::Unchanged {
+            StackOutcome::Unchanged
+        } else {
+            apply_stack(aws, stack, &planned.content_hash, &plan::policy_regions(&loaded.policy), options, progress).await
+        };
+        let failed = outcome.is_failure();
+        report.stacks.push(StackReport { stack: stack.name.clone(), region: stack.region.clone(), outcome });
+        if failed {
+            return report;
+        }
+    }
+    if let Some(change) = &planned.pitr {
+        match set_pitr(aws, &change.table, &change.region, change.to).await {
+            Ok(()) => report.pitr = Some(format!("{} → {}", on_off(change.from), on_off(Some(change.to)))),
+            Err(error) => report.error = Some(error),
+        }
+    }
+    report
+}
+
+fn on_off(value: Option<bool>) -> &'static str {
+    match value {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "no table",
+    }
+}
+
+async fn apply_stack(
+    aws: &Aws,
+    stack: &Stack,
+    content_hash: &str,
+    regions: &[String],
+    options: &Options,
+    progress: &Progress,
+) -> StackOutcome {
+    let current = match settle(aws, stack, options, progress).await {
+        Ok(status) => status,
+        Err(outcome) => return outcome,
+    };
+    let exists = match current.as_deref() {
+        None => false,
+        Some("ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS") => {
+            // Died on create (or an abandoned preview): holds no resources; delete and create anew.
+            progress.note(&stack.name, "deleting the stack left by a failed create");
+            if let Err(why) = delete_stack(aws, stack, options, progress).await {
+                return StackOutcome::Failed { status: current.unwrap_or_default(), reasons: vec![why], fix: None };
+            }
+            false
+        }
+        Some("UPDATE_ROLLBACK_FAILED") => {
+            return StackOutcome::Failed {
+                status: "UPDATE_ROLLBACK_FAILED".into(),
+                reasons: vec!["a previous update could not be rolled back".into()],
+                fix: Some(format!("aws cloudformation continue-update-rollback --stack-name {} --region {}", stack.name, stack.region)),
+            };
+        }
+        Some(_) => true,
+    };
+    let template_hash = plan::deployed::template_hash(stack);
+    let request = changeset::Request {
+        stack,
+        exists,
+        tags: plan::stack_tags(stack, content_hash, options.commit.as_deref(), regions),
+        name: format!("drctl-apply-{}", &template_hash[..16]),
+        client_token: format!("drctl-apply-{}-{}", &template_hash[..24], &content_hash[..16]),
+    };
+    let (id, changes) = match changeset::create(aws, &request).await {
+        Ok(Created::NoChanges) => return StackOutcome::NoChanges,
+        Ok(Created::Ready { id, changes }) => (id, changes),
+        Err(error) => {
+            return StackOutcome::Failed { status: current.unwrap_or_else(|| "NONE".into()), reasons: vec![error.to_string()], fix: None };
+        }
+    };
+    if let Some(why) = destructive(&changes) {
+        let _ = changeset::delete(aws, stack, &request.name).await;
+        if !exists {
+            let _ = changeset::delete_review_stack(aws, stack).await;
+        }
+        return StackOutcome::Refused { why };
+    }
+    execute(aws, stack, &id, &request.client_token, options, progress).await
+}
+
+/// Why a change set must not run: it would remove or replace a vault.
+fn destructive(changes: &[crate::plan::ResourceChange]) -> Option<String> {
+    let vault_changes: Vec<String> = changes
+        .iter()
+        .filter(|c| c.resource_type == "AWS::Backup::BackupVault" && (c.action == Action::Remove || c.replaces()))
+        .map(|c| format!("{} {} ({})", c.action.symbol(), c.logical_id, if c.action == Action::Remove { "remove" } else { "replace" }))
+        .collect();
+    (!vault_changes.is_empty()).then(|| {
+        format!(
+            "refused: the change would {} a backup vault holding recovery points: {}. Keep the vault settings (name, KMS key) as they are, or delete the policy and run with --prune",
+            if vault_changes.iter().any(|c| c.ends_with("(remove)")) { "remove" } else { "replace" },
+            vault_changes.join(", ")
+        )
+    })
+}
+
+/// Waits out an operation already in progress on the stack; returns its
+/// settled status (`None` when it does not exist).
+async fn settle(aws: &Aws, stack: &Stack, options: &Options, progress: &Progress) -> Result<Option<String>, StackOutcome> {
+    let status =
+        stack_status(aws, stack).await.map_err(|why| StackOutcome::Failed { status: "UNKNOWN".into(), reasons: vec![why], fix: None })?;
+    match status {
+        Some(status) if status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS" => {
+            progress.note(&stack.name, &format!("{status}: another operation is running, waiting for it"));
+            follow(aws, stack, options, progress).await.map(Some).map_err(|why| StackOutcome::Failed {
+                status,
+                reasons: vec![why],
+                fix: None,
+            })
+        }
+        other => Ok(other),
+    }
+}
+
+async fn stack_status(aws: &Aws, stack: &Stack) -> Result<Option<String>, String> {
+    let client = aws.region(&stack.region).cloudformation;
+    match client.describe_stacks().stack_name(&stack.name).send().await {
+        Ok(output) => Ok(output.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string())),
+        Err(error) if error_code(&error) == Some("ValidationError") => Ok(None),
+        Err(error) => Err(describe(&error)),
+    }
+}
+
+async fn execute(aws: &Aws, stack: &Stack, change_set: &str, token: &str, options: &Options, progress: &Progress) -> StackOutcome {
+    let client = aws.region(&stack.region).cloudformation;
+    let started = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    if let Err(error) =
+        client.execute_change_set().change_set_name(change_set).stack_name(&stack.name).client_request_token(token).send().await
+    {
+        return StackOutcome::Failed { status: "NONE".into(), reasons: vec![describe(&error)], fix: None };
+    }
+    let status = match follow(aws, stack, options, progress).await {
+        Ok(status) => status,
+        Err(why) => return StackOutcome::Failed { status: "UNKNOWN".into(), reasons: vec![why], fix: None },
+    };
+    match status.as_str() {
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => StackOutcome::Applied { status },
+        _ => {
+            let reasons = failure_reasons(aws, stack, started).await;
+            let fix = (status == "UPDATE_ROLLBACK_FAILED")
+                .then(|| format!("aws cloudformation continue-update-rollback --stack-name {} --region {}", stack.name, stack.region));
+            StackOutcome::Failed { status, reasons, fix }
+        }
+    }
+}
+
+/// Follows the stack to a terminal status with backoff and a deadline,
+/// reporting progress from its resource events.
+async fn follow(aws: &Aws, stack: &Stack, options: &Options, progress: &Progress) -> Result<String, String> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(200);
+    let mut last = String::new();
+    loop {
+        let status = stack_status(aws, stack).await?.unwrap_or_else(|| "DELETE_COMPLETE".into());
+        if status != last {
+            progress.stack(&stack.name, &status, counts(aws, stack).await);
+            last.clone_from(&status);
+        }
+        if !status.ends_with("_IN_PROGRESS") {
+            return Ok(status);
+        }
+        if started.elapsed() > options.stack_deadline {
+            return Err(format!("still {status} after {:?}", options.stack_deadline));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Resources of the stack by state, from DescribeStackResources.
+async fn counts(aws: &Aws, stack: &Stack) -> Counts {
+    let total = stack.template["Resources"].as_mapping().map_or(0, |r| r.len());
+    let client = aws.region(&stack.region).cloudformation;
+    let Ok(output) = client.describe_stack_resources().stack_name(&stack.name).send().await else {
+        return Counts { pending: total, ..Counts::default() };
+    };
+    let mut counts = Counts::default();
+    for resource in output.stack_resources() {
+        let status = resource.resource_status().map(|s| s.as_str()).unwrap_or_default();
+        if status.ends_with("_IN_PROGRESS") {
+            counts.in_progress += 1;
+        } else {
+            counts.done += 1;
+        }
+    }
+    counts.pending = total.saturating_sub(counts.in_progress + counts.done);
+    counts
+}
+
+/// The reasons of the resource failures since `since`, oldest first.
+async fn failure_reasons(aws: &Aws, stack: &Stack, since: aws_smithy_types::DateTime) -> Vec<String> {
+    let client = aws.region(&stack.region).cloudformation;
+    let mut reasons = Vec::new();
+    let mut pages = client.describe_stack_events().stack_name(&stack.name).into_paginator().send();
+    'pages: while let Some(Ok(page)) = pages.next().await {
+        for event in page.stack_events() {
+            if event.timestamp().is_some_and(|t| t.secs() < since.secs() - 1) {
+                break 'pages;
+            }
+            let status = event.resource_status().map(|s| s.as_str()).unwrap_or_default();
+            if let (true, Some(reason)) = (status.ends_with("_FAILED"), event.resource_status_reason()) {
+                reasons.push(format!("{} {}: {reason}", event.logical_resource_id().unwrap_or_default(), status));
+            }
+        }
+    }
+    reasons.reverse();
+    if reasons.is_empty() {
+        reasons.push("no resource reported a reason; see the stack's events".into());
+    }
+    reasons
+}
+
+async fn delete_stack(aws: &Aws, stack: &Stack, options: &Options, progress: &Progress) -> Result<(), String> {
+    let client = aws.region(&stack.region).cloudformation;
+    client.delete_stack().stack_name(&stack.name).send().await.map_err(|e| describe(&e))?;
+    match follow(aws, stack, options, progress).await?.as_str() {
+        "DELETE_COMPLETE" => Ok(()),
+        other => Err(format!("deleting {} ended {other}", stack.name)),
+    }
+}
+
+/// Deletes an orphan's stack; its vaults are retained by their
+/// DeletionPolicy, and the report names them.
+async fn prune(aws: &Aws, orphan: &OrphanStack, options: &Options, progress: &Progress) -> StackReport {
+    let stack = Stack {
+        name: orphan.stack.clone(),
+        region: orphan.region.clone(),
+        role: render::StackRole::Primary,
+        policy: Some(orphan.policy.clone()),
+        template: yaml_serde::Value::Null,
+    };
+    let report = |outcome| StackReport { stack: orphan.stack.clone(), region: orphan.region.clone(), outcome };
+    let client = aws.region(&orphan.region).cloudformation;
+    let vaults: Vec<String> = match client.describe_stack_resources().stack_name(&orphan.stack).send().await {
+        Ok(output) => output
+            .stack_resources()
+            .iter()
+            .filter(|r| r.resource_type() == Some("AWS::Backup::BackupVault"))
+            .filter_map(|r| r.physical_resource_id().map(|id| format!("{id} ({})", orphan.region)))
+            .collect(),
+        Err(error) => return report(StackOutcome::Failed { status: orphan.status.clone(), reasons: vec![describe(&error)], fix: None }),
+    };
+    match delete_stack(aws, &stack, options, progress).await {
+        Ok(()) => report(StackOutcome::Deleted { retained_vaults: vaults }),
+        Err(why) => report(StackOutcome::Failed { status: orphan.status.clone(), reasons: vec![why], fix: None }),
+    }
+}
+
+async fn set_pitr(aws: &Aws, table: &str, region: &str, enabled: bool) -> Result<(), String> {
+    let spec = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(enabled)
+        .build()
+        .map_err(|e| e.to_string())?;
+    aws.region(region)
+        .dynamodb
+        .update_continuous_backups()
+        .table_name(table)
+        .point_in_time_recovery_specification(spec)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("setting point-in-time recovery of {table} in {region}: {}", describe(&e)))
+}
