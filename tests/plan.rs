@@ -16,7 +16,12 @@ fn checked(files: &[(&str, String)]) -> Checked {
 }
 
 fn options() -> plan::Options {
-    plan::Options { commit: Some("0123456789abcdef0123456789abcdef01234567".into()), extra_regions: Vec::new(), concurrency: 4 }
+    plan::Options {
+        commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        extra_regions: Vec::new(),
+        concurrency: 4,
+        preview: true,
+    }
 }
 
 /// Deploys every stack of the policies as an apply would: rendered

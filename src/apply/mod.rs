@@ -143,7 +143,8 @@ async fn apply_policy(aws: &Aws, planned: &PolicyPlan, loaded: &LoadedPolicy, op
         let outcome = if stack_plan.status == PlanStatus::Unchanged {
             StackOutcome::Unchanged
         } else {
-            apply_stack(aws, stack, &planned.content_hash, &plan::policy_regions(&loaded.policy), options, progress).await
+            let tags = plan::stack_tags(stack, &planned.content_hash, options.commit.as_deref(), &plan::policy_regions(&loaded.policy));
+            deploy_stack(aws, stack, tags, options, progress).await
         };
         let failed = outcome.is_failure();
         report.stacks.push(StackReport { stack: stack.name.clone(), region: stack.region.clone(), outcome });
@@ -168,14 +169,10 @@ fn on_off(value: Option<bool>) -> &'static str {
     }
 }
 
-async fn apply_stack(
-    aws: &Aws,
-    stack: &Stack,
-    content_hash: &str,
-    regions: &[String],
-    options: &Options,
-    progress: &Progress,
-) -> StackOutcome {
+/// Deploys one stack through a change set: waits out an operation in
+/// progress, replaces a stack that died on create, refuses to touch a
+/// vault, executes and follows it. Bootstrap stacks come this way too.
+pub async fn deploy_stack(aws: &Aws, stack: &Stack, tags: Vec<(String, String)>, options: &Options, progress: &Progress) -> StackOutcome {
     let current = match settle(aws, stack, options, progress).await {
         Ok(status) => status,
         Err(outcome) => return outcome,
@@ -203,9 +200,9 @@ async fn apply_stack(
     let request = changeset::Request {
         stack,
         exists,
-        tags: plan::stack_tags(stack, content_hash, options.commit.as_deref(), regions),
         name: format!("drctl-apply-{}", &template_hash[..16]),
-        client_token: format!("drctl-apply-{}-{}", &template_hash[..24], &content_hash[..16]),
+        client_token: format!("drctl-apply-{}", &template_hash[..32]),
+        tags,
     };
     let (id, changes) = match changeset::create(aws, &request).await {
         Ok(Created::NoChanges) => return StackOutcome::NoChanges,
@@ -283,11 +280,27 @@ async fn execute(aws: &Aws, stack: &Stack, change_set: &str, token: &str, option
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => StackOutcome::Applied { status },
         _ => {
             let reasons = failure_reasons(aws, stack, started).await;
-            let fix = (status == "UPDATE_ROLLBACK_FAILED")
-                .then(|| format!("aws cloudformation continue-update-rollback --stack-name {} --region {}", stack.name, stack.region));
+            let fix = fix_for(stack, &status, &reasons);
             StackOutcome::Failed { status, reasons, fix }
         }
     }
+}
+
+/// The action that gets a failed stack going again, where one is known.
+fn fix_for(stack: &Stack, status: &str, reasons: &[String]) -> Option<String> {
+    if status == "UPDATE_ROLLBACK_FAILED" {
+        return Some(format!("aws cloudformation continue-update-rollback --stack-name {} --region {}", stack.name, stack.region));
+    }
+    // A vault outlives a failed create (DeletionPolicy: Retain), and its
+    // name is fixed: the next create finds it in the way.
+    let vault = reasons.iter().find(|r| r.starts_with("BackupVault") && r.contains("already exists"))?;
+    let name = vault.rsplit(": ").next().unwrap_or_default();
+    Some(format!(
+        "vault {name} in {region} survived an earlier failed create (vaults are retained). If it holds no recovery points, delete it: \
+         aws backup delete-backup-vault --backup-vault-name {name} --region {region}; otherwise adopt it into {stack} with a CloudFormation resource import",
+        region = stack.region,
+        stack = stack.name
+    ))
 }
 
 /// Follows the stack to a terminal status with backoff and a deadline,
@@ -406,4 +419,55 @@ async fn set_pitr(aws: &Aws, table: &str, region: &str, enabled: bool) -> Result
         .await
         .map(|_| ())
         .map_err(|e| format!("setting point-in-time recovery of {table} in {region}: {}", describe(&e)))
+}
+
+/// One line for an outcome, in the change vocabulary.
+pub fn outcome_text(outcome: &StackOutcome) -> String {
+    match outcome {
+        StackOutcome::Unchanged => "unchanged".into(),
+        StackOutcome::NoChanges => "no changes".into(),
+        StackOutcome::Applied { status } => format!("applied ({status})"),
+        StackOutcome::Refused { why } => why.clone(),
+        StackOutcome::Failed { status, reasons, fix } => {
+            let mut text = format!("FAILED ({status}): {}", reasons.join("; "));
+            if let Some(fix) = fix {
+                text.push_str(&format!("\n      fix: {fix}"));
+            }
+            text
+        }
+        StackOutcome::Deleted { retained_vaults } if retained_vaults.is_empty() => "deleted".into(),
+        StackOutcome::Deleted { retained_vaults } => {
+            format!("deleted; retained vaults and their recovery points: {}", retained_vaults.join(", "))
+        }
+    }
+}
+
+/// The apply report for a terminal: every stack touched, failures with
+/// their reasons at the end where a reader looks first.
+pub fn report_text(report: &Report) -> String {
+    let mut out = String::from("\nApply:\n");
+    for policy in &report.policies {
+        for stack in &policy.stacks {
+            out.push_str(&format!("  {} ({}): {}\n", stack.stack, stack.region, outcome_text(&stack.outcome)));
+        }
+        if let Some(pitr) = &policy.pitr {
+            out.push_str(&format!("  {}: point-in-time recovery {pitr}\n", policy.name));
+        }
+        if let Some(error) = &policy.error {
+            out.push_str(&format!("  {}: FAILED: {error}\n", policy.name));
+        }
+    }
+    for stack in &report.pruned {
+        out.push_str(&format!("  - {} ({}): {}\n", stack.stack, stack.region, outcome_text(&stack.outcome)));
+    }
+    for orphan in &report.orphans_left {
+        out.push_str(&format!("  {} ({}): orphan of policy `{}`, left alone (use --prune)\n", orphan.stack, orphan.region, orphan.policy));
+    }
+    let failed: Vec<&str> = report.policies.iter().filter(|p| p.failed()).map(|p| p.name.as_str()).collect();
+    if failed.is_empty() && !report.pruned.iter().any(|s| s.outcome.is_failure()) {
+        out.push_str("Apply complete.\n");
+    } else {
+        out.push_str(&format!("Apply FAILED for: {}\n", failed.join(", ")));
+    }
+    out
 }

@@ -121,6 +121,22 @@ where
         }
         SdkError::TimeoutError(_) => "the request timed out".to_string(),
         SdkError::DispatchFailure(failure) if failure.is_io() => "could not reach the AWS endpoint".to_string(),
-        other => format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other)),
+        other => chain(other),
     }
+}
+
+/// An error and its causes, by their Display forms only: the Debug form of
+/// SDK errors carries raw responses.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -2,6 +2,7 @@
 //! validated settings before any I/O, then dispatched to one file per
 //! command. The CLI parses and wires; the stages do the work.
 
+mod bootstrap;
 mod iam_policy;
 mod reconcile;
 mod render;
@@ -43,8 +44,10 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Print the JSON Schema of the policy file, for editors.
     Schema,
-    /// Plan desired against deployed (`--dry-run`).
+    /// Plan desired against deployed, then apply it (or only show it, with --dry-run).
     Reconcile(reconcile::ReconcileArgs),
+    /// Deploy the shared drctl-bootstrap stack of every region (SNS topics, state table).
+    Bootstrap(bootstrap::BootstrapArgs),
     /// Print the least-privilege IAM policy drctl needs.
     IamPolicy(iam_policy::IamPolicyArgs),
 }
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Schema => schema::run(),
         Command::Reconcile(args) => reconcile::run(&args),
+        Command::Bootstrap(args) => bootstrap::run(&args),
         Command::IamPolicy(args) => iam_policy::run(&args),
     };
     match outcome {

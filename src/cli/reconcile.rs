@@ -1,10 +1,12 @@
-//! `drctl reconcile`: plan (and, from the apply stage on, apply) every policy.
+//! `drctl reconcile`: plan every policy, and without `--dry-run` apply the
+//! plan (change sets, progress, orphans with `--prune`).
 
 use std::io::IsTerminal;
 
 use clap::{Args, ValueEnum};
 
 use super::{AwsArgs, SourceArgs, exit, inputs, read_policies};
+use crate::apply::{self, Progress};
 use crate::plan::{self, format};
 use crate::policy;
 
@@ -26,44 +28,65 @@ pub struct ReconcileArgs {
     pub dry_run: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: PlanFormat,
-    /// Exit 0 with no changes, 2 with changes pending, 1 on any error.
+    /// With --dry-run: exit 0 with no changes, 2 with changes pending, 1 on any error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Policies planned at once.
+    /// Policies planned and applied at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Also look for orphaned drctl stacks in this region (repeatable).
     #[arg(long = "orphan-region")]
     pub orphan_regions: Vec<String>,
+    /// Delete the stacks of policies no longer desired; their vaults and
+    /// recovery points are retained. Refused while any policy is invalid.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub prune: bool,
 }
 
 pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
-    if !args.dry_run {
-        anyhow::bail!("applying is not available in this version of drctl: run `drctl reconcile --dry-run` to see the plan");
-    }
     let set = read_policies(&args.source)?;
     let commit = match &set.revision {
         crate::source::Revision::Commit { sha, .. } => Some(sha.clone()),
         crate::source::Revision::WorkTree { .. } => None,
     };
     let checked = policy::check(inputs(&set));
-    let options = plan::Options { commit, extra_regions: args.orphan_regions.clone(), concurrency: args.concurrency };
-    let plan = super::runtime()?.block_on(async {
-        let aws = args.aws.connect().await;
-        plan::plan(&aws, &checked, &options).await
-    });
+    let options = plan::Options {
+        commit: commit.clone(),
+        extra_regions: args.orphan_regions.clone(),
+        concurrency: args.concurrency,
+        preview: args.dry_run,
+    };
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let output = match args.format {
+    let runtime = super::runtime()?;
+    let aws = runtime.block_on(args.aws.connect());
+    let plan = runtime.block_on(plan::plan(&aws, &checked, &options));
+    let rendered = match args.format {
         PlanFormat::Text => format::text(&plan, colour),
         PlanFormat::Json => format::json(&plan),
         PlanFormat::Markdown => format::markdown(&plan),
     };
-    print!("{output}");
-    Ok(if plan.has_errors() {
-        exit::ERROR
-    } else if args.detailed_exitcode && plan.has_changes() {
-        exit::CHANGES_PENDING
-    } else {
-        exit::OK
-    })
+    if args.dry_run {
+        print!("{rendered}");
+        return Ok(if plan.has_errors() {
+            exit::ERROR
+        } else if args.detailed_exitcode && plan.has_changes() {
+            exit::CHANGES_PENDING
+        } else {
+            exit::OK
+        });
+    }
+    if args.format == PlanFormat::Text {
+        print!("{rendered}");
+    }
+    if args.prune && !plan.invalid.is_empty() {
+        eprintln!("drctl: --prune refused: {} policy file(s) are invalid, and their stacks must not look deleted", plan.invalid.len());
+    }
+    let progress = if args.format == PlanFormat::Text { Progress::for_terminal(std::io::stderr().is_terminal()) } else { Progress::Quiet };
+    let apply_options = apply::Options { commit, prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() };
+    let report = runtime.block_on(apply::apply(&aws, &checked, &plan, &apply_options, &progress));
+    match args.format {
+        PlanFormat::Text => print!("{}", apply::report_text(&report)),
+        _ => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.failed() || plan.has_errors() { exit::ERROR } else { exit::OK })
 }

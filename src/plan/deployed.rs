@@ -44,12 +44,12 @@ impl DeployedStack {
         self.tags.get(key).map(String::as_str)
     }
 
-    /// Deployed from exactly this template and policy content, and healthy:
-    /// nothing to do, no change set needed.
-    pub fn is_current(&self, content_hash: &str, template_hash: &str) -> bool {
-        self.tag(CONTENT_HASH_TAG) == Some(content_hash)
-            && self.tag(TEMPLATE_HASH_TAG) == Some(template_hash)
-            && is_stable_success(&self.status)
+    /// Deployed from exactly this template, and healthy: nothing to do, no
+    /// change set needed. The template hash decides, not the policy's: a
+    /// policy change that renders the same template (a drill setting, say)
+    /// has nothing for CloudFormation to do.
+    pub fn is_current(&self, template_hash: &str) -> bool {
+        self.tag(TEMPLATE_HASH_TAG) == Some(template_hash) && is_stable_success(&self.status)
     }
 }
 

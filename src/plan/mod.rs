@@ -34,6 +34,9 @@ pub struct Options {
     pub extra_regions: Vec<String>,
     /// Policies planned at once.
     pub concurrency: usize,
+    /// Ask CloudFormation for a preview change set of every changed stack
+    /// (a dry run); an apply creates its own change sets instead.
+    pub preview: bool,
 }
 
 /// The deployed stacks of every region, or why a region could not be read.
@@ -170,7 +173,7 @@ async fn plan_stack(
         changes: Vec::new(),
     };
     if let Some(current) = current
-        && current.is_current(content_hash, &template_hash)
+        && current.is_current(&template_hash)
     {
         plan.status = StackStatus::Unchanged;
         return Ok(plan);
@@ -195,7 +198,9 @@ async fn plan_stack(
         name: format!("{}{}", changeset::PREVIEW_PREFIX, &template_hash[..16]),
         client_token: format!("drctl-preview-{}", &template_hash[..32]),
     };
-    plan.changes = changeset::preview(aws, &request).await.map_err(|e| e.to_string())?;
+    if options.preview {
+        plan.changes = changeset::preview(aws, &request).await.map_err(|e| e.to_string())?;
+    }
     Ok(plan)
 }
 
