@@ -287,7 +287,7 @@ fn text_stack(out: &mut String, p: Paint, stack: &StackPlan) {
     for change in stack.changes.iter().filter(|c| c.replaces()) {
         let _ = writeln!(out, "      {} {}", p.paint(BOLD_RED, "!"), p.paint(BOLD_RED, &replacement_warning(change)));
     }
-    if stack.status == StackStatus::Changed && stack.changes.is_empty() {
+    if stack.status == StackStatus::Changed && stack.previewed && stack.changes.is_empty() {
         let _ = writeln!(out, "      {}", p.paint(DIM, "no resource changes"));
     }
     if let Some(diff) = &stack.template_diff {
@@ -857,6 +857,7 @@ mod tests {
                     semantic: dr_changes(before.map(|b| &b.template), &stack.template),
                     template_diff: diff,
                     changes,
+                    previewed: true,
                 }
             })
             .collect();
@@ -888,6 +889,7 @@ mod tests {
                 semantic: vec![],
                 template_diff: None,
                 changes: vec![],
+                previewed: true,
             }],
             pitr: None,
             error: None,

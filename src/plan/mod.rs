@@ -171,6 +171,7 @@ async fn plan_stack(
         semantic: Vec::new(),
         template_diff: None,
         changes: Vec::new(),
+        previewed: false,
     };
     if let Some(current) = current
         && current.is_current(&template_hash)
@@ -200,6 +201,7 @@ async fn plan_stack(
     };
     if options.preview {
         plan.changes = changeset::preview(aws, &request).await.map_err(|e| e.to_string())?;
+        plan.previewed = true;
     }
     Ok(plan)
 }

@@ -75,6 +75,9 @@ pub struct StackPlan {
     pub template_diff: Option<String>,
     /// CloudFormation's own change-set preview.
     pub changes: Vec<ResourceChange>,
+    /// Whether `changes` comes from a preview change set (dry runs) or was
+    /// not asked for (an apply creates its own change sets).
+    pub previewed: bool,
 }
 
 /// One change in DR terms. `weakens` marks a change that lowers protection
