@@ -144,3 +144,30 @@ fn schema_prints_the_committed_schema() {
     let output = drctl(Path::new("."), &["schema"]);
     assert_eq!(stdout(&output), std::fs::read_to_string("schema/drctl-v1.json").unwrap());
 }
+
+#[test]
+fn iam_policy_is_least_privilege_per_mode_and_scoped_to_the_policies() {
+    let repo = repo_with_examples();
+    let actions = |args: &[&str]| -> (Vec<String>, String) {
+        let output = drctl(repo.path(), args);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let policy: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let actions = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+            .collect();
+        (actions, stdout(&output))
+    };
+    let (dry_run, text) = actions(&["iam-policy", "--dry-run"]);
+    assert!(dry_run.contains(&"cloudformation:CreateChangeSet".to_string()));
+    assert!(
+        !dry_run.iter().any(|a| a == "cloudformation:ExecuteChangeSet" || a.starts_with("iam:") || a == "dynamodb:UpdateContinuousBackups"),
+        "{dry_run:?}"
+    );
+    assert!(text.contains("arn:aws:dynamodb:us-east-1:*:table/SpatialScans"), "{text}");
+    let (apply, text) = actions(&["iam-policy"]);
+    assert!(apply.contains(&"cloudformation:ExecuteChangeSet".to_string()) && apply.contains(&"iam:PassRole".to_string()));
+    assert!(text.contains("arn:aws:sns:*:*:dr-announcements"), "{text}");
+}

@@ -16,10 +16,64 @@ pub struct IamPolicyArgs {
     pub dry_run: bool,
 }
 
-pub fn run(args: &IamPolicyArgs) -> anyhow::Result<u8> {
-    if !args.dry_run {
-        anyhow::bail!("only `drctl iam-policy --dry-run` is available in this version: applying is not built yet");
+/// What applying adds to a dry run. CloudFormation acts with the caller's
+/// credentials, so the caller needs the rights on what the stacks hold:
+/// vaults, plans and selections, the role AWS Backup assumes (named
+/// `drctl-*` by CloudFormation from the stack name), the bootstrap topics.
+fn apply_statements(tables: &[String], topics: &[String]) -> Vec<serde_json::Value> {
+    let mut statements = vec![
+        json!({
+            "Sid": "ApplyChangeSets",
+            "Effect": "Allow",
+            "Action": ["cloudformation:ExecuteChangeSet", "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResources"],
+            "Resource": "arn:aws:cloudformation:*:*:stack/drctl-*/*"
+        }),
+        json!({
+            "Sid": "BackupObjects",
+            "Effect": "Allow",
+            "Action": [
+                "backup:CreateBackupVault", "backup:DescribeBackupVault", "backup:PutBackupVaultNotifications",
+                "backup:DeleteBackupVaultNotifications", "backup:PutBackupVaultLockConfiguration", "backup:TagResource",
+                "backup:UntagResource", "backup:ListTags", "backup:CreateBackupPlan", "backup:UpdateBackupPlan",
+                "backup:DeleteBackupPlan", "backup:GetBackupPlan", "backup:CreateBackupSelection",
+                "backup:DeleteBackupSelection", "backup:GetBackupSelection", "backup-storage:MountCapsule"
+            ],
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "VaultEncryption",
+            "Effect": "Allow",
+            "Action": ["kms:DescribeKey", "kms:CreateGrant"],
+            "Resource": "*",
+            "Condition": { "StringLike": { "kms:ViaService": "backup.*.amazonaws.com" } }
+        }),
+        json!({
+            "Sid": "BackupRole",
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRoleDescription", "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:PassRole"
+            ],
+            "Resource": "arn:aws:iam::*:role/drctl-*"
+        }),
+    ];
+    if !tables.is_empty() {
+        statements.push(
+            json!({ "Sid": "PointInTimeRecovery", "Effect": "Allow", "Action": ["dynamodb:UpdateContinuousBackups"], "Resource": tables }),
+        );
     }
+    if !topics.is_empty() {
+        statements.push(json!({
+            "Sid": "BootstrapTopics",
+            "Effect": "Allow",
+            "Action": ["sns:CreateTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:TagResource", "sns:ListTagsForResource"],
+            "Resource": topics
+        }));
+    }
+    statements
+}
+
+pub fn run(args: &IamPolicyArgs) -> anyhow::Result<u8> {
     let checked = policy::check(inputs(&read_policies(&args.source)?));
     let tables: Vec<String> = checked
         .valid()
@@ -27,7 +81,20 @@ pub fn run(args: &IamPolicyArgs) -> anyhow::Result<u8> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    println!("{}", serde_json::to_string_pretty(&dry_run_policy(&tables))?);
+    let topics: Vec<String> = checked
+        .valid()
+        .filter(|p| !p.policy.spec.notify.sns_topic.starts_with("arn:"))
+        .map(|p| format!("arn:aws:sns:*:*:{}", p.policy.spec.notify.sns_topic))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut policy = dry_run_policy(&tables);
+    if !args.dry_run
+        && let Some(statements) = policy["Statement"].as_array_mut()
+    {
+        statements.extend(apply_statements(&tables, &topics));
+    }
+    println!("{}", serde_json::to_string_pretty(&policy)?);
     Ok(exit::OK)
 }
 
