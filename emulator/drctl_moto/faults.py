@@ -221,11 +221,23 @@ def _xml_escape(text: str) -> str:
 # Jobs told to fail
 
 
-class JobFailures:
-    """Rules that make a backup / restore / copy job end FAILED."""
+class _RuleBook:
+    """A list of failure rules, each optionally scoped to one account."""
 
     def __init__(self) -> None:
         self.rules: list[dict[str, Any]] = []
+
+    def list(self) -> list[dict[str, Any]]:
+        with _lock:
+            return [dict(r) for r in self.rules]
+
+    def clear(self, account: str | None = None) -> None:
+        with _lock:
+            self.rules = [r for r in self.rules if account is not None and r["account"] != account]
+
+
+class JobFailures(_RuleBook):
+    """Rules that make a backup / restore / copy job end FAILED."""
 
     def add(self, spec: dict[str, Any]) -> dict[str, Any]:
         kind = spec.get("kind", "all")
@@ -268,15 +280,6 @@ class JobFailures:
                     return True
         return False
 
-    def list(self) -> list[dict[str, Any]]:
-        with _lock:
-            return [dict(r) for r in self.rules]
-
-    def clear(self, account: str | None = None) -> None:
-        with _lock:
-            self.rules = [r for r in self.rules if account is not None and r["account"] != account]
-
-
 JOB_FAILURES = JobFailures()
 
 
@@ -284,16 +287,13 @@ JOB_FAILURES = JobFailures()
 # CloudFormation resources told to fail
 
 
-class ResourceFailures:
+class ResourceFailures(_RuleBook):
     """Rules that make a CloudFormation resource fail to create or update.
 
     A rule names a resource type (default any), and a pattern (shell glob, or
     a regular expression when it starts with ``re:``) matched against the
     resource's physical name (e.g. a vault's BackupVaultName) or logical id.
     """
-
-    def __init__(self) -> None:
-        self.rules: list[dict[str, Any]] = []
 
     def add(self, spec: dict[str, Any]) -> dict[str, Any]:
         if not spec.get("pattern"):
@@ -344,14 +344,5 @@ class ResourceFailures:
                     rule["times"] = int(rule["times"]) - 1
                 return rule["message"]
         return None
-
-    def list(self) -> list[dict[str, Any]]:
-        with _lock:
-            return [dict(r) for r in self.rules]
-
-    def clear(self, account: str | None = None) -> None:
-        with _lock:
-            self.rules = [r for r in self.rules if account is not None and r["account"] != account]
-
 
 RESOURCE_FAILURES = ResourceFailures()
