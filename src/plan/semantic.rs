@@ -172,8 +172,11 @@ fn new_summary(new: &DrSummary) -> String {
     if let Some(rule) = &new.rule {
         let table =
             if new.tables.is_empty() { new.metadata_table.clone().unwrap_or_else(|| "nothing".into()) } else { new.tables.join(", ") };
+        let regular = rule.schedule.as_deref().and_then(|s| Schedule::parse(s).ok()).is_some_and(|s| s.min_gap() == s.max_gap());
         let when = match (rule.interval, &rule.schedule) {
-            (Some(interval), _) => format!("every {interval}"),
+            (Some(interval), _) if regular => format!("every {interval}"),
+            (Some(interval), Some(schedule)) => format!("on {schedule}, at most {interval} apart"),
+            (Some(interval), None) => format!("at most {interval} apart"),
             (None, Some(schedule)) => format!("on {schedule}"),
             (None, None) => "on no schedule".to_string(),
         };
