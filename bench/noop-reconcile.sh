@@ -6,6 +6,7 @@
 # time of both, and their ratios.
 #   bench/noop-reconcile.sh          # 200 policies
 #   POLICIES=50 bench/noop-reconcile.sh
+#   DRCTL_BIN=target/release/drctl bench/noop-reconcile.sh
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -13,8 +14,11 @@ cd "$DRCTL_ROOT"
 count="${POLICIES:-200}"
 export DRCTL_EMULATOR_PORT="${DRCTL_EMULATOR_PORT:-4621}"
 
-cargo build --quiet
-drctl="$DRCTL_ROOT/target/debug/drctl"
+if [[ -z "${DRCTL_BIN:-}" ]]; then
+    cargo build --quiet
+    DRCTL_BIN="$DRCTL_ROOT/target/debug/drctl"
+fi
+drctl="$DRCTL_BIN"
 scripts/emulator start >/dev/null
 trap 'scripts/emulator stop >/dev/null; rm -rf "$work"' EXIT
 url="$(scripts/emulator url)"
