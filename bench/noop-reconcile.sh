@@ -36,7 +36,8 @@ git -C "$work/repo" init -q && git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qm bench
 
 echo "deploying $count policies..."
-"$drctl" reconcile --repo "$work/repo" --endpoint-url "$url" --format json >/dev/null
+"$drctl" reconcile --repo "$work/repo" --endpoint-url "$url" --format json > "$work/deploy.json" \
+    || { echo "the deploy failed:" >&2; head -c 3000 "$work/deploy.json" >&2; exit 1; }
 "$drctl" render --repo "$work/repo" --format json --out "$work/templates" >/dev/null
 
 calls() { curl -fsS "$url/_drctl/calls" | "$DRCTL_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
