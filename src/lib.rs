@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod aws;
 pub mod cli;
+pub mod drill;
 pub mod plan;
 pub mod policy;
 pub mod render;

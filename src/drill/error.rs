@@ -1,0 +1,44 @@
+//! What can stop a drill before its checks decide: the infrastructure, not
+//! the data. A drill reports these as a failed drill with the reason.
+
+use std::time::Duration;
+
+/// An infrastructure failure of a drill, naming what it is about.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DrillError {
+    /// An AWS call failed (after the SDK's own retries).
+    #[error("{action}: {why}")]
+    Aws { action: String, why: String },
+    /// A backup or restore job ended in a state other than COMPLETED.
+    #[error("{kind} job {job_id} ended {state}: {message}")]
+    JobFailed { kind: &'static str, job_id: String, state: String, message: String },
+    /// Something did not finish before its deadline.
+    #[error("{what}: not done after {}s", waited.as_secs())]
+    Timeout { what: String, waited: Duration },
+    /// The primary stack lacks an output the drill needs.
+    #[error("stack {stack} in {region} has no output {output}: apply the policy first")]
+    MissingStackOutput { stack: String, region: String, output: &'static str },
+    /// `recovery_point: latest` and the vault has no completed point of the table.
+    #[error("vault {vault} has no COMPLETED recovery point of {resource}")]
+    NoRecoveryPoint { vault: String, resource: String },
+    /// The scratch name is already taken; drctl never restores over a table.
+    #[error("a table named {table} already exists; drctl restores only into a table it creates")]
+    ScratchNameTaken { table: String },
+    /// The canary item cannot be built for the source table's key schema.
+    #[error("cannot write a canary into {table}: {why}")]
+    Canary { table: String, why: String },
+    /// This slice drills the policy's primary region only.
+    #[error("drills in {region} are not supported yet: only the primary region {primary}")]
+    UnsupportedRegion { region: String, primary: String },
+}
+
+impl DrillError {
+    /// An AWS call's failure, with the SDK error rendered without its request.
+    pub(crate) fn aws<E, R>(action: impl Into<String>, error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        Self::Aws { action: action.into(), why: crate::aws::describe(error) }
+    }
+}

@@ -1,0 +1,160 @@
+//! Choosing the recovery point: an on-demand backup job into the policy's
+//! vault, followed to its end, or the newest completed point of the table.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_backup::types::{BackupJobState, RecoveryPointStatus};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use serde::Serialize;
+
+use super::DrillError;
+use super::poll::{self, Backoff};
+use crate::aws::Clients;
+
+/// The primary stack's output naming the role AWS Backup jobs run as.
+pub const ROLE_OUTPUT: &str = "BackupRoleArn";
+
+/// The recovery point a drill restores.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecoveryPoint {
+    pub arn: String,
+    pub vault: String,
+    /// When the point was taken (RFC 3339).
+    pub created: String,
+    /// The on-demand backup job that took it, if the drill took it.
+    pub backup_job_id: Option<String>,
+    #[serde(skip)]
+    pub created_at: SystemTime,
+}
+
+/// The role ARN from the `BackupRoleArn` output of `stack`.
+pub async fn backup_role(clients: &Clients, stack: &str) -> Result<String, DrillError> {
+    let described = clients
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("DescribeStacks {stack}"), &e))?;
+    described
+        .stacks()
+        .first()
+        .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(ROLE_OUTPUT)))
+        .and_then(|o| o.output_value())
+        .map(str::to_string)
+        .ok_or_else(|| DrillError::MissingStackOutput { stack: stack.into(), region: clients.region.clone(), output: ROLE_OUTPUT })
+}
+
+/// What an on-demand backup needs.
+pub struct BackupRequest<'a> {
+    pub vault: &'a str,
+    pub resource_arn: &'a str,
+    pub role_arn: &'a str,
+    pub idempotency_token: &'a str,
+}
+
+/// Starts an on-demand backup job and waits for its recovery point.
+pub async fn on_demand(
+    clients: &Clients,
+    request: &BackupRequest<'_>,
+    backoff: Backoff,
+    deadline: Duration,
+) -> Result<RecoveryPoint, DrillError> {
+    let started = clients
+        .backup
+        .start_backup_job()
+        .backup_vault_name(request.vault)
+        .resource_arn(request.resource_arn)
+        .iam_role_arn(request.role_arn)
+        .idempotency_token(request.idempotency_token)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("StartBackupJob of {} into {}", request.resource_arn, request.vault), &e))?;
+    let job_id = started.backup_job_id().unwrap_or_default().to_string();
+    let arn = wait_backup_job(clients, &job_id, backoff, deadline).await?;
+    let mut point = describe_point(clients, request.vault, &arn).await?;
+    point.backup_job_id = Some(job_id);
+    Ok(point)
+}
+
+/// Polls a backup job until COMPLETED (its recovery point ARN) or an end
+/// that is a failure.
+async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<String, DrillError> {
+    poll::until(&format!("backup job {job_id}"), backoff, deadline, || async {
+        let job = clients
+            .backup
+            .describe_backup_job()
+            .backup_job_id(job_id)
+            .send()
+            .await
+            .map_err(|e| DrillError::aws(format!("DescribeBackupJob {job_id}"), &e))?;
+        match job.state() {
+            Some(BackupJobState::Completed) => Ok(Some(job.recovery_point_arn().unwrap_or_default().to_string())),
+            Some(state @ (BackupJobState::Failed | BackupJobState::Aborted | BackupJobState::Expired | BackupJobState::Partial)) => {
+                Err(DrillError::JobFailed {
+                    kind: "backup",
+                    job_id: job_id.to_string(),
+                    state: state.as_str().to_string(),
+                    message: job.status_message().unwrap_or("no status message").to_string(),
+                })
+            }
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+async fn describe_point(clients: &Clients, vault: &str, arn: &str) -> Result<RecoveryPoint, DrillError> {
+    let point = clients
+        .backup
+        .describe_recovery_point()
+        .backup_vault_name(vault)
+        .recovery_point_arn(arn)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("DescribeRecoveryPoint {arn}"), &e))?;
+    Ok(recovery_point(arn, vault, point.creation_date()))
+}
+
+/// The newest COMPLETED recovery point of `resource_arn` in `vault`.
+pub async fn latest(clients: &Clients, vault: &str, resource_arn: &str) -> Result<RecoveryPoint, DrillError> {
+    let mut pages = clients
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(vault)
+        .by_resource_arn(resource_arn)
+        .into_paginator()
+        .send();
+    let mut newest: Option<(DateTime, String)> = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| DrillError::aws(format!("ListRecoveryPointsByBackupVault {vault}"), &e))?;
+        for point in page.recovery_points() {
+            let completed = point.status() == Some(&RecoveryPointStatus::Completed);
+            let mine = point.resource_arn() == Some(resource_arn);
+            if let (true, true, Some(created), Some(arn)) = (completed, mine, point.creation_date(), point.recovery_point_arn())
+                && newest.as_ref().is_none_or(|(best, _)| instant(created) > instant(best))
+            {
+                newest = Some((*created, arn.to_string()));
+            }
+        }
+    }
+    let (created, arn) =
+        newest.ok_or_else(|| DrillError::NoRecoveryPoint { vault: vault.to_string(), resource: resource_arn.to_string() })?;
+    Ok(recovery_point(&arn, vault, Some(&created)))
+}
+
+fn instant(time: &DateTime) -> (i64, u32) {
+    (time.secs(), time.subsec_nanos())
+}
+
+fn recovery_point(arn: &str, vault: &str, created: Option<&DateTime>) -> RecoveryPoint {
+    let created_at = created.and_then(|c| SystemTime::try_from(*c).ok()).unwrap_or_else(SystemTime::now);
+    RecoveryPoint {
+        arn: arn.to_string(),
+        vault: vault.to_string(),
+        created: DateTime::from(created_at).fmt(Format::DateTime).unwrap_or_default(),
+        backup_job_id: None,
+        created_at,
+    }
+}

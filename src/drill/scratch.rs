@@ -1,0 +1,227 @@
+//! Scratch tables: named `drctl-drill-<policy>-<short-id>`, restored by an
+//! AWS Backup restore job, tagged as drctl scratch, and deleted only when
+//! both the name prefix and the scratch tag say drctl made them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_backup::types::RestoreJobStatus;
+use aws_sdk_dynamodb::types::{TableDescription, TableStatus, Tag};
+
+use super::DrillError;
+use super::poll::{self, Backoff};
+use crate::aws::Clients;
+use crate::render::POLICY_TAG;
+
+/// Every scratch table's name starts with this.
+pub const SCRATCH_PREFIX: &str = "drctl-drill-";
+/// `drctl:scratch=true` marks a table drctl restored for a drill.
+pub const SCRATCH_TAG: &str = "drctl:scratch";
+pub const DRILL_ID_TAG: &str = "drctl:drill-id";
+
+/// The scratch table name of a drill of `policy`.
+pub fn scratch_name(policy: &str, short_id: &str) -> String {
+    format!("{SCRATCH_PREFIX}{policy}-{short_id}")
+}
+
+/// The tags a scratch table carries.
+pub fn scratch_tags(policy: &str, drill_id: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (SCRATCH_TAG.to_string(), "true".to_string()),
+        (POLICY_TAG.to_string(), policy.to_string()),
+        (DRILL_ID_TAG.to_string(), drill_id.to_string()),
+    ])
+}
+
+/// Whether drctl may delete table `name` with `tags`: only a table whose
+/// name has the scratch prefix and that carries `drctl:scratch=true`.
+pub fn deletable(name: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+    if !name.starts_with(SCRATCH_PREFIX) {
+        return Err(format!("{name} does not start with {SCRATCH_PREFIX}"));
+    }
+    match tags.get(SCRATCH_TAG).map(String::as_str) {
+        Some("true") => Ok(()),
+        _ => Err(format!("{name} is not tagged {SCRATCH_TAG}=true")),
+    }
+}
+
+/// The table's description, `None` when it does not exist.
+pub async fn describe(clients: &Clients, table: &str) -> Result<Option<TableDescription>, DrillError> {
+    match clients.dynamodb.describe_table().table_name(table).send().await {
+        Ok(out) => Ok(out.table().cloned()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) => Err(DrillError::aws(format!("DescribeTable {table}"), &e)),
+    }
+}
+
+/// Refuses a scratch name that an existing table already has.
+pub async fn ensure_absent(clients: &Clients, table: &str) -> Result<(), DrillError> {
+    match describe(clients, table).await? {
+        Some(_) => Err(DrillError::ScratchNameTaken { table: table.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// What a restore needs.
+pub struct RestoreRequest<'a> {
+    pub recovery_point_arn: &'a str,
+    pub role_arn: &'a str,
+    pub table: &'a str,
+    pub idempotency_token: &'a str,
+}
+
+/// Starts the restore job into the scratch table; returns its id.
+pub async fn start_restore(clients: &Clients, request: &RestoreRequest<'_>) -> Result<String, DrillError> {
+    let started = clients
+        .backup
+        .start_restore_job()
+        .recovery_point_arn(request.recovery_point_arn)
+        .iam_role_arn(request.role_arn)
+        .resource_type("DynamoDB")
+        .metadata("targetTableName", request.table)
+        .idempotency_token(request.idempotency_token)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("StartRestoreJob of {} into {}", request.recovery_point_arn, request.table), &e))?;
+    Ok(started.restore_job_id().unwrap_or_default().to_string())
+}
+
+/// Polls a restore job until COMPLETED or FAILED/ABORTED (an error with the
+/// job's status message).
+pub async fn wait_restore(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<(), DrillError> {
+    poll::until(&format!("restore job {job_id}"), backoff, deadline, || async {
+        let job = clients
+            .backup
+            .describe_restore_job()
+            .restore_job_id(job_id)
+            .send()
+            .await
+            .map_err(|e| DrillError::aws(format!("DescribeRestoreJob {job_id}"), &e))?;
+        match job.status() {
+            Some(RestoreJobStatus::Completed) => Ok(Some(())),
+            Some(status @ (RestoreJobStatus::Failed | RestoreJobStatus::Aborted)) => Err(DrillError::JobFailed {
+                kind: "restore",
+                job_id: job_id.to_string(),
+                state: status.as_str().to_string(),
+                message: job.status_message().unwrap_or("no status message").to_string(),
+            }),
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+/// Tags the restored table as this drill's scratch table.
+pub async fn tag(clients: &Clients, table: &str, tags: &BTreeMap<String, String>) -> Result<(), DrillError> {
+    let arn = describe(clients, table)
+        .await?
+        .and_then(|t| t.table_arn().map(str::to_string))
+        .ok_or_else(|| DrillError::Aws { action: format!("DescribeTable {table}"), why: "the restored table does not exist".into() })?;
+    let tags: Vec<Tag> = tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect();
+    clients
+        .dynamodb
+        .tag_resource()
+        .resource_arn(&arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("TagResource {table}"), &e))?;
+    Ok(())
+}
+
+/// Waits until `table` is ACTIVE; returns its description.
+pub async fn wait_active(clients: &Clients, table: &str, backoff: Backoff, deadline: Duration) -> Result<TableDescription, DrillError> {
+    poll::until(&format!("table {table} ACTIVE"), backoff, deadline, || async {
+        let found = describe(clients, table).await?;
+        Ok(found.filter(|t| t.table_status() == Some(&TableStatus::Active)))
+    })
+    .await
+}
+
+/// What became of the scratch table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome", content = "why")]
+pub enum Cleanup {
+    /// No restore was started, so there is nothing to delete.
+    NotCreated,
+    /// The restore left no table.
+    Absent,
+    Deleted,
+    /// The table is not provably drctl's scratch: left alone.
+    Refused(String),
+    Failed(String),
+}
+
+impl Cleanup {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::NotCreated | Self::Absent | Self::Deleted)
+    }
+}
+
+/// Deletes `table` if it is drctl scratch ([`deletable`]) and waits until
+/// it is gone.
+pub async fn delete(clients: &Clients, table: &str, backoff: Backoff, deadline: Duration) -> Cleanup {
+    match delete_checked(clients, table, backoff, deadline).await {
+        Ok(cleanup) => cleanup,
+        Err(error) => Cleanup::Failed(error.to_string()),
+    }
+}
+
+async fn delete_checked(clients: &Clients, table: &str, backoff: Backoff, deadline: Duration) -> Result<Cleanup, DrillError> {
+    let Some(description) = describe(clients, table).await? else { return Ok(Cleanup::Absent) };
+    let tags = match description.table_arn() {
+        Some(arn) => tags_of(clients, arn).await?,
+        None => BTreeMap::new(),
+    };
+    if let Err(why) = deletable(table, &tags) {
+        return Ok(Cleanup::Refused(why));
+    }
+    if description.table_status() != Some(&TableStatus::Deleting) {
+        clients.dynamodb.delete_table().table_name(table).send().await.map_err(|e| DrillError::aws(format!("DeleteTable {table}"), &e))?;
+    }
+    poll::until(&format!("table {table} deleted"), backoff, deadline, || async {
+        Ok(describe(clients, table).await?.is_none().then_some(()))
+    })
+    .await?;
+    Ok(Cleanup::Deleted)
+}
+
+async fn tags_of(clients: &Clients, arn: &str) -> Result<BTreeMap<String, String>, DrillError> {
+    let mut tags = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = clients
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| DrillError::aws(format!("ListTagsOfResource {arn}"), &e))?;
+        tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(tags),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_prefixed_and_tagged_table_is_deletable() {
+        let tags = scratch_tags("scans", "d1");
+        assert_eq!(deletable("drctl-drill-scans-ab12cd34", &tags), Ok(()));
+        assert!(deletable("SpatialScans", &tags).unwrap_err().contains("does not start with"));
+        assert!(deletable("drctl-drill-scans-ab12cd34", &BTreeMap::new()).unwrap_err().contains("not tagged"));
+        let wrong = BTreeMap::from([(SCRATCH_TAG.to_string(), "false".to_string())]);
+        assert!(deletable("drctl-drill-scans-ab12cd34", &wrong).is_err());
+    }
+
+    #[test]
+    fn the_scratch_name_carries_the_policy_and_short_id() {
+        assert_eq!(scratch_name("spatial-scans", "ab12cd34"), "drctl-drill-spatial-scans-ab12cd34");
+    }
+}
