@@ -8,6 +8,7 @@ mod reconcile;
 mod render;
 mod schema;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Deploy the shared drctl-bootstrap stack of every region (SNS topics, state table).
     Bootstrap(bootstrap::BootstrapArgs),
+    /// Run the restore drill of one policy now (primary region).
+    Verify(verify::VerifyArgs),
     /// Print the least-privilege IAM policy drctl needs.
     IamPolicy(iam_policy::IamPolicyArgs),
 }
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema => schema::run(),
         Command::Reconcile(args) => reconcile::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::IamPolicy(args) => iam_policy::run(&args),
     };
     match outcome {
