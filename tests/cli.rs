@@ -64,7 +64,7 @@ fn validate_reports_every_broken_file_with_position_and_hint() {
         "desired/binary.yaml:1:1: error: the file is not UTF-8 text",
         "desired/bomb.yaml:1:4: error: YAML anchors are not allowed",
         "desired/empty.yaml:1:1: error: the policy file is empty",
-        "desired/tabs.yaml:4:2: error: invalid YAML: tabs",
+        "desired/tabs.yaml:4:1: error: invalid YAML: tabs",
         "desired/spatial-scans.yaml:17:5: error: spec.backup: unknown field `retension`",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

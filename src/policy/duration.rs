@@ -24,8 +24,8 @@ pub enum DurationError {
     Malformed(String),
     #[error("`{0}` is longer than 100 years")]
     TooLong(String),
-    #[error("a duration must be longer than zero")]
-    Zero,
+    #[error("a duration must be longer than zero, not `{0}`")]
+    Zero(String),
 }
 
 impl Duration {
@@ -75,7 +75,7 @@ impl FromStr for Duration {
         let minutes = count.checked_mul(per_unit).filter(|m| *m <= MAX_MINUTES);
         match minutes {
             None => Err(DurationError::TooLong(text.to_string())),
-            Some(0) => Err(DurationError::Zero),
+            Some(0) => Err(DurationError::Zero(text.to_string())),
             Some(minutes) => Ok(Self { minutes }),
         }
     }
@@ -147,7 +147,7 @@ mod tests {
         for bad in ["", "6", "h", "6 h", "6H", "-6h", "6.5h", "6hours", "0x10m", "１h"] {
             assert!(matches!(bad.parse::<Duration>(), Err(DurationError::Malformed(_))), "{bad}");
         }
-        assert_eq!("0d".parse::<Duration>(), Err(DurationError::Zero));
+        assert_eq!("0d".parse::<Duration>(), Err(DurationError::Zero("0d".into())));
         assert!(matches!("99999999999999999999d".parse::<Duration>(), Err(DurationError::TooLong(_))));
         assert!(matches!("40000d".parse::<Duration>(), Err(DurationError::TooLong(_))));
     }

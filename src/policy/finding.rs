@@ -46,7 +46,14 @@ pub struct Finding {
 
 impl Finding {
     pub fn error(file: &str, position: Position, rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { file: file.to_string(), position, severity: Severity::Error, rule, message: message.into(), hint: hint.into() }
+        Self {
+            file: printable(file),
+            position,
+            severity: Severity::Error,
+            rule,
+            message: printable(&message.into()),
+            hint: printable(&hint.into()),
+        }
     }
 
     pub fn warning(file: &str, position: Position, rule: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
@@ -66,6 +73,13 @@ impl fmt::Display for Finding {
             self.file, self.position.line, self.position.column, self.severity, self.message, self.hint
         )
     }
+}
+
+/// Text from an untrusted file reaches findings (an unknown key, a bad
+/// value): control characters are shown as `?` so that a policy cannot
+/// forge lines or drive the reviewer's terminal.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// Files in path order, then positions, errors before warnings: the order a

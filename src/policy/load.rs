@@ -23,8 +23,20 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<LoadedPolicy, Finding> {
     }
     let text = std::str::from_utf8(bytes).map_err(|e| not_utf8(file, bytes, e.valid_up_to()))?;
     let spans = spans::index(text).map_err(|e| Finding::error(file, e.position, "yaml", e.message, e.hint))?;
-    let policy = yaml_serde::from_str::<TablePolicy>(text).map_err(|e| schema_error(file, &e))?;
+    let policy = yaml_serde::from_str::<TablePolicy>(text).map_err(|e| schema_error(file, &e, &spans))?;
     Ok(LoadedPolicy { file: file.to_string(), policy, spans })
+}
+
+/// A value refused by its own parser (a duration, a percentage) is
+/// reported by yaml_serde at the mapping around it; its message names the
+/// mapping's path and quotes the value, which finds the value's own line.
+fn refused_value_position(message: &str, spans: &Spans) -> Option<Position> {
+    let (path, rest) = message.split_once(": ")?;
+    if path.contains(' ') || rest.starts_with("unknown field") || rest.starts_with("missing field") {
+        return None;
+    }
+    let quoted = rest.split('`').nth(1)?;
+    spans.scalar(path, quoted)
 }
 
 pub fn too_large(file: &str, size: u64) -> Finding {
@@ -51,11 +63,13 @@ fn not_utf8(file: &str, bytes: &[u8], valid_up_to: usize) -> Finding {
     )
 }
 
-fn schema_error(file: &str, error: &yaml_serde::Error) -> Finding {
-    let position = error.location().map_or(Position::START, |l| Position { line: l.line(), column: l.column() });
+fn schema_error(file: &str, error: &yaml_serde::Error, spans: &Spans) -> Finding {
     let message = error.to_string();
     // yaml_serde appends " at line L column C": the position is already in front.
     let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    let position = refused_value_position(&message, spans)
+        .or_else(|| error.location().map(|l| Position { line: l.line(), column: l.column() }))
+        .unwrap_or(Position::START);
     let hint = if message.contains("unknown field") {
         "remove the field or fix its spelling; the fields allowed here are listed above"
     } else if message.contains("missing field") {

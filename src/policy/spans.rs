@@ -31,6 +31,8 @@ pub struct SpanError {
 pub struct Spans {
     values: HashMap<String, Position>,
     keys: HashMap<String, Position>,
+    /// Every scalar value with its path and text, in document order.
+    scalars: Vec<(String, String, Position)>,
 }
 
 impl Spans {
@@ -43,6 +45,15 @@ impl Spans {
     /// The position of the key of `path`, falling back like [`Spans::value`].
     pub fn key(&self, path: &str) -> Position {
         self.lookup(&self.keys, path)
+    }
+
+    /// The first scalar at or below `under` whose text is `text`: where a
+    /// value refused during deserialisation really is, when the
+    /// deserialiser only knows the mapping around it.
+    pub fn scalar(&self, under: &str, text: &str) -> Option<Position> {
+        let below =
+            |path: &str| under.is_empty() || path == under || path.strip_prefix(under).is_some_and(|rest| rest.starts_with(['.', '[']));
+        self.scalars.iter().find(|(path, value, _)| value == text && below(path)).map(|(_, _, position)| *position)
     }
 
     fn lookup(&self, table: &HashMap<String, Position>, path: &str) -> Position {
@@ -72,18 +83,24 @@ fn refuse(span: &Span, message: impl Into<String>, hint: &'static str) -> SpanEr
     SpanError { position: position(span), message: message.into(), hint }
 }
 
-fn scan_error(error: &ScanError) -> SpanError {
+fn scan_error(text: &str, error: &ScanError) -> SpanError {
     let marker = error.marker();
-    let hint = if error.info().contains("tab") {
-        "indent with spaces: YAML does not allow tabs for indentation"
-    } else {
-        "fix the YAML syntax at this position"
-    };
-    SpanError {
-        position: Position { line: marker.line(), column: marker.col() + 1 },
-        message: format!("invalid YAML: {}", error.info()),
-        hint,
+    let mut position = Position { line: marker.line(), column: marker.col() + 1 };
+    let tabs = error.info().contains("tab");
+    if tabs && let Some(tab) = first_indenting_tab(text, marker.line()) {
+        position = tab;
     }
+    let hint = if tabs { "indent with spaces: YAML does not allow tabs for indentation" } else { "fix the YAML syntax at this position" };
+    SpanError { position, message: format!("invalid YAML: {}", error.info()), hint }
+}
+
+/// The scanner may notice a tab at the end of the line before it: point at
+/// the tab itself, the first one in the indentation of a line from `line` on.
+fn first_indenting_tab(text: &str, line: usize) -> Option<Position> {
+    text.lines().enumerate().skip(line.saturating_sub(1)).find_map(|(index, content)| {
+        let indent: String = content.chars().take_while(|c| c.is_whitespace()).collect();
+        indent.chars().position(|c| c == '\t').map(|column| Position { line: index + 1, column: column + 1 })
+    })
 }
 
 /// Walks `text` once and returns the positions of its keys and values.
@@ -93,7 +110,7 @@ pub fn index(text: &str) -> Result<Spans, SpanError> {
     let mut documents = 0;
     let mut nodes = 0;
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| scan_error(&e))?;
+        let (event, span) = event.map_err(|e| scan_error(text, &e))?;
         match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
             Event::DocumentStart(_) => {
@@ -109,7 +126,8 @@ pub fn index(text: &str) -> Result<Spans, SpanError> {
                 nodes += 1;
                 refuse_decorations(&span, anchor, tag.is_some())?;
                 if let Some(path) = enter_node(&mut stack, &mut spans, &span, Some(&value), nodes)? {
-                    spans.values.insert(path, position(&span));
+                    spans.values.insert(path.clone(), position(&span));
+                    spans.scalars.push((path, value.to_string(), position(&span)));
                 }
             }
             Event::MappingStart(anchor, ref tag) | Event::SequenceStart(anchor, ref tag) => {
