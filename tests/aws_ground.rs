@@ -622,9 +622,8 @@ async fn restore_of_a_backup_job_holds_exactly_the_items_at_backup_time() {
 /// SPEC §6: jobs are started with client tokens so a resumed run does not
 /// start a second job. AWS answers a retried StartBackupJob /
 /// StartRestoreJob with the same IdempotencyToken without starting
-/// another job; the emulator starts a new one each time.
+/// another job.
 #[tokio::test]
-#[ignore = "emulator gap: StartBackupJob and StartRestoreJob ignore IdempotencyToken"]
 async fn start_job_with_the_same_idempotency_token_starts_one_job() {
     let account = support::account().await;
     let clients = account.clients();

@@ -93,21 +93,21 @@ class DrctlBackupResponse(BackupResponse):
 
     # -- backup jobs ----------------------------------------------------------
     def start_backup_job(self) -> str:
-        body = self._body()
+        return _ok(self.ext.start_once("StartBackupJob", self._body(), self._start_backup_job))
+
+    def _start_backup_job(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self.ext.start_backup_job(
             vault_name=body.get("BackupVaultName"),
             resource_arn=body.get("ResourceArn"),
             iam_role_arn=body.get("IamRoleArn"),
             lifecycle_cfg=body.get("Lifecycle"),
         )
-        return _ok(
-            {
-                "BackupJobId": job.job_id,
-                "RecoveryPointArn": job.recovery_point_arn,
-                "CreationDate": job.creation_date,
-                "IsParent": False,
-            }
-        )
+        return {
+            "BackupJobId": job.job_id,
+            "RecoveryPointArn": job.recovery_point_arn,
+            "CreationDate": job.creation_date,
+            "IsParent": False,
+        }
 
     def describe_backup_job(self) -> str:
         job = self.ext.backup_job(self._segment("backup-jobs"))
@@ -165,14 +165,16 @@ class DrctlBackupResponse(BackupResponse):
 
     # -- restore jobs ---------------------------------------------------------
     def start_restore_job(self) -> str:
-        body = self._body()
+        return _ok(self.ext.start_once("StartRestoreJob", self._body(), self._start_restore_job))
+
+    def _start_restore_job(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self.ext.start_restore_job(
             rp_arn=body.get("RecoveryPointArn"),
             metadata=body.get("Metadata"),
             iam_role_arn=body.get("IamRoleArn"),
             resource_type=body.get("ResourceType"),
         )
-        return _ok({"RestoreJobId": job.job_id})
+        return {"RestoreJobId": job.job_id}
 
     def describe_restore_job(self) -> str:
         job = self.ext.restore_job(self._segment("restore-jobs"))
@@ -190,7 +192,9 @@ class DrctlBackupResponse(BackupResponse):
 
     # -- copy jobs ------------------------------------------------------------
     def start_copy_job(self) -> str:
-        body = self._body()
+        return _ok(self.ext.start_once("StartCopyJob", self._body(), self._start_copy_job))
+
+    def _start_copy_job(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self.ext.start_copy_job(
             rp_arn=body.get("RecoveryPointArn"),
             source_vault=body.get("SourceBackupVaultName"),
@@ -198,7 +202,7 @@ class DrctlBackupResponse(BackupResponse):
             iam_role_arn=body.get("IamRoleArn"),
             lifecycle_cfg=body.get("Lifecycle"),
         )
-        return _ok({"CopyJobId": job.job_id, "CreationDate": job.creation_date, "IsParent": False})
+        return {"CopyJobId": job.job_id, "CreationDate": job.creation_date, "IsParent": False}
 
     def describe_copy_job(self) -> str:
         job = self.ext.copy_job(self._segment("copy-jobs"))

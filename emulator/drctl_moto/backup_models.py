@@ -10,7 +10,7 @@ and a copy job copies it into the destination region's DynamoDB backend.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from moto.backup.exceptions import (
     InvalidParameterValueException,
@@ -459,6 +459,8 @@ class BackupExtension:
             "EFS", "FSx", "Neptune", "RDS", "Redshift", "S3", "SAP HANA on Amazon EC2",
             "Storage Gateway", "Timestream", "VirtualMachine")}
         self.management = {"DynamoDB": False, "EFS": True}
+        # (operation, IdempotencyToken) -> (the request without it, the answer)
+        self.started: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
 
     # -- vaults -----------------------------------------------------------
     def vault(self, name: str):
@@ -513,6 +515,29 @@ class BackupExtension:
     def delete_selection(self, plan_id, selection_id) -> None:
         self.get_selection(plan_id, selection_id)
         del self.selections[selection_id]
+
+    # -- idempotency tokens -----------------------------------------------
+    def start_once(self, operation: str, request: dict[str, Any],
+                   start: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """A Start*Job call. Repeated with the same IdempotencyToken (in this
+        account and region) it answers what the first call answered and starts
+        nothing; the same token with other parameters is refused."""
+        request = dict(request)
+        token = request.pop("IdempotencyToken", None)
+        if not token:
+            return start(request)
+        with LOCK:
+            seen = self.started.get((operation, token))
+            if seen is None:
+                answer = start(request)
+                self.started[(operation, token)] = (request, answer)
+                return answer
+            if seen[0] != request:
+                raise InvalidRequestException(
+                    msg=f"IdempotencyToken {token} was already used for a {operation} "
+                    "request with different parameters"
+                )
+            return seen[1]
 
     # -- backup jobs ------------------------------------------------------
     def start_backup_job(self, vault_name, resource_arn, iam_role_arn, lifecycle_cfg,

@@ -170,3 +170,40 @@ def test_notifications_crud_and_delivery(aws):
     b.delete_backup_vault_notifications(BackupVaultName="v1")
     with pytest.raises(ClientError):
         b.get_backup_vault_notifications(BackupVaultName="v1")
+
+
+def test_start_jobs_with_the_same_idempotency_token_start_one_job(aws):
+    ddb, b = aws.client("dynamodb"), aws.client("backup")
+    arn = make_table(ddb, "t", 2)
+    b.create_backup_vault(BackupVaultName="v1")
+    dest = aws.client("backup", DR_REGION).create_backup_vault(BackupVaultName="v1-dr")["BackupVaultArn"]
+    b.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+
+    # one token for all three operations: the key includes the operation
+    backup = dict(BackupVaultName="v1", ResourceArn=arn, IamRoleArn=ROLE, IdempotencyToken="once")
+    first, again = b.start_backup_job(**backup), b.start_backup_job(**backup)
+    assert again["BackupJobId"] == first["BackupJobId"]
+    assert again["RecoveryPointArn"] == first["RecoveryPointArn"]
+    assert [j["BackupJobId"] for j in b.list_backup_jobs()["BackupJobs"]] == [first["BackupJobId"]]
+    with pytest.raises(ClientError) as err:
+        b.start_backup_job(**{**backup, "Lifecycle": {"DeleteAfterDays": 7}})
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert "IdempotencyToken once" in err.value.response["Error"]["Message"]
+    other = b.start_backup_job(**{**backup, "IdempotencyToken": "twice"})
+    assert other["BackupJobId"] != first["BackupJobId"]
+
+    restore = dict(RecoveryPointArn=first["RecoveryPointArn"], IamRoleArn=ROLE, ResourceType="DynamoDB",
+                   Metadata={"targetTableName": "t2"}, IdempotencyToken="once")
+    ids = {b.start_restore_job(**restore)["RestoreJobId"] for _ in range(2)}
+    assert [j["RestoreJobId"] for j in b.list_restore_jobs()["RestoreJobs"]] == list(ids)
+    with pytest.raises(ClientError) as err:
+        b.start_restore_job(**{**restore, "Metadata": {"targetTableName": "t3"}})
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+    copy = dict(RecoveryPointArn=first["RecoveryPointArn"], SourceBackupVaultName="v1",
+                DestinationBackupVaultArn=dest, IamRoleArn=ROLE, IdempotencyToken="once")
+    ids = {b.start_copy_job(**copy)["CopyJobId"] for _ in range(2)}
+    assert [j["CopyJobId"] for j in b.list_copy_jobs()["CopyJobs"]] == list(ids)
+    with pytest.raises(ClientError) as err:
+        b.start_copy_job(**{**copy, "Lifecycle": {"DeleteAfterDays": 7}})
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
