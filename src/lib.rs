@@ -12,3 +12,4 @@ pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod source;
+pub mod state;

@@ -120,6 +120,19 @@ pub struct Rpo {
     pub met: bool,
 }
 
+/// A setting of the source table that the restored table lacks: AWS
+/// restores do not carry it over, so a real recovery must re-apply it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// `point_in_time_recovery`, `ttl`, `streams`, `auto_scaling`, `tags`,
+    /// `deletion_protection` or `resource_policy`.
+    pub setting: String,
+    pub source: String,
+    pub restored: String,
+    /// What to do after a real restore.
+    pub action: String,
+}
+
 /// Everything a drill did and found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DrillResult {
@@ -128,12 +141,16 @@ pub struct DrillResult {
     pub drill_id: String,
     pub source_table: String,
     pub recovery_point: Option<RecoveryPoint>,
+    /// The copy job that brought the recovery point into this (DR) region.
+    pub copy_job_id: Option<String>,
     pub restore_job_id: Option<String>,
     pub scratch_table: Option<String>,
     /// `status` first, then the policy's checks in order.
     pub checks: Vec<CheckResult>,
     pub rto: Option<Rto>,
     pub rpo: Option<Rpo>,
+    /// Settings the restore did not carry over that a real recovery must re-apply.
+    pub gaps: Vec<Gap>,
     pub scratch_cleanup: Cleanup,
     /// What became of the canary, when one was written.
     pub canary_cleanup: Option<String>,
@@ -193,11 +210,13 @@ impl<'a> Drill<'a> {
             drill_id: new_drill_id(),
             source_table: policy.spec.table.clone(),
             recovery_point: None,
+            copy_job_id: None,
             restore_job_id: None,
             scratch_table: None,
             checks: Vec::new(),
             rto: None,
             rpo: None,
+            gaps: Vec::new(),
             scratch_cleanup: Cleanup::NotCreated,
             canary_cleanup: None,
             error: None,
@@ -362,11 +381,13 @@ mod tests {
             drill_id: "0123456789abcdef".into(),
             source_table: "T".into(),
             recovery_point: None,
+            copy_job_id: None,
             restore_job_id: Some("J".into()),
             scratch_table: Some("drctl-drill-p-01234567".into()),
             checks: vec![checks::status(Ok(Duration::from_secs(3)))],
             rto: Some(Rto { restore_to_active_seconds: 3.0, measured_seconds: 5.0, objective_seconds: 3600, met: true }),
             rpo: Some(Rpo { measured_seconds: 0.0, objective_seconds: 60, met: true }),
+            gaps: Vec::new(),
             scratch_cleanup: Cleanup::Deleted,
             canary_cleanup: Some(CANARY_REMOVED.into()),
             error: None,
