@@ -103,6 +103,29 @@ pub struct SourceArgs {
     pub cache_dir: PathBuf,
 }
 
+/// Where reconcile state lives (SPEC §6).
+#[derive(Debug, Args, Clone)]
+pub struct StateArgs {
+    /// A state file path, or dynamodb://TABLE (the table `drctl bootstrap --state-table` creates).
+    #[arg(long = "state", default_value = ".drctl/state.json", env = "DRCTL_STATE")]
+    pub location: String,
+    /// The region of a dynamodb:// state table (default: the AWS configuration's region).
+    #[arg(long, env = "DRCTL_STATE_REGION")]
+    pub state_region: Option<String>,
+}
+
+impl StateArgs {
+    /// Opens the store; a DynamoDB store talks to its table's region.
+    pub fn open(&self, aws: &crate::aws::Aws) -> anyhow::Result<std::sync::Arc<dyn crate::state::StateStore>> {
+        let region = self.state_region.clone().or_else(|| aws.config().region().map(|r| r.to_string()));
+        if self.location.starts_with("dynamodb://") && region.is_none() {
+            anyhow::bail!("--state {}: no region for the state table; give --state-region or AWS_REGION", self.location);
+        }
+        let store = crate::state::open(&self.location, || aws.region(region.as_deref().unwrap_or_default()).dynamodb)?;
+        Ok(store)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
     Text,
