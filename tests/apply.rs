@@ -31,6 +31,17 @@ async fn reconcile(aws: &Aws, desired: &Checked, prune: bool) -> (plan::Plan, Re
     (plan, report)
 }
 
+/// The stack was applied to `status` by a change set drctl names.
+fn assert_applied(report: &Report, stack: &str, status: &str) {
+    match outcome(report, stack) {
+        StackOutcome::Applied { status: got, change_set_id } => {
+            assert_eq!(got, status, "{report:#?}");
+            assert!(change_set_id.contains("drctl-apply-"), "{change_set_id}");
+        }
+        other => panic!("{stack}: {other:?}\n{report:#?}"),
+    }
+}
+
 fn outcome<'a>(report: &'a Report, stack: &str) -> &'a StackOutcome {
     report
         .policies
@@ -70,7 +81,7 @@ async fn first_deploy_then_update_then_no_op() {
     let (_, report) = reconcile(&account.aws, &desired, false).await;
     assert!(!report.failed(), "{report:#?}");
     for stack in ["drctl-spatial-scans", "drctl-spatial-scans-dr-us-west-2", "drctl-render-jobs"] {
-        assert_eq!(outcome(&report, stack), &StackOutcome::Applied { status: "CREATE_COMPLETE".into() });
+        assert_applied(&report, stack, "CREATE_COMPLETE");
     }
     let tags = stack_tags(&account, support::REGION, "drctl-spatial-scans").await;
     assert_eq!(tags.get("drctl:commit").map(String::as_str), Some(COMMIT));
@@ -92,7 +103,7 @@ async fn first_deploy_then_update_then_no_op() {
     let shorter = SCANS.replace("    retention: 35d", "    retention: 14d");
     let desired = checked(&[("desired/spatial-scans.yaml", &shorter), ("desired/render-jobs.yaml", RENDER_JOBS)]);
     let (_, report) = reconcile(&account.aws, &desired, false).await;
-    assert_eq!(outcome(&report, "drctl-spatial-scans"), &StackOutcome::Applied { status: "UPDATE_COMPLETE".into() });
+    assert_applied(&report, "drctl-spatial-scans", "UPDATE_COMPLETE");
     assert_eq!(rule_retention_days(&account).await, 14);
 
     account.reset_calls();
@@ -164,7 +175,7 @@ async fn a_failing_resource_rolls_back_and_the_other_policy_still_applies() {
     let StackOutcome::Failed { status, reasons, .. } = outcome(&report, "drctl-render-jobs") else { panic!("{report:#?}") };
     assert_eq!(status, "ROLLBACK_COMPLETE");
     assert!(reasons.iter().any(|r| r.contains("Backup plan limit exceeded")), "{reasons:?}");
-    assert_eq!(outcome(&report, "drctl-spatial-scans"), &StackOutcome::Applied { status: "CREATE_COMPLETE".into() });
+    assert_applied(&report, "drctl-spatial-scans", "CREATE_COMPLETE");
     let text = apply::report_text(&report);
     assert!(text.contains("Apply FAILED for: render-jobs"), "{text}");
 
@@ -181,7 +192,7 @@ async fn a_failing_resource_rolls_back_and_the_other_policy_still_applies() {
     );
     account.region(support::DR_REGION).backup.delete_backup_vault().backup_vault_name("drctl-render-jobs").send().await.unwrap();
     let (_, report) = reconcile(&account.aws, &desired, false).await;
-    assert_eq!(outcome(&report, "drctl-render-jobs"), &StackOutcome::Applied { status: "CREATE_COMPLETE".into() }, "{report:#?}");
+    assert_applied(&report, "drctl-render-jobs", "CREATE_COMPLETE");
 }
 
 #[tokio::test]

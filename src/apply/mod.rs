@@ -52,10 +52,22 @@ impl Default for Options {
 pub enum StackOutcome {
     Unchanged,
     NoChanges,
-    Applied { status: String },
-    Refused { why: String },
-    Failed { status: String, reasons: Vec<String>, fix: Option<String> },
-    Deleted { retained_vaults: Vec<String> },
+    /// Executed: the stack's status and the change set that did it.
+    Applied {
+        status: String,
+        change_set_id: String,
+    },
+    Refused {
+        why: String,
+    },
+    Failed {
+        status: String,
+        reasons: Vec<String>,
+        fix: Option<String>,
+    },
+    Deleted {
+        retained_vaults: Vec<String>,
+    },
 }
 
 impl StackOutcome {
@@ -112,20 +124,26 @@ pub async fn apply(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options,
             .collect()
             .await;
     policies.sort_by(|a, b| a.name.cmp(&b.name));
-    let (pruned, orphans_left) = if options.prune && plan.invalid.is_empty() {
-        let mut pruned = Vec::new();
-        for orphan in &plan.orphans {
-            pruned.push(prune(aws, orphan, options, progress).await);
-        }
-        (pruned, Vec::new())
-    } else {
-        (Vec::new(), plan.orphans.clone())
-    };
+    let (pruned, orphans_left) = prune_orphans(aws, plan, options, progress).await;
     progress.finish();
     Report { policies, pruned, orphans_left }
 }
 
-async fn apply_policy(aws: &Aws, planned: &PolicyPlan, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyReport {
+/// With `--prune` and every policy valid, deletes the orphaned stacks
+/// (vaults retained); otherwise leaves them. Returns (pruned, left).
+pub async fn prune_orphans(aws: &Aws, plan: &Plan, options: &Options, progress: &Progress) -> (Vec<StackReport>, Vec<OrphanStack>) {
+    if !(options.prune && plan.invalid.is_empty()) {
+        return (Vec::new(), plan.orphans.clone());
+    }
+    let mut pruned = Vec::new();
+    for orphan in &plan.orphans {
+        pruned.push(prune(aws, orphan, options, progress).await);
+    }
+    (pruned, Vec::new())
+}
+
+/// Applies one policy's planned stacks (DR vaults first) and its PITR.
+pub async fn apply_policy(aws: &Aws, planned: &PolicyPlan, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyReport {
     let mut report = PolicyReport { name: planned.name.clone(), stacks: Vec::new(), pitr: None, error: planned.error.clone() };
     if report.error.is_some() {
         return report;
@@ -277,7 +295,9 @@ async fn execute(aws: &Aws, stack: &Stack, change_set: &str, token: &str, option
         Err(why) => return StackOutcome::Failed { status: "UNKNOWN".into(), reasons: vec![why], fix: None },
     };
     match status.as_str() {
-        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => StackOutcome::Applied { status },
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => {
+            StackOutcome::Applied { status, change_set_id: change_set.to_string() }
+        }
         _ => {
             let reasons = failure_reasons(aws, stack, started).await;
             let fix = fix_for(stack, &status, &reasons);
@@ -426,7 +446,7 @@ pub fn outcome_text(outcome: &StackOutcome) -> String {
     match outcome {
         StackOutcome::Unchanged => "unchanged".into(),
         StackOutcome::NoChanges => "no changes".into(),
-        StackOutcome::Applied { status } => format!("applied ({status})"),
+        StackOutcome::Applied { status, .. } => format!("applied ({status})"),
         StackOutcome::Refused { why } => why.clone(),
         StackOutcome::Failed { status, reasons, fix } => {
             let mut text = format!("FAILED ({status}): {}", reasons.join("; "));

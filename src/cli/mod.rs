@@ -15,8 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::policy::{self, Finding, Input};
-use crate::source::{Blob, PolicySet, Source};
+use crate::policy::{self, Input};
+use crate::source::{PolicySet, Source};
 
 /// Exit codes of SPEC §4.
 pub mod exit {
@@ -126,6 +126,10 @@ impl StateArgs {
     }
 }
 
+fn parse_duration(text: &str) -> Result<policy::Duration, String> {
+    text.parse::<policy::Duration>().map_err(|e| e.to_string())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
     Text,
@@ -135,6 +139,7 @@ pub enum TextOrJson {
 /// Runs the command and maps its outcome to an exit code; errors are
 /// printed with their causes.
 pub fn run(cli: Cli) -> ExitCode {
+    init_logs(false);
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
@@ -153,6 +158,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Logs go to stderr through tracing, filtered by `DRCTL_LOG` (default:
+/// info in `watch`, warnings otherwise); JSON lines in `watch`, for log
+/// pipelines, and plain text otherwise.
+fn init_logs(watch: bool) {
+    let default = if watch { "drctl=info" } else { "drctl=warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRCTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if watch { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
+}
+
 /// Reads the policy files the source arguments name.
 pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
     let source = Source::open(&args.repo, &args.cache_dir)?;
@@ -166,21 +181,5 @@ pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
 
 /// The policy loader's view of a policy set.
 pub fn inputs(set: &PolicySet) -> Vec<Input> {
-    set.files
-        .iter()
-        .map(|file| Input {
-            file: file.path.clone(),
-            content: match &file.content {
-                Blob::Data(bytes) => Ok(bytes.clone()),
-                Blob::TooLarge { size } => Err(policy::load::too_large(&file.path, *size)),
-                Blob::NotAFile { why } => Err(Finding::error(
-                    &file.path,
-                    policy::Position::START,
-                    "not-a-file",
-                    format!("not a regular file: {why}"),
-                    "make the policy a plain file in desired/",
-                )),
-            },
-        })
-        .collect()
+    set.inputs()
 }

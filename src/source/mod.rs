@@ -52,6 +52,7 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::policy;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use error::SourceError;
@@ -276,4 +277,27 @@ fn is_policy_name(name: &str) -> bool {
 /// The repo-relative path of the policy file called `name`.
 fn policy_path(name: &str) -> String {
     format!("{POLICY_DIR}/{name}")
+}
+
+impl PolicySet {
+    /// The policy loader's view of a policy set.
+    pub fn inputs(&self) -> Vec<policy::Input> {
+        self.files
+            .iter()
+            .map(|file| policy::Input {
+                file: file.path.clone(),
+                content: match &file.content {
+                    Blob::Data(bytes) => Ok(bytes.clone()),
+                    Blob::TooLarge { size } => Err(policy::load::too_large(&file.path, *size)),
+                    Blob::NotAFile { why } => Err(policy::Finding::error(
+                        &file.path,
+                        policy::Position::START,
+                        "not-a-file",
+                        format!("not a regular file: {why}"),
+                        "make the policy a plain file in desired/",
+                    )),
+                },
+            })
+            .collect()
+    }
 }
