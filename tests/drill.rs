@@ -1,26 +1,37 @@
-//! Restore drills against the emulator: a drill that passes every check and
-//! leaves nothing behind, and a failed restore job reported as a failed
-//! drill that still cleans up.
+//! Restore drills against the emulator: drills in the primary and the DR
+//! region that pass every check and leave nothing behind, and every way a
+//! drill fails (a failed restore job, differing data, a missing canary, a
+//! missed RTO, advanced DynamoDB backup off), a drill resumed after a crash,
+//! and the restore-slot quota.
 
 mod support;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aws_sdk_backup::types::RestoreJobStatus;
 use aws_sdk_dynamodb::types::AttributeValue;
 use drctl::apply::{self, Progress};
-use drctl::drill::{self, Backoff, Cleanup, DrillResult, Verdict};
+use drctl::drill::{self, Backoff, Cleanup, DrillResult, Event, Journal, NoJournal, Resume, Verdict};
 use drctl::plan;
 use drctl::policy::{self, Checked, Input, TablePolicy};
+use serde_json::json;
 use support::{Fault, JobKind, JobTarget, Progression, TestAccount};
 
 const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
 const ITEMS: usize = 60;
 
-/// spatial-scans, drilled in its primary region only (DR-region drills are
-/// not built yet), with a fingerprint check besides its own.
+/// spatial-scans, drilled in its primary region only, with a fingerprint
+/// check besides its own.
 fn scans_yaml(recovery_point: &str) -> String {
+    two_region_yaml(recovery_point).replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]")
+}
+
+/// spatial-scans as written (drilled in us-east-1 and us-west-2), with a
+/// fingerprint check besides its own.
+fn two_region_yaml(recovery_point: &str) -> String {
     SCANS
-        .replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]")
         .replace("recovery_point: on-demand", &format!("recovery_point: {recovery_point}"))
         .replace("      - canary: true\n", if recovery_point == "latest" { "" } else { "      - canary: true\n" })
         .replace("      - query:", "      - fingerprint: match\n      - query:")
@@ -54,12 +65,58 @@ fn fast() -> drill::Options {
         table_deadline: support::DEADLINE,
         backoff: Backoff { initial: Duration::from_millis(25), max: Duration::from_millis(400) },
         scan_segments: 4,
+        ..drill::Options::default()
     }
 }
 
+/// The drill of a policy drilled in its primary region only: its one result.
+async fn drill_primary(aws: &drctl::aws::Aws, policy: &TablePolicy, options: &drill::Options) -> DrillResult {
+    let mut results = drill::prove(aws, policy, options, &NoJournal).await;
+    assert_eq!(results.len(), 1, "{results:#?}");
+    results.remove(0)
+}
+
 async fn scratch_tables(account: &TestAccount) -> Vec<String> {
-    let listed = account.clients().dynamodb.list_tables().into_paginator().items().send().collect::<Vec<_>>().await;
+    scratch_tables_in(account, support::REGION).await
+}
+
+async fn scratch_tables_in(account: &TestAccount, region: &str) -> Vec<String> {
+    let listed = account.region(region).dynamodb.list_tables().into_paginator().items().send().collect::<Vec<_>>().await;
     listed.into_iter().map(Result::unwrap).filter(|name| name.starts_with("drctl-drill-")).collect()
+}
+
+/// Turns on AWS Backup's advanced DynamoDB features in the primary region,
+/// as an operator would before cross-region copies.
+async fn enable_advanced_backup(account: &TestAccount) {
+    account.clients().backup.update_region_settings().resource_type_management_preference("DynamoDB", true).send().await.unwrap();
+}
+
+/// A journal that keeps the events and says when a restore job started.
+#[derive(Default)]
+struct TestJournal {
+    events: Mutex<Vec<Event>>,
+    restore_started: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl Journal for TestJournal {
+    async fn record(&self, event: &Event) {
+        self.events.lock().unwrap().push(event.clone());
+        if matches!(event, Event::RestoreStarted { .. }) {
+            self.restore_started.notify_one();
+        }
+    }
+}
+
+impl TestJournal {
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+async fn restore_jobs(account: &TestAccount, region: &str) -> Vec<aws_sdk_backup::types::RestoreJobsListMember> {
+    let listed = account.region(region).backup.list_restore_jobs().into_paginator().send().collect::<Vec<_>>().await;
+    listed.into_iter().flat_map(|page| page.unwrap().restore_jobs().to_vec()).collect()
 }
 
 fn number(result: &DrillResult, check: &str, name: &str) -> u64 {
@@ -80,7 +137,7 @@ async fn an_on_demand_drill_passes_every_check_and_leaves_no_scratch_table() {
     let account = support::account().await;
     let policy = ground(&account, &scans_yaml("on-demand")).await;
 
-    let result = drill::run(&account.aws, &policy, support::REGION, &fast()).await;
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
 
     assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
     let names: Vec<&str> = result.checks.iter().map(|c| c.name.as_str()).collect();
@@ -121,7 +178,7 @@ async fn a_failed_restore_job_is_a_failed_drill_with_its_reason_and_no_scratch_t
     let policy = ground(&account, &scans_yaml("on-demand")).await;
     account.fail_job(JobKind::Restore, JobTarget::Next, "Insufficient capacity to restore");
 
-    let result = drill::run(&account.aws, &policy, support::REGION, &fast()).await;
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
 
     assert_eq!(result.verdict, Verdict::Failed);
     let error = result.error.as_deref().expect("the failure is reported");
@@ -158,8 +215,7 @@ async fn restored_data_that_differ_from_the_source_fail_the_sample_and_fingerpri
     account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 1.0 });
 
     let options = fast();
-    let (result, ()) =
-        tokio::join!(drill::run(&account.aws, &policy, support::REGION, &options), change_an_item_after_the_backup(&account));
+    let (result, ()) = tokio::join!(drill_primary(&account.aws, &policy, &options), change_an_item_after_the_backup(&account));
 
     assert_eq!(result.verdict, Verdict::Failed, "{result:#?}");
     let sample = result.check("sample").unwrap();
@@ -235,7 +291,7 @@ async fn the_schema_check_covers_indexes_and_a_query_on_an_index() {
     );
     let policy = deploy(&account, &yaml).await;
 
-    let result = drill::run(&account.aws, &policy, support::REGION, &fast()).await;
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
 
     assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
     let schema = result.check("schema").unwrap();
@@ -268,7 +324,7 @@ async fn a_latest_drill_restores_the_newest_completed_recovery_point() {
     }
     let newest = backup.describe_backup_job().backup_job_id(&jobs[1]).send().await.unwrap();
 
-    let result = drill::run(&account.aws, &policy, support::REGION, &fast()).await;
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
 
     assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
     let point = result.recovery_point.as_ref().unwrap();
@@ -287,7 +343,7 @@ async fn a_restore_past_its_deadline_is_a_failed_drill_naming_the_timeout() {
     account.set_job_progression(JobKind::Restore, Progression::Manual { steps: 1000 });
     let options = drill::Options { job_deadline: Duration::from_millis(600), ..fast() };
 
-    let result = drill::run(&account.aws, &policy, support::REGION, &options).await;
+    let result = drill_primary(&account.aws, &policy, &options).await;
 
     assert_eq!(result.verdict, Verdict::Failed);
     let error = result.error.as_deref().unwrap();
@@ -305,7 +361,7 @@ async fn throttled_scans_and_queries_are_retried_and_the_drill_still_passes() {
     account.inject_fault(Fault::throttle("dynamodb", "Query").times(1));
     let aws = account.aws_with_attempts(10).await;
 
-    let result = drill::run(&aws, &policy, support::REGION, &fast()).await;
+    let result = drill_primary(&aws, &policy, &fast()).await;
 
     assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
     let fired: u64 = account.faults().iter().map(|f| f["fired"].as_u64().unwrap_or(0)).sum();
@@ -314,14 +370,307 @@ async fn throttled_scans_and_queries_are_retried_and_the_drill_still_passes() {
 }
 
 #[tokio::test]
-async fn a_drill_outside_the_primary_region_is_refused_before_touching_anything() {
+async fn a_drill_in_a_region_without_a_vault_of_the_policy_is_refused_before_touching_anything() {
     let account = support::account().await;
     let policy = ground(&account, &scans_yaml("on-demand")).await;
     account.reset_calls();
+    let options = drill::Options { regions: Some(vec!["eu-west-1".into()]), ..fast() };
 
-    let result = drill::run(&account.aws, &policy, support::DR_REGION, &fast()).await;
+    let result = drill_primary(&account.aws, &policy, &options).await;
+
+    assert_eq!((result.verdict, result.region.as_str()), (Verdict::Failed, "eu-west-1"));
+    let error = result.error.as_deref().unwrap_or_default();
+    assert!(error.contains("neither the policy's primary region us-east-1 nor one of its copy regions (us-west-2)"), "{result:#?}");
+    assert_eq!(account.calls().total, 0, "{:?}", account.calls());
+}
+
+#[tokio::test]
+async fn a_two_region_drill_passes_every_check_in_both_regions_and_leaves_no_scratch_table() {
+    let account = support::account().await;
+    let policy = ground(&account, &two_region_yaml("on-demand")).await;
+    enable_advanced_backup(&account).await;
+    let journal = TestJournal::default();
+
+    let results = drill::prove(&account.aws, &policy, &fast(), &journal).await;
+
+    let regions: Vec<&str> = results.iter().map(|r| r.region.as_str()).collect();
+    assert_eq!(regions, [support::REGION, support::DR_REGION]);
+    let (primary, dr) = (&results[0], &results[1]);
+    for result in &results {
+        assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
+        assert!(result.checks.iter().all(|c| c.passed), "{result:#?}");
+        let names: Vec<&str> = result.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["status", "schema", "item_count", "sample", "canary", "fingerprint", "query"]);
+        let with_canary = ITEMS as u64 + 1;
+        assert_eq!((number(result, "item_count", "source"), number(result, "item_count", "restored")), (with_canary, with_canary));
+        assert_eq!(number(result, "canary", "found"), 1);
+        assert_eq!(number(result, "fingerprint", "restored_items"), with_canary);
+        assert!(result.rpo.as_ref().is_some_and(|r| r.met && r.measured_seconds < 60.0), "{:?}", result.rpo);
+        assert!(result.rto.as_ref().is_some_and(|r| r.met), "{:?}", result.rto);
+        assert_eq!(result.scratch_cleanup, Cleanup::Deleted);
+        assert_eq!(result.canary_cleanup.as_deref(), Some("removed"));
+        assert_eq!(result.drill_id, primary.drill_id, "one drill");
+    }
+    assert_eq!(primary.copy_job_id, None);
+    let copy_job = dr.copy_job_id.as_deref().expect("the DR result names its copy job");
+    let copied = account.clients().backup.describe_copy_job().copy_job_id(copy_job).send().await.unwrap();
+    let copied = copied.copy_job().unwrap();
+    let (source_point, dr_point) = (primary.recovery_point.as_ref().unwrap(), dr.recovery_point.as_ref().unwrap());
+    assert_eq!(copied.source_recovery_point_arn(), Some(source_point.arn.as_str()));
+    assert_eq!(copied.destination_recovery_point_arn(), Some(dr_point.arn.as_str()));
+    assert!(dr_point.arn.starts_with("arn:aws:backup:us-west-2:") && dr_point.vault == "drctl-spatial-scans", "{dr_point:?}");
+    assert_eq!((&dr_point.backup_job_id, &dr_point.created), (&source_point.backup_job_id, &source_point.created), "the same data");
+    let dr_scratch = dr.scratch_table.as_deref().unwrap();
+    assert_eq!(Some(dr_scratch), primary.scratch_table.as_deref(), "one name, one table per region");
+    let restored_in_dr = restore_jobs(&account, support::DR_REGION).await;
+    assert_eq!(restored_in_dr.len(), 1);
+    assert_eq!(restored_in_dr[0].recovery_point_arn(), Some(dr_point.arn.as_str()));
+
+    assert_eq!(scratch_tables_in(&account, support::REGION).await, Vec::<String>::new());
+    assert_eq!(scratch_tables_in(&account, support::DR_REGION).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
+
+    let events = journal.events();
+    assert_eq!(events[0], Event::Started { drill_id: primary.drill_id.clone() });
+    assert_eq!(events[1], Event::BackupStarted { job_id: source_point.backup_job_id.clone().unwrap() });
+    assert!(events.contains(&Event::CopyStarted { region: support::DR_REGION.into(), job_id: copy_job.into() }), "{events:#?}");
+    for result in &results {
+        let table = result.scratch_table.clone().unwrap();
+        let starting = Event::RestoreStarting { region: result.region.clone(), scratch_table: table.clone() };
+        let started =
+            Event::RestoreStarted { region: result.region.clone(), job_id: result.restore_job_id.clone().unwrap(), scratch_table: table };
+        let at = |event: &Event| events.iter().position(|e| e == event).unwrap_or_else(|| panic!("{event:?} not in {events:#?}"));
+        assert!(at(&starting) < at(&started), "the scratch table is recorded before its restore starts");
+    }
+}
+
+#[tokio::test]
+async fn with_advanced_backup_off_the_dr_drill_fails_with_the_command_that_fixes_it_and_the_primary_passes() {
+    let account = support::account().await;
+    let policy = ground(&account, &two_region_yaml("on-demand")).await;
+
+    let results = drill::prove(&account.aws, &policy, &fast(), &NoJournal).await;
+
+    let (primary, dr) = (&results[0], &results[1]);
+    assert_eq!(primary.verdict, Verdict::Passed, "{primary:#?}");
+    assert_eq!(dr.verdict, Verdict::Failed);
+    let error = dr.error.as_deref().unwrap_or_default();
+    assert!(error.contains("advanced features for Amazon DynamoDB are off in us-east-1"), "{error}");
+    assert!(
+        error.contains("aws backup update-region-settings --region us-east-1 --resource-type-management-preference DynamoDB=true"),
+        "{error}"
+    );
+    assert!(dr.reasons.iter().any(|r| r.contains("update-region-settings")), "{:?}", dr.reasons);
+    assert!(dr.checks.is_empty() && dr.copy_job_id.is_none() && dr.scratch_table.is_none(), "{dr:#?}");
+    assert_eq!(account.calls().of("backup/StartCopyJob"), 0);
+    assert_eq!(scratch_tables_in(&account, support::DR_REGION).await, Vec::<String>::new());
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
+}
+
+#[tokio::test]
+async fn a_latest_dr_drill_restores_a_completed_copy_of_the_chosen_point_without_copying_again() {
+    let account = support::account().await;
+    let policy = ground(&account, &two_region_yaml("latest")).await;
+    enable_advanced_backup(&account).await;
+    let backup = account.clients().backup;
+    let taken = backup
+        .start_backup_job()
+        .backup_vault_name("drctl-spatial-scans")
+        .resource_arn(account.table_arn(support::REGION, "SpatialScans"))
+        .iam_role_arn(account.backup_role_arn())
+        .send()
+        .await
+        .unwrap();
+    let scheduled_copy = backup
+        .start_copy_job()
+        .recovery_point_arn(taken.recovery_point_arn().unwrap())
+        .source_backup_vault_name("drctl-spatial-scans")
+        .destination_backup_vault_arn(account.vault_arn(support::DR_REGION, "drctl-spatial-scans"))
+        .iam_role_arn(account.backup_role_arn())
+        .send()
+        .await
+        .unwrap();
+
+    let results = drill::prove(&account.aws, &policy, &fast(), &NoJournal).await;
+
+    assert!(results.iter().all(DrillResult::passed), "{results:#?}");
+    assert_eq!(results[1].copy_job_id.as_deref(), scheduled_copy.copy_job_id());
+    assert_eq!(account.calls().of("backup/StartCopyJob"), 1, "only the test's own copy");
+    assert_eq!(results[0].recovery_point.as_ref().unwrap().arn, taken.recovery_point_arn().unwrap());
+    assert_eq!(scratch_tables_in(&account, support::DR_REGION).await, Vec::<String>::new());
+}
+
+/// Starts a drill whose restore job does not progress, and drops it (as a
+/// crash would) once the journal has its restore job; returns the events.
+async fn interrupted_drill(account: &TestAccount, policy: &TablePolicy) -> Vec<Event> {
+    account.set_job_progression(JobKind::Restore, Progression::Manual { steps: 1000 });
+    let journal = TestJournal::default();
+    let options = fast();
+    tokio::select! {
+        results = drill::prove(&account.aws, policy, &options, &journal) => panic!("the drill was to be interrupted: {results:#?}"),
+        () = journal.restore_started.notified() => {}
+        () = tokio::time::sleep(support::DEADLINE) => panic!("no restore job started: {:#?}", journal.events()),
+    }
+    account.set_job_progression(JobKind::Restore, Progression::Immediate);
+    journal.events()
+}
+
+#[tokio::test]
+async fn a_resumed_drill_waits_for_the_interrupted_restore_and_ends_with_one_restore_job() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let events = interrupted_drill(&account, &policy).await;
+    let resume = Resume::from_events(&events).expect("the interrupted drill is resumable");
+    let (scratch, job) = resume.restores[support::REGION].clone();
+    assert!(job.is_some() && resume.backup_job_id.is_some(), "{resume:?}");
+    let leftover = scratch_tables(&account).await;
+    assert!(leftover.is_empty(), "the pending restore has made no table yet: {leftover:?}");
+
+    let options = drill::Options { resume: Some(resume.clone()), ..fast() };
+    let result = drill_primary(&account.aws, &policy, &options).await;
+
+    assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
+    assert_eq!((&result.drill_id, &result.restore_job_id), (&resume.drill_id, &job));
+    assert_eq!(result.scratch_table.as_deref(), Some(scratch.as_str()));
+    assert_eq!(result.recovery_point.as_ref().unwrap().backup_job_id, resume.backup_job_id);
+    assert_eq!(number(&result, "canary", "found"), 1, "the interrupted drill's canary, taken over");
+    assert_eq!(restore_jobs(&account, support::REGION).await.len(), 1, "exactly one restore job");
+    assert_eq!(account.calls().of("backup/StartBackupJob"), 1, "the backup job was waited for, not started again");
+    assert_eq!(account.calls().of("backup/StartRestoreJob"), 1, "the restore job was waited for, not started again");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_eq!(result.canary_cleanup.as_deref(), Some("removed"));
+    assert_source_untouched(&account).await;
+}
+
+#[tokio::test]
+async fn a_resumed_drill_that_never_learnt_its_restore_job_gets_the_same_one_by_its_token() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let mut events = interrupted_drill(&account, &policy).await;
+    events.retain(|e| !matches!(e, Event::RestoreStarted { .. }));
+    let resume = Resume::from_events(&events).unwrap();
+    assert_eq!(resume.restores[support::REGION].1, None, "killed between RestoreStarting and the job's id");
+
+    let options = drill::Options { resume: Some(resume), ..fast() };
+    let result = drill_primary(&account.aws, &policy, &options).await;
+
+    assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
+    assert_eq!(restore_jobs(&account, support::REGION).await.len(), 1, "the repeated start answered the first job");
+    assert_eq!(account.calls().of("backup/StartRestoreJob"), 2);
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
+}
+
+#[tokio::test]
+async fn a_resume_record_naming_a_table_the_drill_id_does_not_name_is_refused_and_that_table_kept() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let resume = Resume {
+        drill_id: "00000000deadbeef".into(),
+        restores: [(support::REGION.to_string(), ("SpatialScans".to_string(), None))].into(),
+        ..Resume::default()
+    };
+
+    let result = drill_primary(&account.aws, &policy, &drill::Options { resume: Some(resume), ..fast() }).await;
 
     assert_eq!(result.verdict, Verdict::Failed);
-    assert!(result.error.as_deref().is_some_and(|e| e.contains("only the primary region us-east-1")), "{result:#?}");
-    assert_eq!(account.calls().total, 0, "{:?}", account.calls());
+    let error = result.error.as_deref().unwrap_or_default();
+    assert!(error.contains("names scratch table SpatialScans") && error.contains("drctl-drill-spatial-scans-00000000"), "{error}");
+    assert_eq!((result.scratch_cleanup.clone(), result.restore_job_id.clone()), (Cleanup::NotCreated, None));
+    assert_eq!(account.calls().of("backup/StartRestoreJob"), 0);
+    assert_source_untouched(&account).await;
+}
+
+#[tokio::test]
+async fn a_canary_missing_from_the_restore_fails_the_canary_check() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let omit = json!({
+        "account": account.id,
+        "resource_arn": account.table_arn(support::REGION, "SpatialScans"),
+        "key_prefix": "drctl-canary#",
+    });
+    let (status, body) = account.emulator.http("POST", "/_drctl/backups/omit", Some(&omit)).unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+
+    assert_eq!(result.verdict, Verdict::Failed);
+    let canary = result.check("canary").unwrap();
+    assert!(!canary.passed && canary.reason.contains("is not in the restore"), "{canary:?}");
+    assert_eq!(number(&result, "canary", "found"), 0);
+    assert!(result.reasons.iter().any(|r| r.starts_with("canary: ")), "{:?}", result.reasons);
+    assert!(result.check("schema").unwrap().passed && result.check("query").unwrap().passed);
+    assert_eq!(result.scratch_cleanup, Cleanup::Deleted);
+    assert_eq!(result.canary_cleanup.as_deref(), Some("removed"));
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
+}
+
+/// Takes a little over a minute: the shortest RTO a policy can state is 1m,
+/// and the restore job takes 2 × 30.5 s on the emulator's clock.
+#[tokio::test]
+async fn a_restore_slower_than_the_rto_fails_the_drill() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand").replace("rto: 1h", "rto: 1m")).await;
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 30.5 });
+    let options = drill::Options { job_deadline: Duration::from_secs(120), ..fast() };
+
+    let result = drill_primary(&account.aws, &policy, &options).await;
+
+    assert_eq!(result.verdict, Verdict::Failed);
+    assert!(result.checks.iter().all(|c| c.passed), "only the objective is missed: {result:#?}");
+    let rto = result.rto.as_ref().unwrap();
+    assert!(!rto.met && rto.objective_seconds == 60 && rto.measured_seconds > 60.0, "{rto:?}");
+    assert!(result.reasons.iter().any(|r| r.starts_with("RTO ") && r.ends_with("exceeds the objective 60s")), "{:?}", result.reasons);
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+}
+
+/// Runs two drills of `policy` at once; returns their results and the most
+/// restore jobs seen PENDING or RUNNING together.
+async fn two_drills_at_once(account: &TestAccount, policy: &TablePolicy, options: &drill::Options) -> (Vec<DrillResult>, usize) {
+    let done = AtomicBool::new(false);
+    let drills = async {
+        let (a, b) =
+            tokio::join!(drill::prove(&account.aws, policy, options, &NoJournal), drill::prove(&account.aws, policy, options, &NoJournal));
+        done.store(true, Ordering::SeqCst);
+        [a, b].concat()
+    };
+    let monitor = async {
+        let mut most = 0;
+        while !done.load(Ordering::SeqCst) {
+            let jobs = restore_jobs(account, support::REGION).await;
+            let running = jobs.iter().filter(|j| matches!(j.status(), Some(RestoreJobStatus::Pending | RestoreJobStatus::Running))).count();
+            most = most.max(running);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        most
+    };
+    tokio::join!(drills, monitor)
+}
+
+#[tokio::test]
+async fn with_one_restore_slot_two_drills_never_restore_at_once() {
+    let account = support::account().await;
+    let checks_only_schema = |yaml: String| {
+        let start = yaml.find("    checks:\n").unwrap();
+        let end = yaml.find("  notify:").unwrap();
+        format!("{}    checks:\n      - schema: match-source\n{}", &yaml[..start], &yaml[end..])
+    };
+    let policy = ground(&account, &checks_only_schema(scans_yaml("on-demand"))).await;
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 0.4 });
+
+    let one_slot = fast().with_restore_slots(1).unwrap();
+    let (results, most) = two_drills_at_once(&account, &policy, &one_slot).await;
+    assert!(results.iter().all(DrillResult::passed), "{results:#?}");
+    assert_eq!(most, 1, "one restore job at a time");
+
+    let ten_slots = fast().with_restore_slots(10).unwrap();
+    let (results, most) = two_drills_at_once(&account, &policy, &ten_slots).await;
+    assert!(results.iter().all(DrillResult::passed), "{results:#?}");
+    assert_eq!(most, 2, "without the bound the two restores overlap (so the bound above is what kept them apart)");
+    assert_eq!(restore_jobs(&account, support::REGION).await.len(), 4);
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert!(matches!(fast().with_restore_slots(51), Err(drill::QuotaError::AboveAwsLimit { requested: 51 })));
 }

@@ -22,7 +22,7 @@ def install() -> None:
     from moto.cloudformation.models import CloudFormationBackend
     from moto.cloudformation.responses import CloudFormationResponse
 
-    from . import backup_api, changesets, lifecycle, stacks
+    from . import backup_api, changesets, dynamodb_atomic, lifecycle, stacks
     from . import cfn_backup, cfn_resources  # noqa: F401  (defines the CFN types)
 
     lifecycle.register_defaults()
@@ -37,6 +37,7 @@ def install() -> None:
     CloudFormationResponse.describe_change_set = changesets.describe_change_set_response
     CloudFormationResponse.delete_change_set = changesets.delete_change_set_response
     stacks.install()
+    dynamodb_atomic.install()
 
     selfcheck.run(installed=True)
     _installed = True

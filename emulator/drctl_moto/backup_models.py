@@ -562,6 +562,7 @@ class BackupExtension:
             )
         backup = ddb.create_backup(table_name, f"awsbackup-{mock_random.get_random_hex(8)}")
         backup.type = "AWS_BACKUP"
+        _leave_out(backup.table, faults.SNAPSHOT_OMISSIONS.take(self.account_id, resource_arn))
         if self.management.get("DynamoDB"):
             rp_arn = recovery_point_arn(self.region_name, self.account_id)
         else:
@@ -740,6 +741,17 @@ class BackupExtension:
                         msg=f"Unsupported resource type {key} in ResourceTypeManagementPreference"
                     )
                 self.management[key] = bool(value)
+
+
+def _leave_out(table: Any, prefixes: list[str]) -> None:
+    """Drops from a backup's copy of a table the items whose key starts with
+    one of ``prefixes`` (see faults.SnapshotOmissions)."""
+    if not prefixes:
+        return
+    keys = [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+    for item in table.all_items():
+        if faults.key_starts_with(item, keys, prefixes):
+            table.delete_item(item.hash_key, item.range_key)
 
 
 def _already_exists(name: str):

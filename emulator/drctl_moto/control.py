@@ -182,6 +182,14 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             if method == "DELETE":
                 faults.JOB_FAILURES.clear(account)
                 return _json_response(start_response, 200, {"cleared": True})
+        if path == "/backups/omit":
+            if method == "POST":
+                return _json_response(start_response, 200, {"rule": faults.SNAPSHOT_OMISSIONS.add(body)})
+            if method == "GET":
+                return _json_response(start_response, 200, {"rules": faults.SNAPSHOT_OMISSIONS.list()})
+            if method == "DELETE":
+                faults.SNAPSHOT_OMISSIONS.clear(account)
+                return _json_response(start_response, 200, {"cleared": True})
         if path == "/cfn/fail":
             if method == "POST":
                 return _json_response(start_response, 200, {"rule": faults.RESOURCE_FAILURES.add(body)})
@@ -194,6 +202,7 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             faults.FAULTS.clear(account)
             faults.JOB_FAILURES.clear(account)
             faults.RESOURCE_FAILURES.clear(account)
+            faults.SNAPSHOT_OMISSIONS.clear(account)
             faults.CALLS.clear(account)
             lifecycle.reset_progression(account)
             return _json_response(start_response, 200, {"reset": True, "account": account})

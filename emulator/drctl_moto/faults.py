@@ -9,6 +9,7 @@ fired).  A rule with neither fires on every matching call.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
 import random
@@ -346,3 +347,75 @@ class ResourceFailures(_RuleBook):
         return None
 
 RESOURCE_FAILURES = ResourceFailures()
+
+
+# --------------------------------------------------------------------------
+# Backups told to leave items out
+
+
+class SnapshotOmissions(_RuleBook):
+    """Rules that make the next backup job(s) of a table leave items out of
+    the recovery point: items written just before the job are missing, as
+    when a recovery point is older than it claims. A canary check must catch
+    it; nothing else in the job says so.
+
+    A rule names the table (``resource_arn``) and ``key_prefix``: every item
+    with a string or binary key attribute starting with it is left out.
+    """
+
+    def add(self, spec: dict[str, Any]) -> dict[str, Any]:
+        if not spec.get("resource_arn"):
+            raise ValueError("say which table's backups: resource_arn")
+        if not spec.get("key_prefix"):
+            raise ValueError("say which items: key_prefix (items whose key starts with it are left out)")
+        rule = {
+            "id": uuid.uuid4().hex[:12],
+            "account": spec.get("account"),
+            "resource_arn": spec["resource_arn"],
+            "key_prefix": str(spec["key_prefix"]),
+            "times": int(spec.get("times", 1)),
+            "fired": 0,
+        }
+        if rule["times"] < 1:
+            raise ValueError("times must be at least 1")
+        with _lock:
+            self.rules.append(rule)
+        return rule
+
+    def take(self, account: str, resource_arn: str) -> list[str]:
+        """The key prefixes this backup of ``resource_arn`` leaves out; each
+        matching rule counts one use and is dropped once used up."""
+        with _lock:
+            prefixes = []
+            for rule in self.rules:
+                if rule["account"] and rule["account"] != account:
+                    continue
+                if rule["resource_arn"] != resource_arn or rule["fired"] >= rule["times"]:
+                    continue
+                rule["fired"] += 1
+                prefixes.append(rule["key_prefix"])
+            self.rules = [r for r in self.rules if r["fired"] < r["times"]]
+            return prefixes
+
+
+SNAPSHOT_OMISSIONS = SnapshotOmissions()
+
+
+def key_starts_with(item: Any, key_names: list[str], prefixes: list[str]) -> bool:
+    """Whether a moto item has a string or binary key attribute starting
+    with one of ``prefixes``."""
+    for name in key_names:
+        value = item.attrs.get(name)
+        if value is None or value.type not in ("S", "B"):
+            continue
+        text = value.value
+        if value.type == "B" and isinstance(text, str):  # the base64 of the wire
+            try:
+                text = base64.b64decode(text, validate=True)
+            except ValueError:
+                pass
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if any(str(text).startswith(prefix) for prefix in prefixes):
+            return True
+    return False

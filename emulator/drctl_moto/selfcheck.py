@@ -60,6 +60,8 @@ REQUIRED = [
     ("moto.dynamodb.models.table", "Table.create_from_cloudformation_json"),
     ("moto.dynamodb.models.table", "Backup"),
     ("moto.dynamodb.models.table", "RestoredTable"),
+    ("moto.dynamodb.models.table", "Table.all_items"),
+    ("moto.dynamodb.models.table", "Table.delete_item"),
     ("moto.dynamodb.models", "DynamoDBBackend.create_backup"),
     ("moto.dynamodb.models", "DynamoDBBackend.restore_table_from_backup"),
     ("moto.dynamodb.models", "DynamoDBBackend.update_table"),

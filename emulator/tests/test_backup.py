@@ -2,6 +2,7 @@
 notifications and region settings."""
 
 import json
+import urllib.error
 
 import pytest
 from botocore.exceptions import ClientError
@@ -207,3 +208,49 @@ def test_start_jobs_with_the_same_idempotency_token_start_one_job(aws):
     with pytest.raises(ClientError) as err:
         b.start_copy_job(**{**copy, "Lifecycle": {"DeleteAfterDays": 7}})
     assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_a_backup_told_to_omit_items_leaves_them_out_of_its_recovery_point(aws, control):
+    ddb, b = aws.client("dynamodb"), aws.client("backup")
+    arn = make_table(ddb, "t", 3)
+    ddb.put_item(TableName="t", Item={"pk": {"S": "drctl-canary#00ff"}, "v": {"N": "9"}})
+    b.create_backup_vault(BackupVaultName="v1")
+    with pytest.raises(urllib.error.HTTPError):
+        control.post("/backups/omit", {"account": aws.account, "resource_arn": arn})
+    rule = control.post("/backups/omit", {"account": aws.account, "resource_arn": arn,
+                                          "key_prefix": "drctl-canary#"})["rule"]
+    assert (rule["times"], rule["fired"]) == (1, 0)
+    assert control.get("/backups/omit")["rules"][-1]["id"] == rule["id"]
+
+    def restored_keys(name):
+        job = b.start_backup_job(BackupVaultName="v1", ResourceArn=arn, IamRoleArn=ROLE)
+        b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=ROLE,
+                            ResourceType="DynamoDB", Metadata={"targetTableName": name})
+        return scan_keys(ddb, name)
+
+    assert restored_keys("omitted") == {"item-0", "item-1", "item-2"}
+    assert "drctl-canary#00ff" in scan_keys(ddb, "t"), "the source keeps the item"
+    assert restored_keys("whole") == {"item-0", "item-1", "item-2", "drctl-canary#00ff"}, "one backup only"
+    assert [r for r in control.get("/backups/omit")["rules"] if r["id"] == rule["id"]] == []
+
+
+def test_omissions_touch_only_their_account_and_table_and_binary_keys_match(aws, control):
+    ddb, b = aws.client("dynamodb"), aws.client("backup")
+    ddb.create_table(TableName="bin", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "B"}],
+                     BillingMode="PAY_PER_REQUEST")
+    arn = ddb.describe_table(TableName="bin")["Table"]["TableArn"]
+    other_arn = make_table(ddb, "other", 1)
+    ddb.put_item(TableName="other", Item={"pk": {"S": "drctl-canary#1"}})
+    for key in (b"drctl-canary#1", b"plain"):
+        ddb.put_item(TableName="bin", Item={"id": {"B": key}})
+    b.create_backup_vault(BackupVaultName="v1")
+    control.post("/backups/omit", {"account": "000000000001", "resource_arn": other_arn, "key_prefix": "drctl"})
+    control.post("/backups/omit", {"account": aws.account, "resource_arn": arn, "key_prefix": "drctl-canary#"})
+    for table, arn_, target in (("other", other_arn, "other-r"), ("bin", arn, "bin-r")):
+        job = b.start_backup_job(BackupVaultName="v1", ResourceArn=arn_, IamRoleArn=ROLE)
+        b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=ROLE,
+                            ResourceType="DynamoDB", Metadata={"targetTableName": target})
+    assert scan_keys(ddb, "other-r") == {"item-0", "drctl-canary#1"}, "another account's rule"
+    assert [i["id"]["B"] for i in ddb.scan(TableName="bin-r")["Items"]] == [b"plain"]
+    control.delete("/backups/omit", query="account=000000000001")

@@ -35,6 +35,8 @@ pub struct Aws {
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub region: String,
+    /// Scalable targets and policies of tables and GSIs (post-restore gaps).
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub backup: aws_sdk_backup::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -81,6 +83,9 @@ impl Aws {
         let region_value = Region::new(region.to_string());
         Clients {
             region: region.to_string(),
+            autoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
+                aws_sdk_applicationautoscaling::config::Builder::from(&self.config).region(region_value.clone()).build(),
+            ),
             cloudformation: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(&self.config).region(region_value.clone()).build(),
             ),

@@ -61,6 +61,7 @@ fn apply_statements(tables: &[String], topics: &[String]) -> Vec<serde_json::Val
         statements.push(
             json!({ "Sid": "PointInTimeRecovery", "Effect": "Allow", "Action": ["dynamodb:UpdateContinuousBackups"], "Resource": tables }),
         );
+        statements.extend(gap_statements(tables));
     }
     if !topics.is_empty() {
         statements.push(json!({
@@ -71,6 +72,28 @@ fn apply_statements(tables: &[String], topics: &[String]) -> Vec<serde_json::Val
         }));
     }
     statements
+}
+
+/// The reads a drill's post-restore gaps make, on the source tables and on
+/// drctl's scratch tables. Application Auto Scaling's Describe calls take
+/// no resource-level permissions, hence `*`.
+fn gap_statements(tables: &[String]) -> Vec<serde_json::Value> {
+    let mut resources: Vec<String> = tables.to_vec();
+    resources.push(format!("arn:aws:dynamodb:*:*:table/{}*", crate::drill::scratch::SCRATCH_PREFIX));
+    vec![
+        json!({
+            "Sid": "PostRestoreGaps",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy"],
+            "Resource": resources
+        }),
+        json!({
+            "Sid": "PostRestoreGapsAutoScaling",
+            "Effect": "Allow",
+            "Action": ["application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"],
+            "Resource": "*"
+        }),
+    ]
 }
 
 pub fn run(args: &IamPolicyArgs) -> anyhow::Result<u8> {

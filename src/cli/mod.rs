@@ -3,12 +3,16 @@
 //! command. The CLI parses and wires; the stages do the work.
 
 mod bootstrap;
+mod fingerprint;
+mod gc;
 mod iam_policy;
 mod reconcile;
 mod render;
 mod schema;
+mod status;
 mod validate;
 mod verify;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +27,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
     pub const CHANGES_PENDING: u8 = 2;
+    /// `status --detailed-exitcode`: a policy is out of compliance.
+    pub const OUT_OF_COMPLIANCE: u8 = 2;
     pub const DRILL_FAILED: u8 = 3;
 }
 
@@ -45,14 +51,22 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Print the JSON Schema of the policy file, for editors.
     Schema,
-    /// Plan desired against deployed, then apply it (or only show it, with --dry-run).
+    /// Plan, then per policy apply, drill, record and announce (or only show the plan, with --dry-run).
     Reconcile(reconcile::ReconcileArgs),
     /// Deploy the shared drctl-bootstrap stack of every region (SNS topics, state table).
     Bootstrap(bootstrap::BootstrapArgs),
-    /// Run the restore drill of one policy now (primary region).
+    /// Run the restore drill of one policy now, in each of its drill regions.
     Verify(verify::VerifyArgs),
+    /// The controller loop: reconcile new commits, re-prove due policies, stop cleanly on SIGTERM.
+    Watch(watch::WatchArgs),
+    /// Per policy: last proven restore, RTO/RPO measured against the targets, next drill due, compliance.
+    Status(status::StatusArgs),
+    /// Remove leftover scratch tables and preview change sets that drctl owns (and nothing else).
+    Gc(gc::GcArgs),
     /// Print the least-privilege IAM policy drctl needs.
     IamPolicy(iam_policy::IamPolicyArgs),
+    /// Print a table's item count and content fingerprint (read-only), to compare two tables by hand.
+    Fingerprint(fingerprint::FingerprintArgs),
 }
 
 /// How to reach AWS: the standard configuration chain, or an emulator.
@@ -126,6 +140,36 @@ impl StateArgs {
     }
 }
 
+/// How long a run holds a policy, and how it paces failed drills.
+#[derive(Debug, Args, Clone)]
+pub struct LeaseArgs {
+    /// A run's lease on a policy lasts this long and is renewed every third
+    /// of it; a dead run's lease is taken over after it (m, h, d).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub lease_ttl: policy::Duration,
+    /// A failed drill of unchanged content is retried after this long.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub retry_failed_after: policy::Duration,
+}
+
+/// How drills run.
+#[derive(Debug, Args, Clone)]
+pub struct DrillArgs {
+    /// Restore jobs running at once across all drills of this run (AWS allows 50 per account).
+    #[arg(long, default_value_t = 10)]
+    pub restore_concurrency: usize,
+    /// How long a backup, copy or restore job may take.
+    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    pub job_deadline: policy::Duration,
+}
+
+impl DrillArgs {
+    pub fn options(&self) -> anyhow::Result<crate::drill::Options> {
+        let options = crate::drill::Options { job_deadline: self.job_deadline.to_std(), ..crate::drill::Options::default() };
+        Ok(options.with_restore_slots(self.restore_concurrency)?)
+    }
+}
+
 fn parse_duration(text: &str) -> Result<policy::Duration, String> {
     text.parse::<policy::Duration>().map_err(|e| e.to_string())
 }
@@ -139,7 +183,7 @@ pub enum TextOrJson {
 /// Runs the command and maps its outcome to an exit code; errors are
 /// printed with their causes.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logs(false);
+    init_logs(matches!(cli.command, Command::Watch(_)));
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
@@ -147,7 +191,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reconcile(args) => reconcile::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Gc(args) => gc::run(&args),
         Command::IamPolicy(args) => iam_policy::run(&args),
+        Command::Watch(args) => watch::run(&args),
+        Command::Fingerprint(args) => fingerprint::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -1,14 +1,16 @@
-//! `drctl reconcile`: plan every policy, and without `--dry-run` apply the
-//! plan (change sets, progress, orphans with `--prune`).
+//! `drctl reconcile`: plan every policy; without `--dry-run`, reconcile
+//! each under its lease (apply, drill, record, announce) and prune orphans
+//! with `--prune`.
 
 use std::io::IsTerminal;
 
 use clap::{Args, ValueEnum};
 
-use super::{AwsArgs, SourceArgs, exit, inputs, read_policies};
+use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, exit, inputs, read_policies};
 use crate::apply::{self, Progress};
 use crate::plan::{self, format};
 use crate::policy;
+use crate::reconcile::{self, Mode, Stop};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
@@ -23,6 +25,12 @@ pub struct ReconcileArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+    #[command(flatten)]
+    pub drill: DrillArgs,
     /// Show the plan and change nothing (preview change sets are deleted).
     #[arg(long)]
     pub dry_run: bool,
@@ -81,12 +89,34 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     if args.prune && !plan.invalid.is_empty() {
         eprintln!("drctl: --prune refused: {} policy file(s) are invalid, and their stacks must not look deleted", plan.invalid.len());
     }
+    let store = args.state.open(&aws)?;
     let progress = if args.format == PlanFormat::Text { Progress::for_terminal(std::io::stderr().is_terminal()) } else { Progress::Quiet };
-    let apply_options = apply::Options { commit, prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() };
-    let report = runtime.block_on(apply::apply(&aws, &checked, &plan, &apply_options, &progress));
+    let options = reconcile::Options {
+        commit: commit.clone(),
+        owner: crate::state::lease::owner_id(),
+        lease_ttl: args.lease.lease_ttl.to_std(),
+        concurrency: args.concurrency,
+        apply: apply::Options { commit, prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
+        drill: args.drill.options()?,
+        retry_failed_after: args.lease.retry_failed_after.to_std(),
+        mode: Mode::Reconcile,
+    };
+    let stop = Stop::default();
+    let report = runtime.block_on(reconcile::reconcile(&aws, store.as_ref(), &checked, &plan, &options, &progress, &stop));
     match args.format {
-        PlanFormat::Text => print!("{}", apply::report_text(&report)),
+        PlanFormat::Text => print!("{}", reconcile::text(&report)),
         _ => println!("{}", serde_json::to_string_pretty(&report)?),
     }
-    Ok(if report.failed() || plan.has_errors() { exit::ERROR } else { exit::OK })
+    Ok(reconcile_exit_code(&report, plan.has_errors()))
+}
+
+/// 1 for any error, else 3 when a drill failed, else 0.
+pub fn reconcile_exit_code(report: &reconcile::Report, plan_errors: bool) -> u8 {
+    if report.failed() || plan_errors {
+        exit::ERROR
+    } else if report.drill_failed() {
+        exit::DRILL_FAILED
+    } else {
+        exit::OK
+    }
 }

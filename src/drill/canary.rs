@@ -79,6 +79,20 @@ pub async fn write(dynamodb: &aws_sdk_dynamodb::Client, table: &str, key: Item, 
     Ok(Canary { table: table.to_string(), key, item })
 }
 
+/// The item with the canary's key in `table`, if any (strongly consistent):
+/// how a resumed drill learns whether its canary is there.
+pub async fn read(dynamodb: &aws_sdk_dynamodb::Client, table: &str, key: &Item) -> Result<Option<Item>, DrillError> {
+    let found = dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("GetItem of the canary from {table}"), &e))?;
+    Ok(found.item().cloned())
+}
+
 /// Removes the canary, but only while it still carries this drill's id.
 pub async fn remove(dynamodb: &aws_sdk_dynamodb::Client, canary: &Canary) -> Result<(), DrillError> {
     let drill_id = canary.item.get(CANARY_ATTRIBUTE).cloned().unwrap_or(AttributeValue::Null(true));

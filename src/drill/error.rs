@@ -27,9 +27,27 @@ pub enum DrillError {
     /// The canary item cannot be built for the source table's key schema.
     #[error("cannot write a canary into {table}: {why}")]
     Canary { table: String, why: String },
-    /// This slice drills the policy's primary region only.
-    #[error("drills in {region} are not supported yet: only the primary region {primary}")]
-    UnsupportedRegion { region: String, primary: String },
+    /// A drill region with no vault of the policy: neither the primary nor
+    /// a copy region.
+    #[error("{region} is neither the policy's primary region {primary} nor one of its copy regions ({copies})")]
+    NotADrillRegion { region: String, primary: String, copies: String },
+    /// Cross-region copies of DynamoDB recovery points need AWS Backup's
+    /// advanced DynamoDB features in the source region (SPEC §3).
+    #[error(
+        "AWS Backup's advanced features for Amazon DynamoDB are off in {region}, and a DynamoDB recovery point cannot be \
+         copied to another region without them; turn them on (they apply to backups taken afterwards) with: \
+         aws backup update-region-settings --region {region} --resource-type-management-preference DynamoDB=true"
+    )]
+    AdvancedBackupOff { region: String },
+    /// A vault the drill needs is missing.
+    #[error("backup vault {vault} does not exist in {region}: apply the policy first")]
+    MissingVault { vault: String, region: String },
+    /// The record of an interrupted drill cannot be trusted.
+    #[error("cannot resume the interrupted drill: {why}")]
+    BadResume { why: String },
+    /// The restore slots were closed: the process is stopping.
+    #[error("no restore slot: the restore slots were closed (the process is stopping)")]
+    Stopping,
 }
 
 impl DrillError {

@@ -1,87 +1,133 @@
 //! The restore drill (SPEC §5): a policy is proven by restoring a recovery
-//! point into a scratch table and checking it against the source.
+//! point into a scratch table and checking it against the source, in every
+//! drill region.
 //!
-//! One drill in the policy's primary region: choose the recovery point (an
-//! on-demand backup job into the policy's vault, preceded by the canary, or
-//! the newest completed point), restore it with an AWS Backup restore job
-//! into `drctl-drill-<name>-<short-id>`, tag it as scratch, wait for ACTIVE,
-//! run `status` and then the policy's checks, measure RTO and RPO against
-//! the objectives, and clean up.
+//! [`prove`] runs a policy's whole drill: ONE recovery point in the primary
+//! region (an on-demand backup job into the policy's vault, preceded by the
+//! canary, or the newest completed point), then, in each region of
+//! `verify.regions` and at the same time, a restore of that point into
+//! `drctl-drill-<name>-<short-id>`: the primary restores it directly; a DR
+//! region first gets it by a copy job from the primary vault into its DR
+//! vault. Each region waits for ACTIVE, runs `status` and the policy's
+//! checks against the source table (in the primary region), lists the
+//! post-restore gaps, measures RTO and RPO against the objectives, and
+//! deletes its scratch table. The canary goes once every region is done.
 //!
 //! # Guarantees
-//! - [`run`] always returns a [`DrillResult`]; infrastructure failures
-//!   (a FAILED job with its status message, a timeout, an AWS error) are a
-//!   failed drill with the reason, never a panic.
+//! - [`prove`] always returns one [`DrillResult`] per drill region;
+//!   infrastructure failures (a FAILED job with its status message, a
+//!   timeout, an AWS error) are a failed drill with the reason, never a
+//!   panic. One region's failure does not stop the others.
+//! - Every job and scratch table is told to the [`Journal`] before the drill
+//!   goes on (a scratch table before its restore starts), and every job
+//!   carries an idempotency token derived from the drill id: a drill resumed
+//!   with [`Options::resume`] waits for the jobs already started instead of
+//!   starting new ones, and a Start repeated after a crash gets the same job.
 //! - The scratch table is deleted after every drill that started a restore,
 //!   passed or failed, and only when its name has the `drctl-drill-` prefix
 //!   and it carries `drctl:scratch=true`; otherwise it is left alone and the
 //!   drill fails saying so. A scratch name already taken is refused before
-//!   any restore.
+//!   any restore, except the one a resumed drill's record names, which must
+//!   be the very name its drill id gives.
 //! - The canary is the only write to a source table: a conditional put that
-//!   never overwrites an item, removed afterwards only while it still
-//!   carries this drill's id.
+//!   never overwrites an item, removed after every region's checks, and only
+//!   while it still carries this drill's id.
+//! - A DR region is drilled only with AWS Backup's advanced DynamoDB
+//!   features on in the primary region (checked first); when they are off,
+//!   that region's drill fails with the command that turns them on, and the
+//!   primary region is still drilled.
+//! - Quotas: restore jobs across every drill sharing
+//!   [`Options::restore_slots`] never exceed its permits (default 10, never
+//!   above AWS Backup's 50 per account), and one backup or copy job per
+//!   resource runs at a time in the process ([`quota`]).
 //! - Missing the RTO or RPO objective, a failed check, or a cleanup that
 //!   did not finish fails the drill.
 //!
 //! # Caveats
-//! - Primary region only; DR-region drills (copy jobs) are not here yet.
-//! - Nothing is recorded in a state store yet, so a process killed
-//!   mid-drill leaves its scratch table for a later `gc` to find by tag; the
-//!   tag goes on right after the restore job completes, so a kill between
-//!   the job's end and the tag leaves an untagged table that drctl will not
-//!   delete.
+//! - A process killed mid-drill leaves its scratch table and canary until
+//!   the drill is resumed (the state store keeps the [`Resume`] record) or
+//!   `drctl gc` finds the table by its tag or its recorded name. A table
+//!   whose restore finished while no drill watched carries no scratch tag
+//!   until a resumed drill tags it.
+//! - A restore job still running at its deadline is not cancelled (AWS
+//!   Backup cannot cancel restores): the table it creates later is not
+//!   tagged and is left for `gc`, which finds it through the name recorded
+//!   in the state store.
 //! - `item_count`, `sample` and `fingerprint` compare with the source as it
 //!   is when the checks run, not as of the recovery point: they suit static
 //!   tables. `sample` skips keys gone from the source, but an item changed in
 //!   the source since the recovery point counts as a mismatch, because
 //!   nothing in DynamoDB tells a later change from a bad restore.
-//! - A restore job still running at its deadline is not cancelled (AWS
-//!   Backup cannot cancel restores): the table it creates later is not
-//!   tagged and is left for `gc`, which must find it through the restore job
-//!   recorded in the state store.
 //! - RTO is measured from the restore job's start to the end of the checks
-//!   (time to ACTIVE is reported too); RPO is the age of the recovery point
-//!   when the drill started (zero for an on-demand backup, which the canary
-//!   proves).
+//!   (time to ACTIVE is reported too); a DR region's copy job is not part of
+//!   it (in a real recovery the copy already exists). A resumed drill counts
+//!   from the restore job's creation as AWS Backup reports it, so time drctl
+//!   spent dead counts against the objective: never under-reported.
+//! - RPO is the age of the recovery point in the primary region when the
+//!   drill started (zero for an on-demand backup, which the canary proves);
+//!   a DR region reports the age of the same source point. A resumed drill
+//!   measures from its own start.
+//! - With `recovery_point: latest`, a DR region reuses a completed copy of
+//!   the chosen point already in its vault (a scheduled copy), and copies
+//!   it otherwise.
+//! - The schema check compares SSE key ARNs literally: a DR restore
+//!   encrypted with a customer key of its own region shows as a difference.
+//! - Both quotas are per process; several drctl processes against one
+//!   account share AWS's limits without knowing of each other.
 
 pub mod canary;
 pub mod checks;
+pub mod copy;
 pub mod error;
+pub mod gaps;
+pub mod journal;
 pub mod poll;
+pub mod quota;
 pub mod recovery;
+mod region;
+mod run;
 pub mod scratch;
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::TableDescription;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
-use crate::aws::{Aws, Clients};
+use crate::aws::Aws;
 use crate::policy::TablePolicy;
-use crate::policy::model::{Check, RecoveryPointChoice};
-use crate::render;
 pub use canary::Canary;
 pub use checks::CheckResult;
 pub use error::DrillError;
+pub use journal::{Event, Journal, NoJournal, Resume};
 pub use poll::Backoff;
+pub use quota::QuotaError;
 pub use recovery::RecoveryPoint;
 pub use scratch::Cleanup;
 
 /// `canary_cleanup` when the canary was removed from the source.
 pub const CANARY_REMOVED: &str = "removed";
 
-/// How a drill waits and scans.
+/// How a drill waits, scans and shares AWS's quotas, and what it resumes.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// How long the backup job, and then the restore job, may take.
+    /// How long the backup job, each copy job, and each restore job may take.
     pub job_deadline: Duration,
     /// How long the scratch table may take to become ACTIVE, or to go.
     pub table_deadline: Duration,
     pub backoff: Backoff,
     /// Parallel scan segments for `item_count` and `fingerprint`.
     pub scan_segments: u32,
+    /// Drill only these regions (`drctl verify --region`); `None`: every
+    /// region of `verify.regions`.
+    pub regions: Option<Vec<String>>,
+    /// The interrupted drill to pick up, from the state store.
+    pub resume: Option<Resume>,
+    /// Concurrent restore jobs of every drill sharing this semaphore; the
+    /// default is the process's own ([`quota::process_restore_slots`]).
+    pub restore_slots: Arc<Semaphore>,
 }
 
 impl Default for Options {
@@ -91,7 +137,18 @@ impl Default for Options {
             table_deadline: Duration::from_secs(3600),
             backoff: Backoff::default(),
             scan_segments: 8,
+            regions: None,
+            resume: None,
+            restore_slots: quota::process_restore_slots(),
         }
+    }
+}
+
+impl Options {
+    /// These options with a bound of `permits` concurrent restore jobs of
+    /// their own; refused above AWS Backup's limit of 50, and at zero.
+    pub fn with_restore_slots(self, permits: usize) -> Result<Self, QuotaError> {
+        Ok(Self { restore_slots: quota::restore_slots(permits)?, ..self })
     }
 }
 
@@ -171,13 +228,14 @@ impl DrillResult {
     }
 }
 
-/// Runs one drill of `policy` in `region` (its primary region).
-#[tracing::instrument(skip_all, fields(policy = %policy.metadata.name, region = %region))]
-pub async fn run(aws: &Aws, policy: &TablePolicy, region: &str, options: &Options) -> DrillResult {
-    let mut drill = Drill::new(aws.region(region), policy, options);
-    let outcome = drill.prove().await;
-    drill.clean_up().await;
-    drill.finish(outcome)
+/// Proves `policy`: one recovery point in the primary region, then a
+/// restore and the checks in each drill region (the regions of
+/// `verify.regions`, or [`Options::regions`]), concurrently. One result per
+/// region, in the order the regions are listed. See the module docs for
+/// what it guarantees.
+#[tracing::instrument(skip_all, fields(policy = %policy.metadata.name))]
+pub async fn prove(aws: &Aws, policy: &TablePolicy, options: &Options, journal: &dyn Journal) -> Vec<DrillResult> {
+    run::Run::prove(aws, policy, options, journal).await
 }
 
 /// A random 16-hex-digit drill id; its first 8 digits name the scratch table.
@@ -190,24 +248,19 @@ fn new_drill_id() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// One drill under way: its context and the result filled in as it goes,
-/// so a failure part-way still reports what was done.
-struct Drill<'a> {
-    clients: Clients,
-    policy: &'a TablePolicy,
-    options: &'a Options,
-    started: SystemTime,
-    canary: Option<Canary>,
-    restore_started: bool,
-    result: DrillResult,
+/// Whether `id` has the shape of a drill id (16 hexadecimal digits): the
+/// scratch name and the canary's nonce are cut from it.
+fn is_drill_id(id: &str) -> bool {
+    id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-impl<'a> Drill<'a> {
-    fn new(clients: Clients, policy: &'a TablePolicy, options: &'a Options) -> Self {
-        let result = DrillResult {
+impl DrillResult {
+    /// A result with nothing done yet (and a failed verdict until judged).
+    fn blank(policy: &TablePolicy, region: &str, drill_id: &str) -> Self {
+        Self {
             policy: policy.metadata.name.clone(),
-            region: clients.region.clone(),
-            drill_id: new_drill_id(),
+            region: region.to_string(),
+            drill_id: drill_id.to_string(),
             source_table: policy.spec.table.clone(),
             recovery_point: None,
             copy_job_id: None,
@@ -222,126 +275,7 @@ impl<'a> Drill<'a> {
             error: None,
             verdict: Verdict::Failed,
             reasons: Vec::new(),
-        };
-        Self { clients, policy, options, started: SystemTime::now(), canary: None, restore_started: false, result }
-    }
-
-    fn name(&self) -> &str {
-        &self.policy.metadata.name
-    }
-
-    /// Recovery point → restore → status → checks → RTO.
-    async fn prove(&mut self) -> Result<(), DrillError> {
-        if self.clients.region != self.policy.spec.region {
-            return Err(DrillError::UnsupportedRegion { region: self.clients.region.clone(), primary: self.policy.spec.region.clone() });
         }
-        let source = scratch::describe(&self.clients, &self.policy.spec.table).await?.ok_or_else(|| DrillError::Aws {
-            action: format!("DescribeTable {}", self.policy.spec.table),
-            why: "the source table does not exist".into(),
-        })?;
-        let role = recovery::backup_role(&self.clients, &render::stack_name(self.name())).await?;
-        let point = self.choose_recovery_point(&source, &role).await?;
-        self.result.rpo = Some(self.rpo(&point));
-        let (restored, restore_start) = self.restore(&point, &role).await?;
-        let to_active = restore_start.elapsed();
-        self.run_checks(&source, &restored).await;
-        let objective = self.policy.spec.objectives.rto.seconds();
-        let measured = restore_start.elapsed();
-        self.result.rto = Some(Rto {
-            restore_to_active_seconds: to_active.as_secs_f64(),
-            measured_seconds: measured.as_secs_f64(),
-            objective_seconds: objective,
-            met: measured.as_secs_f64() <= objective as f64,
-        });
-        Ok(())
-    }
-
-    async fn choose_recovery_point(&mut self, source: &TableDescription, role: &str) -> Result<RecoveryPoint, DrillError> {
-        let vault = render::vault_name(self.name());
-        let resource = source.table_arn().unwrap_or_default().to_string();
-        let point = match self.policy.spec.verify.recovery_point {
-            RecoveryPointChoice::Latest => recovery::latest(&self.clients, &vault, &resource).await?,
-            RecoveryPointChoice::OnDemand => {
-                if self.policy.spec.verify.checks.contains(&Check::Canary(true)) {
-                    self.write_canary(source).await?;
-                }
-                let token = format!("drctl-drill-{}-backup", self.result.drill_id);
-                let request = recovery::BackupRequest { vault: &vault, resource_arn: &resource, role_arn: role, idempotency_token: &token };
-                recovery::on_demand(&self.clients, &request, self.options.backoff, self.options.job_deadline).await?
-            }
-        };
-        self.result.recovery_point = Some(point.clone());
-        Ok(point)
-    }
-
-    async fn write_canary(&mut self, source: &TableDescription) -> Result<(), DrillError> {
-        let table = self.policy.spec.table.clone();
-        let nonce = u64::from_str_radix(&self.result.drill_id, 16).unwrap_or_default();
-        let key = canary::canary_key(source.key_schema(), source.attribute_definitions(), nonce)
-            .map_err(|why| DrillError::Canary { table: table.clone(), why })?;
-        self.canary = Some(canary::write(&self.clients.dynamodb, &table, key, &self.result.drill_id).await?);
-        Ok(())
-    }
-
-    fn rpo(&self, point: &RecoveryPoint) -> Rpo {
-        let age = self.started.duration_since(point.created_at).unwrap_or(Duration::ZERO);
-        let objective = self.policy.spec.objectives.rpo.seconds();
-        Rpo { measured_seconds: age.as_secs_f64(), objective_seconds: objective, met: age.as_secs_f64() <= objective as f64 }
-    }
-
-    /// Restores into a fresh scratch table, tags it, and waits for ACTIVE
-    /// (the `status` check); returns the table and when the restore started.
-    async fn restore(&mut self, point: &RecoveryPoint, role: &str) -> Result<(TableDescription, Instant), DrillError> {
-        let table = scratch::scratch_name(self.name(), &self.result.drill_id[..8]);
-        scratch::ensure_absent(&self.clients, &table).await?;
-        self.result.scratch_table = Some(table.clone());
-        let token = format!("drctl-drill-{}-restore", self.result.drill_id);
-        let request = scratch::RestoreRequest { recovery_point_arn: &point.arn, role_arn: role, table: &table, idempotency_token: &token };
-        let started = Instant::now();
-        self.restore_started = true;
-        let job_id = scratch::start_restore(&self.clients, &request).await?;
-        self.result.restore_job_id = Some(job_id.clone());
-        let waited = self.wait_for_restored_table(&job_id, &table).await;
-        self.result.checks.push(checks::status(waited.as_ref().map(|_| started.elapsed())));
-        waited.map(|table| (table, started))
-    }
-
-    async fn wait_for_restored_table(&self, job_id: &str, table: &str) -> Result<TableDescription, DrillError> {
-        let (backoff, options) = (self.options.backoff, self.options);
-        scratch::wait_restore(&self.clients, job_id, backoff, options.job_deadline).await?;
-        scratch::tag(&self.clients, table, &scratch::scratch_tags(self.name(), &self.result.drill_id)).await?;
-        scratch::wait_active(&self.clients, table, backoff, options.table_deadline).await
-    }
-
-    async fn run_checks(&mut self, source: &TableDescription, restored: &TableDescription) {
-        let tables =
-            checks::Tables { clients: &self.clients, source, restored, canary: self.canary.as_ref(), segments: self.options.scan_segments };
-        for check in &self.policy.spec.verify.checks {
-            let result = checks::run(check, &tables).await;
-            self.result.checks.push(result);
-        }
-    }
-
-    /// Deletes the scratch table (if a restore was started) and removes the
-    /// canary (if one was written), whatever happened before.
-    async fn clean_up(&mut self) {
-        if let (true, Some(table)) = (self.restore_started, self.result.scratch_table.clone()) {
-            self.result.scratch_cleanup = scratch::delete(&self.clients, &table, self.options.backoff, self.options.table_deadline).await;
-        }
-        if let Some(canary) = self.canary.take() {
-            self.result.canary_cleanup = Some(match canary::remove(&self.clients.dynamodb, &canary).await {
-                Ok(()) => CANARY_REMOVED.to_string(),
-                Err(error) => format!("not removed: {error}"),
-            });
-        }
-    }
-
-    fn finish(mut self, outcome: Result<(), DrillError>) -> DrillResult {
-        if let Err(error) = outcome {
-            self.result.error = Some(error.to_string());
-        }
-        judge(&mut self.result);
-        self.result
     }
 }
 
@@ -445,5 +379,18 @@ mod tests {
         let (a, b) = (new_drill_id(), new_drill_id());
         assert!(a.len() == 16 && a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
         assert_ne!(a, b);
+        assert!(is_drill_id(&a) && !is_drill_id(&a[..15]) && !is_drill_id("0123456789abcdeZ"));
+    }
+
+    /// Compiles only while a drill's future may move between worker
+    /// threads, as the controller's spawned reconciles need.
+    #[allow(dead_code)]
+    fn prove_is_send<'a>(
+        aws: &'a Aws,
+        policy: &'a TablePolicy,
+        options: &'a Options,
+        journal: &'a dyn Journal,
+    ) -> impl std::future::Future<Output = Vec<DrillResult>> + Send + 'a {
+        prove(aws, policy, options, journal)
     }
 }

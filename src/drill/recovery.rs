@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_backup::types::{BackupJobState, RecoveryPointStatus};
+use aws_sdk_backup::types::{BackupJobState, Lifecycle, RecoveryPointStatus};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use serde::Serialize;
@@ -52,15 +52,14 @@ pub struct BackupRequest<'a> {
     pub resource_arn: &'a str,
     pub role_arn: &'a str,
     pub idempotency_token: &'a str,
+    /// The recovery point's retention; a vault lock with a maximum
+    /// retention refuses a job without one.
+    pub delete_after_days: i64,
 }
 
-/// Starts an on-demand backup job and waits for its recovery point.
-pub async fn on_demand(
-    clients: &Clients,
-    request: &BackupRequest<'_>,
-    backoff: Backoff,
-    deadline: Duration,
-) -> Result<RecoveryPoint, DrillError> {
+/// Starts an on-demand backup job; returns its id. Repeated with the same
+/// idempotency token, AWS Backup answers the job the first call started.
+pub async fn start_backup(clients: &Clients, request: &BackupRequest<'_>) -> Result<String, DrillError> {
     let started = clients
         .backup
         .start_backup_job()
@@ -68,13 +67,28 @@ pub async fn on_demand(
         .resource_arn(request.resource_arn)
         .iam_role_arn(request.role_arn)
         .idempotency_token(request.idempotency_token)
+        .lifecycle(Lifecycle::builder().delete_after_days(request.delete_after_days).build())
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("StartBackupJob of {} into {}", request.resource_arn, request.vault), &e))?;
-    let job_id = started.backup_job_id().unwrap_or_default().to_string();
-    let arn = wait_backup_job(clients, &job_id, backoff, deadline).await?;
-    let mut point = describe_point(clients, request.vault, &arn).await?;
-    point.backup_job_id = Some(job_id);
+    started.backup_job_id().map(str::to_string).ok_or_else(|| DrillError::Aws {
+        action: format!("StartBackupJob of {}", request.resource_arn),
+        why: "the answer has no BackupJobId".into(),
+    })
+}
+
+/// Waits for backup job `job_id` into `vault` to complete; returns its
+/// recovery point.
+pub async fn wait_backup(
+    clients: &Clients,
+    vault: &str,
+    job_id: &str,
+    backoff: Backoff,
+    deadline: Duration,
+) -> Result<RecoveryPoint, DrillError> {
+    let arn = wait_backup_job(clients, job_id, backoff, deadline).await?;
+    let mut point = describe_point(clients, vault, &arn).await?;
+    point.backup_job_id = Some(job_id.to_string());
     Ok(point)
 }
 
@@ -105,7 +119,7 @@ async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, dead
     .await
 }
 
-async fn describe_point(clients: &Clients, vault: &str, arn: &str) -> Result<RecoveryPoint, DrillError> {
+pub(crate) async fn describe_point(clients: &Clients, vault: &str, arn: &str) -> Result<RecoveryPoint, DrillError> {
     let point = clients
         .backup
         .describe_recovery_point()
@@ -148,7 +162,7 @@ fn instant(time: &DateTime) -> (i64, u32) {
     (time.secs(), time.subsec_nanos())
 }
 
-fn recovery_point(arn: &str, vault: &str, created: Option<&DateTime>) -> RecoveryPoint {
+pub(crate) fn recovery_point(arn: &str, vault: &str, created: Option<&DateTime>) -> RecoveryPoint {
     let created_at = created.and_then(|c| SystemTime::try_from(*c).ok()).unwrap_or_else(SystemTime::now);
     RecoveryPoint {
         arn: arn.to_string(),

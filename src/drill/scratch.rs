@@ -3,7 +3,7 @@
 //! both the name prefix and the scratch tag say drctl made them.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_backup::types::RestoreJobStatus;
 use aws_sdk_dynamodb::types::{TableDescription, TableStatus, Tag};
@@ -43,6 +43,45 @@ pub fn deletable(name: &str, tags: &BTreeMap<String, String>) -> Result<(), Stri
         Some("true") => Ok(()),
         _ => Err(format!("{name} is not tagged {SCRATCH_TAG}=true")),
     }
+}
+
+/// The scratch table of a drill in one region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScratchPlan {
+    pub table: String,
+    /// Named in the record of the interrupted drill this one resumes: it
+    /// may exist already, created by that drill's restore.
+    pub resumed: bool,
+    /// The restore job the interrupted drill started into it, if recorded.
+    pub job_id: Option<String>,
+}
+
+/// Which scratch table a drill of `policy` with `drill_id` restores into:
+/// the name the drill id gives, or, when resuming, the table the record
+/// names, which is accepted only when it is that very name. A record naming
+/// any other table is refused, so no record can make drctl adopt (and later
+/// delete) a table it did not create.
+pub fn plan(policy: &str, drill_id: &str, recorded: Option<&(String, Option<String>)>) -> Result<ScratchPlan, DrillError> {
+    let table = scratch_name(policy, drill_id.get(..8).unwrap_or(drill_id));
+    match recorded {
+        None => Ok(ScratchPlan { table, resumed: false, job_id: None }),
+        Some((named, job_id)) if *named == table => Ok(ScratchPlan { table, resumed: true, job_id: job_id.clone() }),
+        Some((named, _)) => Err(DrillError::BadResume {
+            why: format!("the record names scratch table {named}, but drill {drill_id} of {policy} restores into {table}"),
+        }),
+    }
+}
+
+/// When restore job `job_id` was created (for the RTO of a resumed drill).
+pub async fn restore_created(clients: &Clients, job_id: &str) -> Result<SystemTime, DrillError> {
+    let job = clients
+        .backup
+        .describe_restore_job()
+        .restore_job_id(job_id)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("DescribeRestoreJob {job_id}"), &e))?;
+    Ok(job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or_else(SystemTime::now))
 }
 
 /// The table's description, `None` when it does not exist.
@@ -218,6 +257,19 @@ mod tests {
         assert!(deletable("drctl-drill-scans-ab12cd34", &BTreeMap::new()).unwrap_err().contains("not tagged"));
         let wrong = BTreeMap::from([(SCRATCH_TAG.to_string(), "false".to_string())]);
         assert!(deletable("drctl-drill-scans-ab12cd34", &wrong).is_err());
+    }
+
+    #[test]
+    fn a_resumed_drill_accepts_only_the_scratch_table_its_id_names() {
+        let fresh = plan("scans", "ab12cd34ef567890", None).unwrap();
+        assert_eq!(fresh, ScratchPlan { table: "drctl-drill-scans-ab12cd34".into(), resumed: false, job_id: None });
+        let recorded = ("drctl-drill-scans-ab12cd34".to_string(), Some("R".to_string()));
+        let resumed = plan("scans", "ab12cd34ef567890", Some(&recorded)).unwrap();
+        assert!(resumed.resumed && resumed.job_id.as_deref() == Some("R"), "{resumed:?}");
+        for other in ["SpatialScans", "drctl-drill-scans-00000000", "drctl-drill-other-ab12cd34"] {
+            let error = plan("scans", "ab12cd34ef567890", Some(&(other.to_string(), None))).unwrap_err();
+            assert!(matches!(error, DrillError::BadResume { .. }), "{other}: {error}");
+        }
     }
 
     #[test]

@@ -1,37 +1,416 @@
-//! The local state file (`.drctl/state.json`).
-// PLACEHOLDER (helper A replaces this whole file).
+//! The local state file (`.drctl/state.json` by default): one JSON document
+//! `{"format_version": 1, "policies": {NAME: PolicyState}}` for a single
+//! machine (a laptop, one CI job, one `watch` replica).
+//!
+//! # Guarantees
+//! - `put` is a compare-and-swap: the read, the version check and the write
+//!   happen under an exclusive OS lock on a sidecar file (`state.json.lock`),
+//!   so concurrent writers in this process or in other processes on the same
+//!   machine never lose an update.
+//! - The file is replaced whole: a temporary file in the same directory is
+//!   written, synced and renamed over the old file, then the directory is
+//!   synced. A crash at any point leaves either the old or the new file; a
+//!   temporary file left by a crash is never read and is removed by the next
+//!   successful write.
+//! - A file drctl cannot read (corrupt, or written by a newer drctl) is
+//!   reported with its path and the fix, and never overwritten.
+//!
+//! # Caveats
+//! - The lock is advisory and local: a state file on a network file system
+//!   shared by several machines is not safe; use the DynamoDB backend there.
+//! - Readers take no lock; they see the last complete file, which is all a
+//!   compare-and-swap needs.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
 
 use super::{PolicyState, StateError, StateStore};
 
+/// The only document format this drctl reads and writes.
+const FORMAT_VERSION: u64 = 1;
+
+/// Temporary files start with this (after a dot, so they stay out of sight):
+/// `.state.json.tmp-<pid>-<n>`.
+const TMP_MARK: &str = ".tmp-";
+
 /// State in one JSON file, replaced atomically.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FileStore {
     path: PathBuf,
 }
 
+/// The document on disk.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    format_version: u64,
+    #[serde(default)]
+    policies: BTreeMap<String, PolicyState>,
+}
+
 impl FileStore {
+    /// Where the state file is unless `--state` says otherwise.
+    pub const DEFAULT_PATH: &'static str = ".drctl/state.json";
+
+    /// A store at `path`. Nothing is touched until the first call: the file
+    /// and its directory are created by the first write.
     pub fn open(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
-    fn unbuilt(&self) -> StateError {
-        StateError::File { path: self.path.display().to_string(), why: "not built yet".into() }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs blocking file I/O off the async runtime's worker threads.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Path) -> Result<T, StateError> + Send + 'static,
+    {
+        let path = self.path.clone();
+        let shown = self.describe();
+        tokio::task::spawn_blocking(move || work(&path))
+            .await
+            .map_err(|err| StateError::File { path: shown, why: format!("the state file task did not finish: {err}") })?
+    }
+}
+
+impl Default for FileStore {
+    fn default() -> Self {
+        Self::open(Self::DEFAULT_PATH)
     }
 }
 
 #[async_trait::async_trait]
 impl StateStore for FileStore {
-    async fn get(&self, _policy: &str) -> Result<Option<PolicyState>, StateError> {
-        Err(self.unbuilt())
+    async fn get(&self, policy: &str) -> Result<Option<PolicyState>, StateError> {
+        let policy = policy.to_string();
+        self.blocking(move |path| Ok(read_document(path)?.policies.remove(&policy))).await
     }
+
     async fn list(&self) -> Result<Vec<PolicyState>, StateError> {
-        Err(self.unbuilt())
+        self.blocking(|path| Ok(read_document(path)?.policies.into_values().collect())).await
     }
-    async fn put(&self, _state: &PolicyState) -> Result<PolicyState, StateError> {
-        Err(self.unbuilt())
+
+    #[tracing::instrument(skip_all, fields(policy = %state.policy, version = state.version, file = %self.path.display()))]
+    async fn put(&self, state: &PolicyState) -> Result<PolicyState, StateError> {
+        super::check_record(state)?;
+        let state = state.clone();
+        let written = self.blocking(move |path| put_locked(path, state)).await?;
+        tracing::debug!(version = written.version, "state written");
+        Ok(written)
     }
+
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+/// The compare-and-swap, under the sidecar lock.
+fn put_locked(path: &Path, mut state: PolicyState) -> Result<PolicyState, StateError> {
+    let dir = directory_of(path);
+    std::fs::create_dir_all(dir).map_err(|err| file_error(path, format!("cannot create its directory {}: {err}", dir.display())))?;
+    let _lock = lock(path)?;
+    let mut document = read_document(path)?;
+    let stored = document.policies.get(&state.policy).map(|record| record.version);
+    state.version = super::next_version(&state.policy, stored, state.version)?;
+    document.policies.insert(state.policy.clone(), state.clone());
+    write_atomically(path, &document)?;
+    remove_leftovers(path);
+    Ok(state)
+}
+
+/// The directory the file lives in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// `state.json` → `state.json.lock` next to it.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// An exclusive lock on the sidecar lock file, held until the returned file
+/// is dropped (closing it releases the lock, also when the process dies).
+fn lock(path: &Path) -> Result<File, StateError> {
+    let lock_path = sidecar(path, ".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|err| file_error(path, format!("cannot open the lock file {}: {err}", lock_path.display())))?;
+    file.lock().map_err(|err| file_error(path, format!("cannot lock {}: {err}", lock_path.display())))?;
+    Ok(file)
+}
+
+/// The document at `path`; an empty one when there is no file yet.
+fn read_document(path: &Path) -> Result<Document, StateError> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(path, &bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Document { format_version: FORMAT_VERSION, ..Document::default() }),
+        Err(err) => Err(file_error(path, format!("cannot be read: {err}"))),
+    }
+}
+
+/// Parses a document, refusing what this drctl does not understand.
+fn parse(path: &Path, bytes: &[u8]) -> Result<Document, StateError> {
+    const FIX: &str = "fix it or move it aside (drctl never overwrites a state file it cannot read)";
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| file_error(path, format!("is not valid JSON ({err}); {FIX}")))?;
+    match value.get("format_version") {
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(FORMAT_VERSION) => {}
+        Some(other) => {
+            return Err(file_error(
+                path,
+                format!("has format_version {other}, and this drctl reads only {FORMAT_VERSION}; use the drctl that wrote it, or {FIX}"),
+            ));
+        }
+        None => return Err(file_error(path, format!("is not a drctl state file (no format_version); {FIX}"))),
+    }
+    let document: Document =
+        serde_json::from_value(value).map_err(|err| file_error(path, format!("is not a drctl state document ({err}); {FIX}")))?;
+    for (name, record) in &document.policies {
+        if *name != record.policy {
+            return Err(file_error(path, format!("the record under `{name}` is of policy `{}`; {FIX}", record.policy)));
+        }
+    }
+    Ok(document)
+}
+
+/// Writes a temporary file next to `path`, syncs it, renames it over `path`
+/// and syncs the directory so the rename itself survives a crash.
+fn write_atomically(path: &Path, document: &Document) -> Result<(), StateError> {
+    let mut bytes = serde_json::to_vec_pretty(document).map_err(|err| file_error(path, format!("cannot be encoded: {err}")))?;
+    bytes.push(b'\n');
+    let tmp = temp_path(path);
+    let written = write_synced(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(err) = written {
+        // Best effort: a leftover is harmless (never read) and cleared later.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(file_error(path, format!("cannot be written: {err}")));
+    }
+    sync_directory(directory_of(path)).map_err(|err| file_error(path, format!("its directory cannot be synced: {err}")))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn sync_directory(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// A temporary file name no other writer uses (the lock serialises writers
+/// of this file, the pid and counter make the name unique anyway).
+fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}{TMP_MARK}{}-{n}", std::process::id()))
+}
+
+/// Removes temporary files a crashed writer left behind. Runs under the
+/// lock, so no live writer's temporary file is among them.
+fn remove_leftovers(path: &Path) {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { return };
+    let prefix = format!(".{name}{TMP_MARK}");
+    let Ok(entries) = std::fs::read_dir(directory_of(path)) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::debug!(file = %entry.path().display(), "removed a temporary state file a crash left"),
+                Err(err) => tracing::warn!(file = %entry.path().display(), %err, "cannot remove a leftover temporary state file"),
+            }
+        }
+    }
+}
+
+fn file_error(path: &Path, why: String) -> StateError {
+    StateError::File { path: path.display().to_string(), why }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::state::{Lease, StateStore};
+
+    fn store_in(dir: &tempfile::TempDir) -> FileStore {
+        FileStore::open(dir.path().join("nested").join("state.json"))
+    }
+
+    #[tokio::test]
+    async fn a_record_round_trips_and_the_file_is_created_with_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        assert_eq!(store.get("spatial-scans").await.unwrap(), None);
+        assert!(store.list().await.unwrap().is_empty());
+
+        let mut state = PolicyState::new("spatial-scans");
+        state.desired_hash = Some("abc".into());
+        state.lease = Some(Lease { owner: "me".into(), expires: 42 });
+        let written = store.put(&state).await.unwrap();
+        assert_eq!(written.version, 1);
+        assert_eq!(written, PolicyState { version: 1, ..state });
+        assert_eq!(store.get("spatial-scans").await.unwrap(), Some(written.clone()));
+
+        let second = store.put(&PolicyState::new("floor-plans")).await.unwrap();
+        let names: Vec<String> = store.list().await.unwrap().into_iter().map(|s| s.policy).collect();
+        assert_eq!(names, ["floor-plans", "spatial-scans"]);
+
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["format_version"], 1);
+        assert_eq!(value["policies"]["floor-plans"]["version"], second.version);
+    }
+
+    #[tokio::test]
+    async fn a_write_from_a_stale_version_is_a_conflict_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let first = store.put(&PolicyState::new("p")).await.unwrap();
+        // A second create of the same record.
+        let again = store.put(&PolicyState::new("p")).await.unwrap_err();
+        assert!(matches!(again, StateError::Conflict { ref policy, expected: 0 } if policy == "p"), "{again}");
+        let second = store.put(&PolicyState { desired_hash: Some("new".into()), ..first.clone() }).await.unwrap();
+        assert_eq!(second.version, 2);
+        let stale = store.put(&PolicyState { desired_hash: Some("lost".into()), ..first }).await.unwrap_err();
+        assert!(matches!(stale, StateError::Conflict { expected: 1, .. }), "{stale}");
+        assert_eq!(store.get("p").await.unwrap(), Some(second));
+        // A version for a record that does not exist is a conflict too.
+        let ghost = PolicyState { version: 3, ..PolicyState::new("ghost") };
+        assert!(matches!(store.put(&ghost).await, Err(StateError::Conflict { expected: 3, .. })));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_reported_with_its_path_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = FileStore::open(&path);
+        for corrupt in [
+            "{\"format_version\": 1, \"policies\": {\"p\": ",
+            "",
+            "[]",
+            "{\"policies\": {}}",
+            "{\"format_version\": 2, \"policies\": {}}",
+            "{\"format_version\": 1, \"policies\": {\"p\": {\"policy\": \"p\", \"colour\": 1}}}",
+            "{\"format_version\": 1, \"policies\": {\"p\": {\"policy\": \"q\"}}}",
+        ] {
+            std::fs::write(&path, corrupt).unwrap();
+            for err in
+                [store.get("p").await.unwrap_err(), store.list().await.unwrap_err(), store.put(&PolicyState::new("p")).await.unwrap_err()]
+            {
+                let StateError::File { path: shown, why } = &err else { panic!("{corrupt:?}: {err}") };
+                assert_eq!(shown, &path.display().to_string());
+                assert!(why.contains("move it aside"), "{corrupt:?}: {why}");
+            }
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), corrupt, "the file was overwritten");
+        }
+        std::fs::write(&path, "{\"format_version\": 2, \"policies\": {}}").unwrap();
+        let newer = store.get("p").await.unwrap_err().to_string();
+        assert!(newer.contains("format_version 2") && newer.contains("reads only 1"), "{newer}");
+    }
+
+    #[tokio::test]
+    async fn a_temporary_file_left_by_a_crash_is_ignored_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = FileStore::open(&path);
+        let written = store.put(&PolicyState::new("p")).await.unwrap();
+        // A writer died after writing half of its temporary file.
+        let leftover = dir.path().join(".state.json.tmp-99999-0");
+        std::fs::write(&leftover, "{\"format_version\": 1, \"poli").unwrap();
+        assert_eq!(store.get("p").await.unwrap(), Some(written.clone()));
+        let next = store.put(&written).await.unwrap();
+        assert_eq!(next.version, 2);
+        assert_eq!(store.get("p").await.unwrap(), Some(next));
+        assert!(!leftover.exists(), "the next write clears a crash's leftovers");
+        let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        assert!(names.iter().all(|n| !n.contains(TMP_MARK)), "{names:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_many_concurrent_writers_of_one_version_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store_in(&dir));
+        let mut current = store.put(&PolicyState::new("p")).await.unwrap();
+        for round in 0..5 {
+            let tasks: Vec<_> = (0..12)
+                .map(|writer| {
+                    let store = Arc::clone(&store);
+                    let attempt = PolicyState { desired_hash: Some(format!("{round}-{writer}")), ..current.clone() };
+                    tokio::spawn(async move { store.put(&attempt).await })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            for task in tasks {
+                match task.await.unwrap() {
+                    Ok(written) => winners.push(written),
+                    Err(StateError::Conflict { expected, .. }) => assert_eq!(expected, current.version),
+                    Err(other) => panic!("{other}"),
+                }
+            }
+            assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+            let stored = store.get("p").await.unwrap().unwrap();
+            assert_eq!(stored, winners[0]);
+            assert_eq!(stored.version, current.version + 1);
+            current = stored;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_read_modify_write_loops_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store_in(&dir));
+        let (writers, increments) = (8, 10);
+        let tasks: Vec<_> = (0..writers)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    for _ in 0..increments {
+                        loop {
+                            let mut state = store.get("counter").await.unwrap().unwrap_or_else(|| PolicyState::new("counter"));
+                            let n: u64 = state.desired_hash.as_deref().map_or(0, |n| n.parse().unwrap());
+                            state.desired_hash = Some((n + 1).to_string());
+                            match store.put(&state).await {
+                                Ok(_) => break,
+                                Err(StateError::Conflict { .. }) => continue,
+                                Err(other) => panic!("{other}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let stored = store.get("counter").await.unwrap().unwrap();
+        assert_eq!(stored.desired_hash.as_deref(), Some((writers * increments).to_string().as_str()));
+        assert_eq!(stored.version, writers * increments);
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_policy_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        assert!(store.put(&PolicyState::default()).await.is_err());
+        assert!(!store.path().exists());
     }
 }

@@ -19,6 +19,7 @@ pub mod dynamodb;
 pub mod file;
 pub mod lease;
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -125,14 +126,23 @@ pub struct InFlight {
     pub content_hash: String,
     pub commit: String,
     pub drill_id: Option<String>,
-    pub region: Option<String>,
     pub backup_job_id: Option<String>,
-    pub copy_job_id: Option<String>,
-    pub restore_job_id: Option<String>,
-    /// The scratch table this drill restores into: created by this drill,
-    /// so drctl may delete it even if the tag never made it on.
-    pub scratch_table: Option<String>,
+    /// Copy job per DR region.
+    #[serde(default)]
+    pub copy_jobs: BTreeMap<String, String>,
+    /// Restore per drill region. The scratch table is recorded before its
+    /// restore starts: created by this drill, so drctl may delete it even
+    /// if the scratch tag never made it on.
+    #[serde(default)]
+    pub restores: BTreeMap<String, InFlightRestore>,
     pub started: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InFlightRestore {
+    pub scratch_table: String,
+    pub job_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,8 +232,113 @@ pub fn rfc3339(seconds: u64) -> String {
         .unwrap_or_else(|_| seconds.to_string())
 }
 
+/// Where `--state` says state lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A local JSON file ([`FileStore`]).
+    File(std::path::PathBuf),
+    /// A DynamoDB table ([`DynamoStore`]), in the region the caller chooses.
+    DynamoDb { table: String },
+}
+
+impl Location {
+    /// Parses `--state`: a file path, or `dynamodb://TABLE` with a valid
+    /// DynamoDB table name. Any other `scheme://` is refused rather than
+    /// taken for a directory named `scheme:`.
+    pub fn parse(given: &str) -> Result<Self, StateError> {
+        const FORMS: &str = "give a file path (e.g. .drctl/state.json) or dynamodb://TABLE";
+        let bad = |why: String| StateError::BadLocation { given: crate::policy::names::shown(given), why };
+        if given.trim().is_empty() {
+            return Err(bad(format!("is empty; {FORMS}")));
+        }
+        if let Some(table) = given.strip_prefix("dynamodb://") {
+            if !crate::policy::names::is_table_name(table) {
+                return Err(bad(format!(
+                    "`{}` is not a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ - .; the region comes from --state-region)",
+                    crate::policy::names::shown(table)
+                )));
+            }
+            return Ok(Self::DynamoDb { table: table.to_string() });
+        }
+        if let Some((scheme, _)) = given.split_once("://") {
+            return Err(bad(format!("`{}://` is not a state store drctl knows; {FORMS}", crate::policy::names::shown(scheme))));
+        }
+        Ok(Self::File(given.into()))
+    }
+}
+
 /// Opens the store `--state` names: a file path, or `dynamodb://TABLE`.
-// PLACEHOLDER (helper A finishes: validation of the table name, DynamoStore).
-pub fn open(location: &str, _dynamodb: impl FnOnce() -> aws_sdk_dynamodb::Client) -> Result<std::sync::Arc<dyn StateStore>, StateError> {
-    Ok(std::sync::Arc::new(FileStore::open(location)))
+/// `dynamodb` builds the client of the table's region, only when needed.
+pub fn open(location: &str, dynamodb: impl FnOnce() -> aws_sdk_dynamodb::Client) -> Result<std::sync::Arc<dyn StateStore>, StateError> {
+    Ok(match Location::parse(location)? {
+        Location::File(path) => std::sync::Arc::new(FileStore::open(path)),
+        Location::DynamoDb { table } => std::sync::Arc::new(DynamoStore::new(dynamodb(), &table)),
+    })
+}
+
+/// Refuses a record no backend can key.
+fn check_record(state: &PolicyState) -> Result<(), StateError> {
+    if state.policy.is_empty() {
+        return Err(StateError::Corrupt {
+            policy: "(no name)".to_string(),
+            why: "a record without a policy name cannot be stored".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The compare-and-swap rule both backends share: a write from `expected`
+/// succeeds when the stored version is `expected` (an absent record counts
+/// as version 0) and stores `expected + 1`.
+fn next_version(policy: &str, stored: Option<u64>, expected: u64) -> Result<u64, StateError> {
+    if stored.unwrap_or(0) != expected {
+        return Err(StateError::Conflict { policy: policy.to_string(), expected });
+    }
+    expected
+        .checked_add(1)
+        .ok_or_else(|| StateError::Corrupt { policy: policy.to_string(), why: format!("version {expected} cannot be incremented") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_locations_parse_or_say_what_is_accepted() {
+        assert_eq!(Location::parse(".drctl/state.json").unwrap(), Location::File(".drctl/state.json".into()));
+        assert_eq!(Location::parse("/var/lib/drctl/state.json").unwrap(), Location::File("/var/lib/drctl/state.json".into()));
+        assert_eq!(Location::parse("dynamodb://drctl-state").unwrap(), Location::DynamoDb { table: "drctl-state".into() });
+        for (given, says) in [
+            ("", "is empty"),
+            ("dynamodb://", "not a DynamoDB table name"),
+            ("dynamodb://us-east-1/drctl-state", "not a DynamoDB table name"),
+            ("dynamodb://a b", "not a DynamoDB table name"),
+            ("s3://bucket/state.json", "`s3://` is not a state store"),
+        ] {
+            let err = Location::parse(given).unwrap_err();
+            assert!(matches!(err, StateError::BadLocation { .. }), "{given}: {err}");
+            assert!(err.to_string().contains(says), "{given}: {err}");
+        }
+        assert!(Location::parse("s3://x").unwrap_err().to_string().contains("dynamodb://TABLE"));
+    }
+
+    #[test]
+    fn open_builds_a_client_only_for_a_table() {
+        let file = open("somewhere/state.json", || panic!("no client for a file")).unwrap();
+        assert_eq!(file.describe(), "somewhere/state.json");
+        let config = aws_sdk_dynamodb::Config::builder().behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest()).build();
+        let table = open("dynamodb://drctl-state", || aws_sdk_dynamodb::Client::from_conf(config)).unwrap();
+        assert_eq!(table.describe(), "dynamodb://drctl-state");
+        assert!(open("ftp://x", || panic!("no client for a refused location")).is_err());
+    }
+
+    #[test]
+    fn the_compare_and_swap_rule() {
+        assert_eq!(next_version("p", None, 0).unwrap(), 1);
+        assert_eq!(next_version("p", Some(4), 4).unwrap(), 5);
+        assert!(matches!(next_version("p", Some(4), 3), Err(StateError::Conflict { expected: 3, .. })));
+        assert!(matches!(next_version("p", Some(1), 0), Err(StateError::Conflict { expected: 0, .. })));
+        assert!(matches!(next_version("p", None, 2), Err(StateError::Conflict { expected: 2, .. })));
+        assert!(matches!(next_version("p", Some(u64::MAX), u64::MAX), Err(StateError::Corrupt { .. })));
+    }
 }

@@ -431,6 +431,19 @@ impl TestAccount {
         self.emulator.control("POST", "/_drctl/reset", Some(&self.scoped(json!({}))));
     }
 
+    /// The environment that points the `drctl` binary at this account on
+    /// the emulator (no profile, no other credentials).
+    pub fn cli_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", self.credentials.access_key_id().to_string()),
+            ("AWS_SECRET_ACCESS_KEY", self.credentials.secret_access_key().to_string()),
+            ("AWS_SESSION_TOKEN", self.credentials.session_token().unwrap_or_default().to_string()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_ENDPOINT_URL", self.emulator.url.clone()),
+            ("NO_COLOR", "1".to_string()),
+        ]
+    }
+
     /// A role ARN in this account for AWS Backup jobs (the emulator does not
     /// check it).
     pub fn backup_role_arn(&self) -> String {
@@ -536,6 +549,21 @@ pub async fn put_items(dynamodb: &aws_sdk_dynamodb::Client, table: &str, items: 
 }
 
 /// Waits until table `name` exists and is ACTIVE.
+/// A table shaped like the state table `drctl bootstrap` creates.
+pub async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
+    wait_table_active(dynamodb, name).await;
+}
+
 pub async fn wait_table_active(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
     poll(&format!("table {name} ACTIVE"), DEADLINE, || async {
         let out = dynamodb.describe_table().table_name(name).send().await.ok()?;

@@ -68,9 +68,12 @@ pub fn status(outcome: Result<std::time::Duration, &DrillError>) -> CheckResult 
     }
 }
 
-/// What the checks compare: the source and the restored scratch table.
+/// What the checks compare: the source and the restored scratch table,
+/// each through the clients of its own region (a DR-region drill reads the
+/// source in the primary region).
 pub struct Tables<'a> {
-    pub clients: &'a Clients,
+    pub source_clients: &'a Clients,
+    pub restored_clients: &'a Clients,
     pub source: &'a TableDescription,
     pub restored: &'a TableDescription,
     pub canary: Option<&'a Canary>,
@@ -125,10 +128,9 @@ pub fn within_tolerance(source: u64, restored: u64, basis_points: u32) -> bool {
 }
 
 async fn item_count(tables: &Tables<'_>, spec: &ItemCountCheck) -> Result<CheckResult, DrillError> {
-    let dynamodb = &tables.clients.dynamodb;
     let (source, restored) = tokio::try_join!(
-        scan::count(dynamodb, tables.source_name(), tables.segments),
-        scan::count(dynamodb, tables.restored_name(), tables.segments)
+        scan::count(&tables.source_clients.dynamodb, tables.source_name(), tables.segments),
+        scan::count(&tables.restored_clients.dynamodb, tables.restored_name(), tables.segments)
     )?;
     let basis_points = spec.tolerance.basis_points();
     let passed = within_tolerance(source, restored, basis_points);
@@ -147,10 +149,9 @@ async fn item_count(tables: &Tables<'_>, spec: &ItemCountCheck) -> Result<CheckR
 }
 
 async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckResult, DrillError> {
-    let dynamodb = &tables.clients.dynamodb;
     let keys = tables.key_names();
-    let restored = sample::first_items(dynamodb, tables.restored_name(), spec.items as usize).await?;
-    let source = sample::source_items(dynamodb, tables.source_name(), &restored, &keys).await?;
+    let restored = sample::first_items(&tables.restored_clients.dynamodb, tables.restored_name(), spec.items as usize).await?;
+    let source = sample::source_items(&tables.source_clients.dynamodb, tables.source_name(), &restored, &keys).await?;
     let outcome = sample::tally(&restored, &source, &keys);
     let mismatched = outcome.mismatches.len() as u64;
     // An empty restore has nothing to sample (item_count judges emptiness);
@@ -185,7 +186,7 @@ async fn canary_check(tables: &Tables<'_>, enabled: bool) -> Result<CheckResult,
     };
     let name = tables.restored_name();
     let found = tables
-        .clients
+        .restored_clients
         .dynamodb
         .get_item()
         .table_name(name)
@@ -232,7 +233,7 @@ async fn query_check(tables: &Tables<'_>, spec: &QueryCheck) -> Result<CheckResu
     let name = tables.restored_name();
     let KeyCondition { expression: condition, names, values } = key_condition(&spec.key);
     let mut pages = tables
-        .clients
+        .restored_clients
         .dynamodb
         .query()
         .table_name(name)
@@ -264,10 +265,9 @@ async fn query_check(tables: &Tables<'_>, spec: &QueryCheck) -> Result<CheckResu
 }
 
 async fn fingerprint_check(tables: &Tables<'_>) -> Result<CheckResult, DrillError> {
-    let dynamodb = &tables.clients.dynamodb;
     let (source, restored) = tokio::try_join!(
-        fingerprint::of_table(dynamodb, tables.source_name(), tables.segments),
-        fingerprint::of_table(dynamodb, tables.restored_name(), tables.segments)
+        fingerprint::of_table(&tables.source_clients.dynamodb, tables.source_name(), tables.segments),
+        fingerprint::of_table(&tables.restored_clients.dynamodb, tables.restored_name(), tables.segments)
     )?;
     let passed = source == restored;
     let reason = match passed {

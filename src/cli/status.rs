@@ -1,0 +1,82 @@
+//! `drctl status [--format text|json|markdown] [--detailed-exitcode]`: the
+//! DR inventory of the policies at `--ref` against the state store.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+
+use clap::{Args, ValueEnum};
+
+use super::{AwsArgs, SourceArgs, StateArgs, exit, inputs, read_policies};
+use crate::policy::{self, Checked};
+use crate::status;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatusFormat,
+    /// Exit 2 when any policy is out of compliance (or its file is
+    /// invalid); without it, status exits 0 whatever it reports.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
+    let set = read_policies(&args.source)?;
+    let commit = match &set.revision {
+        crate::source::Revision::Commit { sha, .. } => Some(sha.clone()),
+        crate::source::Revision::WorkTree { .. } => None,
+    };
+    let checked = policy::check(inputs(&set));
+    let runtime = super::runtime()?;
+    let store = if uses_aws(&args.state) {
+        let aws = runtime.block_on(args.aws.connect());
+        args.state.open(&aws)?
+    } else {
+        // A state file needs no AWS configuration: none is loaded.
+        args.state.open(&crate::aws::Aws::from_config(aws_config::SdkConfig::builder().build()))?
+    };
+    let states = runtime.block_on(store.list())?;
+    let desired: Vec<(&policy::TablePolicy, String)> = checked.valid().map(|p| (&p.policy, policy::content_hash(&p.policy))).collect();
+    let pairs: Vec<(&policy::TablePolicy, &str)> = desired.iter().map(|(p, h)| (*p, h.as_str())).collect();
+    let inventory = status::inventory(&pairs, &states, crate::state::now()).with_commit(commit).with_invalid(invalid_files(&checked));
+    match args.format {
+        StatusFormat::Text => {
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            print!("{}", status::text(&inventory, colour));
+        }
+        StatusFormat::Markdown => print!("{}", status::markdown(&inventory)),
+        StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&status::json(&inventory))?),
+    }
+    Ok(if args.detailed_exitcode && inventory.out_of_compliance() { exit::OUT_OF_COMPLIANCE } else { exit::OK })
+}
+
+/// Only a DynamoDB state table needs the AWS configuration.
+fn uses_aws(state: &StateArgs) -> bool {
+    state.location.starts_with("dynamodb://")
+}
+
+/// Every file with an error finding, with its policy's name when the file
+/// parsed far enough to have one.
+fn invalid_files(checked: &Checked) -> Vec<(String, Option<String>)> {
+    let files: BTreeSet<&str> = checked.findings.iter().filter(|f| f.is_error()).map(|f| f.file.as_str()).collect();
+    files
+        .into_iter()
+        .map(|file| {
+            let name = checked.policies.iter().find(|p| p.file == file).map(|p| p.policy.metadata.name.clone());
+            (file.to_string(), name)
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+//! `drctl watch`: the controller loop, with JSON logs on stderr and a
+//! graceful stop on SIGTERM or SIGINT (a second signal ends at once).
+
+use clap::Args;
+
+use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, exit};
+use crate::apply;
+use crate::reconcile::{self, Mode, Stop, watch};
+use crate::source::Source;
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+    #[command(flatten)]
+    pub drill: DrillArgs,
+    /// Time between passes (m, h, d).
+    #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
+    pub interval: crate::policy::Duration,
+    /// The first wait after a failed pass, doubling up to --interval.
+    #[arg(long, default_value = "1m", value_parser = super::parse_duration)]
+    pub error_backoff: crate::policy::Duration,
+    /// Policies reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Delete the stacks of policies no longer desired (vaults retained).
+    #[arg(long)]
+    pub prune: bool,
+    /// Stop after this many passes (default: run until signalled).
+    #[arg(long)]
+    pub passes: Option<u64>,
+}
+
+pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(!args.source.worktree, "drctl watch follows a git reference; --worktree is for one-off runs");
+    let source = Source::open(&args.source.repo, &args.source.cache_dir)?;
+    let runtime = super::runtime()?;
+    let aws = runtime.block_on(args.aws.connect());
+    let store = args.state.open(&aws)?;
+    let settings = watch::Settings {
+        reference: args.source.reference.clone(),
+        interval: args.interval.to_std(),
+        error_backoff: args.error_backoff.to_std(),
+        plan_concurrency: args.concurrency,
+        extra_regions: Vec::new(),
+        max_passes: args.passes,
+        reconcile: reconcile::Options {
+            commit: None,
+            owner: crate::state::lease::owner_id(),
+            lease_ttl: args.lease.lease_ttl.to_std(),
+            concurrency: args.concurrency,
+            apply: apply::Options { prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
+            drill: args.drill.options()?,
+            retry_failed_after: args.lease.retry_failed_after.to_std(),
+            mode: Mode::Reconcile,
+        },
+    };
+    let stop = Stop::default();
+    runtime.block_on(async {
+        let signals = tokio::spawn(stop_on_signals(stop.clone()));
+        tracing::info!(owner = %settings.reconcile.owner, store = %store.describe(), reference = %settings.reference, "watch started");
+        watch::watch(&aws, store.as_ref(), &source, &settings, &stop).await;
+        signals.abort();
+    });
+    Ok(exit::OK)
+}
+
+/// The first SIGTERM or SIGINT asks the loop to stop after the steps under
+/// way; a second one ends the process (the next run resumes from the state).
+async fn stop_on_signals(stop: Stop) {
+    let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+    for count in 1.. {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        if count > 1 {
+            tracing::warn!("second signal: exiting now; leases expire and the next run resumes");
+            std::process::exit(130);
+        }
+        tracing::info!("signal received: finishing the steps under way, then stopping");
+        stop.request();
+    }
+}

@@ -1,0 +1,120 @@
+//! The drill's journal: every job a drill starts, and every scratch table
+//! before its restore starts, told to the caller (who writes it to the state
+//! store) before the drill goes on, so that a drill killed at any point can
+//! be resumed by the next run ([`Resume`]) instead of started anew.
+//!
+//! The drill awaits [`Journal::record`] before its next step: an event is
+//! durable, as far as the caller makes it so, before anything that depends
+//! on it happens.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Where a drill's events go.
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync {
+    /// Records one event; the drill waits for it before its next step. A
+    /// journal that cannot record says so its own way (the drill goes on).
+    async fn record(&self, event: &Event);
+}
+
+/// One step of a drill worth remembering across a crash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The drill has its id: every idempotency token and scratch name
+    /// derives from it.
+    Started { drill_id: String },
+    /// The on-demand backup job in the primary region.
+    BackupStarted { job_id: String },
+    /// The copy job that brings the recovery point into DR region `region`.
+    CopyStarted { region: String, job_id: String },
+    /// About to start the restore into `scratch_table`: recorded before the
+    /// restore job starts, so a crash before the table is tagged still
+    /// leaves its name in the state.
+    RestoreStarting { region: String, scratch_table: String },
+    /// The restore job into `scratch_table` started.
+    RestoreStarted { region: String, job_id: String, scratch_table: String },
+}
+
+/// A journal that keeps nothing (a drill run by hand, with no state store).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoJournal;
+
+#[async_trait::async_trait]
+impl Journal for NoJournal {
+    async fn record(&self, _event: &Event) {}
+}
+
+/// What an interrupted drill had started, for the drill that resumes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resume {
+    pub drill_id: String,
+    pub backup_job_id: Option<String>,
+    /// Copy job per DR region.
+    pub copy_jobs: BTreeMap<String, String>,
+    /// Per drill region: the scratch table and, once started, the restore job.
+    pub restores: BTreeMap<String, (String, Option<String>)>,
+}
+
+impl Resume {
+    /// What the events of one drill add up to; `None` without a `Started`
+    /// (the drill had no id, so it started nothing).
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Option<Self> {
+        let mut resume: Option<Self> = None;
+        for event in events {
+            match event {
+                Event::Started { drill_id } => resume = Some(Self { drill_id: drill_id.clone(), ..Self::default() }),
+                Event::BackupStarted { job_id } => {
+                    resume.as_mut()?.backup_job_id = Some(job_id.clone());
+                }
+                Event::CopyStarted { region, job_id } => {
+                    resume.as_mut()?.copy_jobs.insert(region.clone(), job_id.clone());
+                }
+                Event::RestoreStarting { region, scratch_table } => {
+                    resume.as_mut()?.restores.insert(region.clone(), (scratch_table.clone(), None));
+                }
+                Event::RestoreStarted { region, job_id, scratch_table } => {
+                    resume.as_mut()?.restores.insert(region.clone(), (scratch_table.clone(), Some(job_id.clone())));
+                }
+            }
+        }
+        resume
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_add_up_to_what_a_resumed_drill_needs() {
+        let events = [
+            Event::Started { drill_id: "0123456789abcdef".into() },
+            Event::BackupStarted { job_id: "B".into() },
+            Event::CopyStarted { region: "us-west-2".into(), job_id: "C".into() },
+            Event::RestoreStarting { region: "us-east-1".into(), scratch_table: "drctl-drill-p-01234567".into() },
+            Event::RestoreStarting { region: "us-west-2".into(), scratch_table: "drctl-drill-p-01234567".into() },
+            Event::RestoreStarted { region: "us-east-1".into(), job_id: "R".into(), scratch_table: "drctl-drill-p-01234567".into() },
+        ];
+        let resume = Resume::from_events(&events).expect("resumable");
+        assert_eq!(resume.drill_id, "0123456789abcdef");
+        assert_eq!(resume.backup_job_id.as_deref(), Some("B"));
+        assert_eq!(resume.copy_jobs["us-west-2"], "C");
+        assert_eq!(resume.restores["us-east-1"], ("drctl-drill-p-01234567".to_string(), Some("R".to_string())));
+        assert_eq!(resume.restores["us-west-2"], ("drctl-drill-p-01234567".to_string(), None));
+    }
+
+    #[test]
+    fn events_without_a_start_resume_nothing() {
+        assert_eq!(Resume::from_events(&[]), None);
+        assert_eq!(Resume::from_events(&[Event::BackupStarted { job_id: "B".into() }]), None);
+    }
+
+    #[test]
+    fn events_serialise_with_their_kind() {
+        let json = serde_json::to_value(Event::CopyStarted { region: "us-west-2".into(), job_id: "C".into() }).unwrap();
+        assert_eq!(json, serde_json::json!({"event": "copy-started", "region": "us-west-2", "job_id": "C"}));
+    }
+}

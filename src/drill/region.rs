@@ -1,0 +1,236 @@
+//! The drill in one region: bring the recovery point there (a DR region
+//! copies it from the primary vault), restore it into this region's scratch
+//! table within a restore slot, wait for ACTIVE, run the checks against the
+//! source in the primary region, list the gaps, measure RTO and RPO, and
+//! delete the scratch table whatever happened.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::TableDescription;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::journal::Event;
+use super::recovery::{self, RecoveryPoint};
+use super::run::{Run, Shared, Target};
+use super::{DrillError, DrillResult, Gap, Rto, checks, copy, gaps, quota, scratch};
+use crate::aws::Clients;
+use crate::policy::model::RecoveryPointChoice;
+use crate::render;
+
+/// One region's drill under way: the result filled in as it goes, so a
+/// failure part-way still reports what was done.
+pub(super) struct RegionDrill<'r, 'a> {
+    run: &'r Run<'a>,
+    clients: Clients,
+    restore_started: bool,
+    result: DrillResult,
+}
+
+impl<'r, 'a> RegionDrill<'r, 'a> {
+    pub(super) fn new(run: &'r Run<'a>, region: &str) -> Self {
+        let result = DrillResult::blank(run.policy, region, &run.drill_id);
+        Self { run, clients: run.aws.region(region), restore_started: false, result }
+    }
+
+    /// Drills this region and cleans up; the result is judged by the caller
+    /// once the canary is gone.
+    #[tracing::instrument(skip_all, fields(region = %self.clients.region))]
+    pub(super) async fn run(
+        mut self,
+        target: &Result<Target, DrillError>,
+        shared: &Result<Shared, DrillError>,
+        dr_blocked: Option<&DrillError>,
+    ) -> DrillResult {
+        let outcome = self.prove(target, shared, dr_blocked).await;
+        self.clean_up().await;
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "drill stopped");
+            self.result.error = Some(error.to_string());
+        }
+        self.result
+    }
+
+    /// Recovery point here → restore → status → checks → gaps → RTO.
+    async fn prove(
+        &mut self,
+        target: &Result<Target, DrillError>,
+        shared: &Result<Shared, DrillError>,
+        dr_blocked: Option<&DrillError>,
+    ) -> Result<(), DrillError> {
+        let target = target.clone()?;
+        if let (Target::Dr { .. }, Some(blocked)) = (&target, dr_blocked) {
+            return Err(blocked.clone());
+        }
+        let shared = shared.as_ref().map_err(Clone::clone)?;
+        self.result.rpo = Some(self.run.rpo(&shared.point));
+        let point = match target {
+            Target::Primary => shared.point.clone(),
+            Target::Dr { delete_after_days } => self.copy_here(shared, delete_after_days).await?,
+        };
+        self.result.recovery_point = Some(point.clone());
+        let (restored, restore_start) = self.restore(&point, &shared.role).await?;
+        let to_active = since(restore_start);
+        self.run_checks(&shared.source, &restored).await;
+        self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
+        let objective = self.run.policy.spec.objectives.rto.seconds();
+        let measured = since(restore_start);
+        self.result.rto = Some(Rto {
+            restore_to_active_seconds: to_active.as_secs_f64(),
+            measured_seconds: measured.as_secs_f64(),
+            objective_seconds: objective,
+            met: measured.as_secs_f64() <= objective as f64,
+        });
+        Ok(())
+    }
+
+    /// The recovery point in this DR region: the resumed drill's copy job,
+    /// a completed copy already in the DR vault (`latest` only), or a new
+    /// copy job from the primary vault, followed to its end.
+    async fn copy_here(&mut self, shared: &Shared, delete_after_days: i64) -> Result<RecoveryPoint, DrillError> {
+        let run = self.run;
+        let vault = render::vault_name(run.name());
+        let destination = copy::vault_arn(&self.clients, &vault).await?;
+        let resource = shared.source.table_arn().unwrap_or_default();
+        let _one_job = quota::lock_resource(resource).await;
+        let resumed = run.resume().and_then(|r| r.copy_jobs.get(&self.clients.region)).cloned();
+        let arn = match resumed {
+            Some(job_id) => self.wait_copy(job_id).await?,
+            None => match self.reusable_copy(shared, &vault, &destination).await? {
+                Some((job_id, arn)) => {
+                    tracing::info!(%job_id, "a completed copy of the recovery point is in the DR vault");
+                    self.result.copy_job_id = Some(job_id);
+                    arn
+                }
+                None => {
+                    let token = format!("drctl-drill-{}-copy-{}", run.drill_id, self.clients.region);
+                    let request = copy::CopyRequest {
+                        recovery_point_arn: &shared.point.arn,
+                        source_vault: &shared.point.vault,
+                        destination_vault_arn: &destination,
+                        role_arn: &shared.role,
+                        idempotency_token: &token,
+                        delete_after_days,
+                    };
+                    let job_id = copy::start(&run.primary, &request).await?;
+                    tracing::info!(%job_id, "copy job started");
+                    run.journal.record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() }).await;
+                    self.wait_copy(job_id).await?
+                }
+            },
+        };
+        // Same data as the source point: its age is this region's RPO.
+        Ok(RecoveryPoint { arn, vault, ..shared.point.clone() })
+    }
+
+    async fn wait_copy(&mut self, job_id: String) -> Result<String, DrillError> {
+        self.result.copy_job_id = Some(job_id.clone());
+        copy::wait(&self.run.primary, &job_id, self.run.options.backoff, self.run.options.job_deadline).await
+    }
+
+    /// With `recovery_point: latest`, a completed copy of the chosen point
+    /// still in the DR vault saves a copy job.
+    async fn reusable_copy(&self, shared: &Shared, vault: &str, destination: &str) -> Result<Option<(String, String)>, DrillError> {
+        if self.run.policy.spec.verify.recovery_point != RecoveryPointChoice::Latest {
+            return Ok(None);
+        }
+        let resource = shared.source.table_arn().unwrap_or_default();
+        let Some((job_id, arn)) = copy::existing(&self.run.primary, resource, &shared.point.arn, destination).await? else {
+            return Ok(None);
+        };
+        // A copy whose point has expired since is no use.
+        Ok(recovery::describe_point(&self.clients, vault, &arn).await.ok().map(|_| (job_id, arn)))
+    }
+
+    /// Restores into this region's scratch table (within a restore slot),
+    /// tags it, and waits for ACTIVE (the `status` check); returns the table
+    /// and when the restore started.
+    async fn restore(&mut self, point: &RecoveryPoint, role: &str) -> Result<(TableDescription, SystemTime), DrillError> {
+        let run = self.run;
+        let region = self.clients.region.clone();
+        let plan = scratch::plan(run.name(), &run.drill_id, run.resume().and_then(|r| r.restores.get(&region)))?;
+        if !plan.resumed {
+            scratch::ensure_absent(&self.clients, &plan.table).await?;
+        }
+        self.result.scratch_table = Some(plan.table.clone());
+        let slot = run.options.restore_slots.clone().acquire_owned().await.map_err(|_| DrillError::Stopping)?;
+        self.restore_started = true;
+        let (job_id, started) = match plan.job_id {
+            Some(job_id) => {
+                let created = scratch::restore_created(&self.clients, &job_id).await?;
+                tracing::info!(%job_id, table = %plan.table, "waiting for the interrupted drill's restore job");
+                (job_id, created)
+            }
+            None => self.start_restore(point, role, &plan.table).await?,
+        };
+        self.result.restore_job_id = Some(job_id.clone());
+        let waited = self.wait_for_restored_table(&job_id, &plan.table, slot).await;
+        self.result.checks.push(checks::status(waited.as_ref().map(|_| since(started))));
+        waited.map(|table| (table, started))
+    }
+
+    /// Tells the journal the scratch table, starts the restore job, and
+    /// tells the journal the job.
+    async fn start_restore(&self, point: &RecoveryPoint, role: &str, table: &str) -> Result<(String, SystemTime), DrillError> {
+        let (run, region) = (self.run, self.clients.region.clone());
+        run.journal.record(&Event::RestoreStarting { region: region.clone(), scratch_table: table.to_string() }).await;
+        let token = format!("drctl-drill-{}-restore", run.drill_id);
+        let request = scratch::RestoreRequest { recovery_point_arn: &point.arn, role_arn: role, table, idempotency_token: &token };
+        let started = SystemTime::now();
+        let job_id = scratch::start_restore(&self.clients, &request).await?;
+        tracing::info!(%job_id, table, "restore job started");
+        run.journal.record(&Event::RestoreStarted { region, job_id: job_id.clone(), scratch_table: table.to_string() }).await;
+        Ok((job_id, started))
+    }
+
+    /// Waits for the job (holding its restore slot until it ends), tags the
+    /// table as scratch, and waits for ACTIVE.
+    async fn wait_for_restored_table(&self, job_id: &str, table: &str, slot: OwnedSemaphorePermit) -> Result<TableDescription, DrillError> {
+        let options = self.run.options;
+        let ended = scratch::wait_restore(&self.clients, job_id, options.backoff, options.job_deadline).await;
+        drop(slot);
+        ended?;
+        scratch::tag(&self.clients, table, &scratch::scratch_tags(self.run.name(), &self.run.drill_id)).await?;
+        scratch::wait_active(&self.clients, table, options.backoff, options.table_deadline).await
+    }
+
+    async fn run_checks(&mut self, source: &TableDescription, restored: &TableDescription) {
+        let tables = checks::Tables {
+            source_clients: &self.run.primary,
+            restored_clients: &self.clients,
+            source,
+            restored,
+            canary: self.run.canary.as_ref().map(|placed| &placed.canary),
+            segments: self.run.options.scan_segments,
+        };
+        for check in &self.run.policy.spec.verify.checks {
+            let result = checks::run(check, &tables).await;
+            self.result.checks.push(result);
+        }
+    }
+
+    /// Deletes the scratch table if a restore was started, whatever happened.
+    async fn clean_up(&mut self) {
+        if let (true, Some(table)) = (self.restore_started, self.result.scratch_table.clone()) {
+            let options = self.run.options;
+            self.result.scratch_cleanup = scratch::delete(&self.clients, &table, options.backoff, options.table_deadline).await;
+        }
+    }
+}
+
+/// The post-restore gaps, each table's settings read in its own region.
+async fn post_restore_gaps(
+    source_clients: &Clients,
+    restored_clients: &Clients,
+    source: &TableDescription,
+    restored: &TableDescription,
+) -> Vec<Gap> {
+    if source_clients.region == restored_clients.region {
+        return gaps::find(restored_clients, source, restored).await;
+    }
+    let (source_settings, restored_settings) = tokio::join!(gaps::read(source_clients, source), gaps::read(restored_clients, restored));
+    gaps::compare(source.table_name().unwrap_or_default(), &source_settings, &restored_settings)
+}
+
+fn since(start: SystemTime) -> Duration {
+    SystemTime::now().duration_since(start).unwrap_or(Duration::ZERO)
+}

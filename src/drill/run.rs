@@ -1,0 +1,309 @@
+//! One drill of a policy over its drill regions: the drill id, the checks
+//! that need no AWS call (which regions, resumable or not), then the part
+//! every region shares, decided once in the primary region (the source
+//! table, the backup role, the canary and the recovery point), then every
+//! region at once ([`super::region`]), then the canary's removal and the
+//! verdicts.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::TableDescription;
+use futures_util::future::join_all;
+
+use super::canary::{self, Canary};
+use super::journal::{Event, Journal};
+use super::recovery::{self, RecoveryPoint};
+use super::region::RegionDrill;
+use super::{CANARY_REMOVED, DrillError, DrillResult, Options, Resume, Rpo, copy, judge, quota, scratch};
+use crate::aws::{Aws, Clients};
+use crate::policy::TablePolicy;
+use crate::policy::model::{Check, RecoveryPointChoice};
+use crate::render;
+
+/// What a drill region is to the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Target {
+    /// The policy's own region: the recovery point is restored there.
+    Primary,
+    /// A copy region: the point is copied into its vault, kept this long.
+    Dr { delete_after_days: i64 },
+}
+
+/// The regions to drill: [`Options::regions`] or `verify.regions`, each once,
+/// in the order given.
+pub(super) fn drill_regions(policy: &TablePolicy, options: &Options) -> Vec<String> {
+    let wanted = options.regions.as_ref().unwrap_or(&policy.spec.verify.regions);
+    let mut regions: Vec<String> = Vec::with_capacity(wanted.len());
+    for region in wanted {
+        if !regions.contains(region) {
+            regions.push(region.clone());
+        }
+    }
+    regions
+}
+
+/// What `region` is to `policy`: its primary, one of its copy regions, or
+/// neither (no vault there to drill from).
+pub(super) fn target(policy: &TablePolicy, region: &str) -> Result<Target, DrillError> {
+    if region == policy.spec.region {
+        return Ok(Target::Primary);
+    }
+    let copies = &policy.spec.backup.copies;
+    match copies.iter().find(|c| c.region == region) {
+        Some(copy) => Ok(Target::Dr { delete_after_days: days(copy.retention.days_ceil()) }),
+        None => Err(DrillError::NotADrillRegion {
+            region: region.to_string(),
+            primary: policy.spec.region.clone(),
+            copies: match copies.is_empty() {
+                true => "none".to_string(),
+                false => copies.iter().map(|c| c.region.as_str()).collect::<Vec<_>>().join(", "),
+            },
+        }),
+    }
+}
+
+fn days(days: u64) -> i64 {
+    i64::try_from(days).unwrap_or(i64::MAX)
+}
+
+/// The drill id: the resumed drill's, when it is well formed, or a new one.
+pub(super) fn drill_id(resume: Option<&Resume>) -> Result<String, DrillError> {
+    match resume {
+        None => Ok(super::new_drill_id()),
+        Some(resume) if super::is_drill_id(&resume.drill_id) => Ok(resume.drill_id.clone()),
+        Some(resume) => Err(DrillError::BadResume { why: format!("drill id {:?} is not 16 hexadecimal digits", resume.drill_id) }),
+    }
+}
+
+/// What every region's drill shares, decided once in the primary region.
+pub(super) struct Shared {
+    pub source: TableDescription,
+    pub role: String,
+    pub point: RecoveryPoint,
+}
+
+/// The canary, and whether it is in the source table (a resumed drill whose
+/// canary is already gone still checks the restore for it).
+pub(super) struct PlacedCanary {
+    pub canary: Canary,
+    pub in_source: bool,
+}
+
+/// One drill under way: its context, and the canary once written.
+pub(super) struct Run<'a> {
+    pub aws: &'a Aws,
+    pub policy: &'a TablePolicy,
+    pub options: &'a Options,
+    pub journal: &'a dyn Journal,
+    pub drill_id: String,
+    pub started: SystemTime,
+    pub primary: Clients,
+    pub canary: Option<PlacedCanary>,
+}
+
+impl<'a> Run<'a> {
+    pub(super) async fn prove(aws: &'a Aws, policy: &'a TablePolicy, options: &'a Options, journal: &'a dyn Journal) -> Vec<DrillResult> {
+        let targets: Vec<(String, Result<Target, DrillError>)> =
+            drill_regions(policy, options).into_iter().map(|region| (region.clone(), target(policy, &region))).collect();
+        let drill_id = match drill_id(options.resume.as_ref()) {
+            Ok(id) => id,
+            Err(error) => {
+                let raw = options.resume.as_ref().map(|r| r.drill_id.as_str()).unwrap_or_default();
+                return targets.iter().map(|(region, _)| failed(policy, region, raw, &error)).collect();
+            }
+        };
+        if targets.iter().all(|(_, target)| target.is_err()) {
+            let refused = |(region, target): &(String, Result<Target, DrillError>)| match target {
+                Err(error) => failed(policy, region, &drill_id, error),
+                Ok(_) => DrillResult::blank(policy, region, &drill_id),
+            };
+            return targets.iter().map(refused).collect();
+        }
+        let primary = aws.region(&policy.spec.region);
+        let mut run = Run { aws, policy, options, journal, drill_id, started: SystemTime::now(), primary, canary: None };
+        run.drill(&targets).await
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.policy.metadata.name
+    }
+
+    pub(super) fn resume(&self) -> Option<&Resume> {
+        self.options.resume.as_ref()
+    }
+
+    async fn drill(&mut self, targets: &[(String, Result<Target, DrillError>)]) -> Vec<DrillResult> {
+        tracing::info!(drill_id = %self.drill_id, resumed = self.resume().is_some(), "drill started");
+        self.journal.record(&Event::Started { drill_id: self.drill_id.clone() }).await;
+        let any_dr = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Dr { .. })));
+        let any_primary = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Primary)));
+        let dr_blocked = match any_dr {
+            true => copy::ensure_advanced_backup(&self.primary).await.err(),
+            false => None,
+        };
+        let shared = match (any_primary, &dr_blocked) {
+            (false, Some(blocked)) => Err(blocked.clone()),
+            _ => self.prepare().await,
+        };
+        let this = &*self;
+        let regions = targets.iter().map(|(region, target)| {
+            let drill = RegionDrill::new(this, region);
+            drill.run(target, &shared, dr_blocked.as_ref())
+        });
+        let mut results = join_all(regions).await;
+        let canary_cleanup = self.remove_canary().await;
+        for result in &mut results {
+            result.canary_cleanup = canary_cleanup.clone();
+            judge(result);
+        }
+        results
+    }
+
+    /// The source table, the backup role, the canary and the recovery point.
+    async fn prepare(&mut self) -> Result<Shared, DrillError> {
+        let table = &self.policy.spec.table;
+        let source = scratch::describe(&self.primary, table)
+            .await?
+            .ok_or_else(|| DrillError::Aws { action: format!("DescribeTable {table}"), why: "the source table does not exist".into() })?;
+        let role = recovery::backup_role(&self.primary, &render::stack_name(self.name())).await?;
+        let point = self.choose_recovery_point(&source, &role).await?;
+        Ok(Shared { source, role, point })
+    }
+
+    async fn choose_recovery_point(&mut self, source: &TableDescription, role: &str) -> Result<RecoveryPoint, DrillError> {
+        let vault = render::vault_name(self.name());
+        let resource = source.table_arn().unwrap_or_default().to_string();
+        match self.policy.spec.verify.recovery_point {
+            RecoveryPointChoice::Latest => recovery::latest(&self.primary, &vault, &resource).await,
+            RecoveryPointChoice::OnDemand => {
+                if self.policy.spec.verify.checks.contains(&Check::Canary(true)) {
+                    self.place_canary(source).await?;
+                }
+                self.back_up(&vault, &resource, role).await
+            }
+        }
+    }
+
+    /// The on-demand backup: the resumed drill's job, or a new one (told to
+    /// the journal before it is waited for), one per resource at a time.
+    async fn back_up(&self, vault: &str, resource: &str, role: &str) -> Result<RecoveryPoint, DrillError> {
+        let _one_job = quota::lock_resource(resource).await;
+        let job_id = match self.resume().and_then(|r| r.backup_job_id.clone()) {
+            Some(job_id) => job_id,
+            None => {
+                let token = format!("drctl-drill-{}-backup", self.drill_id);
+                let request = recovery::BackupRequest {
+                    vault,
+                    resource_arn: resource,
+                    role_arn: role,
+                    idempotency_token: &token,
+                    delete_after_days: days(self.policy.spec.backup.retention.days_ceil()),
+                };
+                let job_id = recovery::start_backup(&self.primary, &request).await?;
+                tracing::info!(%job_id, vault, "backup job started");
+                self.journal.record(&Event::BackupStarted { job_id: job_id.clone() }).await;
+                job_id
+            }
+        };
+        recovery::wait_backup(&self.primary, vault, &job_id, self.options.backoff, self.options.job_deadline).await
+    }
+
+    /// Writes the canary, or, resuming, takes over the one the interrupted
+    /// drill wrote (its key and content follow from the drill id).
+    async fn place_canary(&mut self, source: &TableDescription) -> Result<(), DrillError> {
+        let table = self.policy.spec.table.clone();
+        let nonce = u64::from_str_radix(&self.drill_id, 16).unwrap_or_default();
+        let key = canary::canary_key(source.key_schema(), source.attribute_definitions(), nonce)
+            .map_err(|why| DrillError::Canary { table: table.clone(), why })?;
+        let dynamodb = &self.primary.dynamodb;
+        let placed = match self.resume() {
+            None => PlacedCanary { canary: canary::write(dynamodb, &table, key, &self.drill_id).await?, in_source: true },
+            Some(resume) => {
+                let item = canary::canary_item(&key, &self.drill_id);
+                match canary::read(dynamodb, &table, &key).await? {
+                    Some(found) if found == item => PlacedCanary { canary: Canary { table, key, item }, in_source: true },
+                    Some(_) => {
+                        let why = "an item with this drill's canary key exists but is not its canary".to_string();
+                        return Err(DrillError::Canary { table, why });
+                    }
+                    // Already removed after the backup took it: check for it, remove nothing.
+                    None if resume.backup_job_id.is_some() => PlacedCanary { canary: Canary { table, key, item }, in_source: false },
+                    None => PlacedCanary { canary: canary::write(dynamodb, &table, key, &self.drill_id).await?, in_source: true },
+                }
+            }
+        };
+        self.canary = Some(placed);
+        Ok(())
+    }
+
+    /// Removes the canary after every region's checks; what became of it.
+    async fn remove_canary(&mut self) -> Option<String> {
+        let placed = self.canary.take()?;
+        if !placed.in_source {
+            return Some(CANARY_REMOVED.to_string());
+        }
+        Some(match canary::remove(&self.primary.dynamodb, &placed.canary).await {
+            Ok(()) => CANARY_REMOVED.to_string(),
+            Err(error) => format!("not removed: {error}"),
+        })
+    }
+
+    /// The age of `point` when the drill started, against the objective.
+    pub(super) fn rpo(&self, point: &RecoveryPoint) -> Rpo {
+        let age = self.started.duration_since(point.created_at).unwrap_or(Duration::ZERO);
+        let objective = self.policy.spec.objectives.rpo.seconds();
+        Rpo { measured_seconds: age.as_secs_f64(), objective_seconds: objective, met: age.as_secs_f64() <= objective as f64 }
+    }
+}
+
+/// A region's result for a drill that could not start there.
+fn failed(policy: &TablePolicy, region: &str, drill_id: &str, error: &DrillError) -> DrillResult {
+    let mut result = DrillResult::blank(policy, region, drill_id);
+    result.error = Some(error.to_string());
+    judge(&mut result);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{self, Input};
+
+    fn policy(verify_regions: &str) -> TablePolicy {
+        let yaml = include_str!("../../desired/spatial-scans.yaml").replace("regions: [us-east-1, us-west-2]", verify_regions);
+        let checked = policy::check([Input { file: "desired/spatial-scans.yaml".into(), content: Ok(yaml.into_bytes()) }]);
+        assert!(!checked.has_errors(), "{:#?}", checked.findings);
+        checked.policies[0].policy.clone()
+    }
+
+    #[test]
+    fn drill_regions_come_from_the_policy_or_the_options_each_once() {
+        let policy = policy("regions: [us-west-2, us-east-1]");
+        assert_eq!(drill_regions(&policy, &Options::default()), ["us-west-2", "us-east-1"]);
+        let options = Options { regions: Some(vec!["us-east-1".into(), "us-east-1".into()]), ..Options::default() };
+        assert_eq!(drill_regions(&policy, &options), ["us-east-1"]);
+    }
+
+    #[test]
+    fn a_region_is_the_primary_a_copy_region_or_refused() {
+        let policy = policy("regions: [us-east-1, us-west-2]");
+        assert_eq!(target(&policy, "us-east-1").unwrap(), Target::Primary);
+        assert_eq!(target(&policy, "us-west-2").unwrap(), Target::Dr { delete_after_days: 90 });
+        let refused = target(&policy, "eu-west-1").unwrap_err().to_string();
+        assert!(
+            refused.contains("eu-west-1") && refused.contains("primary region us-east-1") && refused.contains("(us-west-2)"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_resumed_drill_keeps_its_id_and_a_malformed_one_is_refused() {
+        let resume = Resume { drill_id: "0123456789abcdef".into(), ..Resume::default() };
+        assert_eq!(drill_id(Some(&resume)).unwrap(), "0123456789abcdef");
+        for bad in ["", "0123", "0123456789abcdeg", "0123456789abcdef0", "ééééééééé"] {
+            let resume = Resume { drill_id: bad.into(), ..Resume::default() };
+            assert!(matches!(drill_id(Some(&resume)), Err(DrillError::BadResume { .. })), "{bad:?}");
+        }
+        assert!(super::super::is_drill_id(&drill_id(None).unwrap()));
+    }
+}

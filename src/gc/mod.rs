@@ -1,0 +1,600 @@
+//! `drctl gc` (SPEC §4, §5.5): removes what drctl made and left behind —
+//! scratch tables of drills that were killed, preview change sets of plans
+//! that died, the empty stack an aborted CREATE preview leaves — and never
+//! anything else.
+//!
+//! What is drctl's is decided by evidence, never by a guess:
+//! - a table is a leftover scratch table when its name has the
+//!   `drctl-drill-` prefix and it carries `drctl:scratch=true`; an untagged
+//!   table with the prefix only when a state record's in-flight drill names
+//!   it (the drill created it and was killed before it could tag it: gc
+//!   finishes that step, tags it, and deletes it through the same guarded
+//!   delete the drill uses);
+//! - a change set is a leftover preview when it is named `drctl-preview-`
+//!   on a stack tagged `drctl:managed-by=drctl`; such a stack still in
+//!   REVIEW_IN_PROGRESS with nothing but previews on it holds no resources
+//!   and is deleted.
+//!
+//! # Guarantees
+//! - Only [`scratch::delete`] deletes tables: it re-reads the name and the
+//!   tag right before `DeleteTable`.
+//! - A table named by the in-flight drill of a policy whose lease is live
+//!   is kept ("in use"), tagged or not; so is a review stack of such a
+//!   policy, one with an apply change set pending (a reconcile is creating
+//!   it), and a preview younger than [`Options::preview_grace`] (a running
+//!   plan may still be reading it).
+//! - [`Mode::DryRun`] makes no write at all.
+//! - One region's failure (a listing refused) is reported; the other regions
+//!   are still collected.
+//!
+//! # Caveats
+//! - A drill run without a state store (a bare `drctl verify`) holds no
+//!   lease: a `gc` running at the same time may delete its tagged scratch
+//!   table under it, failing that drill. Run drills and `gc` against the
+//!   same state store.
+//! - Tables without the prefix are never read beyond their names; they are
+//!   reported as kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::ChangeSetSummary;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::aws::{Aws, Clients, describe};
+use crate::drill::scratch::{self, Cleanup, SCRATCH_PREFIX};
+use crate::drill::{Backoff, DrillError};
+use crate::plan::changeset::{self, PREVIEW_PREFIX};
+use crate::plan::deployed::{self, DeployedStack};
+use crate::render::{self, StackRole};
+use crate::state::{self, PolicyState};
+
+/// Whether gc deletes or only says what it would delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Delete,
+    DryRun,
+}
+
+/// How gc waits and what it spares.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Previews (and review stacks) younger than this are kept: a plan
+    /// running now may still be reading them. Zero spares none.
+    pub preview_grace: Duration,
+    /// How long a table may take to go after `DeleteTable`.
+    pub table_deadline: Duration,
+    pub backoff: Backoff,
+    /// Tables deleted at the same time, per region.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { preview_grace: Duration::ZERO, table_deadline: Duration::from_secs(900), backoff: Backoff::default(), concurrency: 4 }
+    }
+}
+
+/// What kind of thing gc found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    ScratchTable,
+    /// A table without the scratch prefix: never drctl's, listed as kept.
+    OtherTable,
+    PreviewChangeSet,
+    ReviewStack,
+}
+
+/// What gc did with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Deleted,
+    WouldDelete,
+    Kept,
+    Failed,
+}
+
+/// One thing found, what was done with it and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub kind: Kind,
+    pub region: String,
+    /// The table, change set or stack name.
+    pub name: String,
+    /// The stack a change set belongs to.
+    pub stack: Option<String>,
+    pub policy: Option<String>,
+    pub outcome: Outcome,
+    pub why: String,
+}
+
+/// Everything gc found, region by region.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    pub regions: Vec<String>,
+    pub found: Vec<Found>,
+    /// What could not be listed or read at all.
+    pub errors: Vec<String>,
+}
+
+impl GcReport {
+    /// Something could not be deleted or listed: exit 1.
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty() || self.found.iter().any(|f| f.outcome == Outcome::Failed)
+    }
+
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.found.iter().filter(|f| f.outcome == outcome).count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum GcError {
+    #[error("{region}: {action}: {why}")]
+    Call { region: String, action: String, why: String },
+    #[error(transparent)]
+    Drill(#[from] DrillError),
+    #[error(transparent)]
+    Stacks(#[from] deployed::DeployedError),
+}
+
+/// Collects drctl's leftovers in `regions` with the default [`Options`].
+pub async fn run(aws: &Aws, regions: &[String], states: &[PolicyState], mode: Mode) -> GcReport {
+    run_with(aws, regions, states, mode, &Options::default()).await
+}
+
+/// Collects drctl's leftovers in `regions`, using `states` to know which
+/// drills are running and which untagged tables drctl created.
+#[tracing::instrument(skip_all, fields(mode = ?mode))]
+pub async fn run_with(aws: &Aws, regions: &[String], states: &[PolicyState], mode: Mode, options: &Options) -> GcReport {
+    let regions: Vec<String> = regions.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let context = Context { aws, states, mode, options, now: state::now() };
+    let per_region = futures_util::future::join_all(regions.iter().map(|region| context.region(region))).await;
+    let mut report = GcReport { regions: regions.clone(), ..GcReport::default() };
+    for (found, errors) in per_region {
+        report.found.extend(found);
+        report.errors.extend(errors);
+    }
+    report.found.sort_by(|a, b| (&a.region, a.kind, &a.stack, &a.name).cmp(&(&b.region, b.kind, &b.stack, &b.name)));
+    report
+}
+
+/// The regions a gc looks in besides the ones asked for: those where a
+/// state record has a restore in flight.
+pub fn state_regions(states: &[PolicyState]) -> BTreeSet<String> {
+    states.iter().filter_map(|s| s.in_flight.as_ref()).flat_map(|f| f.restores.keys().cloned()).collect()
+}
+
+struct Context<'a> {
+    aws: &'a Aws,
+    states: &'a [PolicyState],
+    mode: Mode,
+    options: &'a Options,
+    now: u64,
+}
+
+/// What to do with a table, decided from its name, tags and the state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    Keep(String),
+    /// Delete; `adopt` when the tag must go on first (untagged, recorded).
+    Delete {
+        why: String,
+        adopt: Option<Adopt>,
+    },
+}
+
+/// The tags an untagged, recorded scratch table gets before its delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Adopt {
+    policy: String,
+    drill_id: String,
+}
+
+impl Context<'_> {
+    async fn region(&self, region: &str) -> (Vec<Found>, Vec<String>) {
+        let (mut found, mut errors) = (Vec::new(), Vec::new());
+        match self.tables(region).await {
+            Ok(tables) => found.extend(tables),
+            Err(error) => errors.push(error.to_string()),
+        }
+        match self.change_sets(region).await {
+            Ok(stacks) => found.extend(stacks),
+            Err(error) => errors.push(error.to_string()),
+        }
+        (found, errors)
+    }
+
+    // -- scratch tables ------------------------------------------------------
+
+    async fn tables(&self, region: &str) -> Result<Vec<Found>, GcError> {
+        let clients = self.aws.region(region);
+        let names: Vec<String> = clients
+            .dynamodb
+            .list_tables()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| GcError::Call { region: region.to_string(), action: "ListTables".into(), why: describe(&e) })?;
+        let (scratch, others): (Vec<String>, Vec<String>) = names.into_iter().partition(|name| name.starts_with(SCRATCH_PREFIX));
+        let mut found: Vec<Found> = others
+            .into_iter()
+            .map(|name| Found {
+                kind: Kind::OtherTable,
+                region: region.to_string(),
+                name,
+                stack: None,
+                policy: None,
+                outcome: Outcome::Kept,
+                why: format!("not named {SCRATCH_PREFIX}*: never drctl's"),
+            })
+            .collect();
+        let handled = futures_util::stream::iter(scratch.iter().map(|name| self.table(&clients, name)))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        found.extend(handled);
+        Ok(found)
+    }
+
+    async fn table(&self, clients: &Clients, name: &str) -> Found {
+        let mut found = Found {
+            kind: Kind::ScratchTable,
+            region: clients.region.clone(),
+            name: name.to_string(),
+            stack: None,
+            policy: None,
+            outcome: Outcome::Failed,
+            why: String::new(),
+        };
+        let tags = match table_tags(clients, name).await {
+            Ok(Some(tags)) => tags,
+            Ok(None) => {
+                (found.outcome, found.why) = (Outcome::Kept, "gone before gc reached it".into());
+                return found;
+            }
+            Err(error) => {
+                found.why = error.to_string();
+                return found;
+            }
+        };
+        found.policy = tags.get(render::POLICY_TAG).cloned().or_else(|| self.recording(&clients.region, name).map(|s| s.policy.clone()));
+        let (outcome, why) = match decide(name, &clients.region, &tags, self.states, self.now) {
+            Verdict::Keep(why) => (Outcome::Kept, why),
+            Verdict::Delete { why, .. } if self.mode == Mode::DryRun => (Outcome::WouldDelete, why),
+            Verdict::Delete { why, adopt } => self.delete_table(clients, name, why, adopt).await,
+        };
+        (found.outcome, found.why) = (outcome, why);
+        found
+    }
+
+    async fn delete_table(&self, clients: &Clients, name: &str, why: String, adopt: Option<Adopt>) -> (Outcome, String) {
+        if let Some(adopt) = adopt {
+            let tags = scratch::scratch_tags(&adopt.policy, &adopt.drill_id);
+            if let Err(error) = scratch::tag(clients, name, &tags).await {
+                return (Outcome::Failed, format!("{why}; tagging it as scratch failed: {error}"));
+            }
+        }
+        match scratch::delete(clients, name, self.options.backoff, self.options.table_deadline).await {
+            Cleanup::Deleted => (Outcome::Deleted, why),
+            Cleanup::Absent | Cleanup::NotCreated => (Outcome::Kept, "gone before gc reached it".into()),
+            Cleanup::Refused(refused) => (Outcome::Kept, format!("the scratch guard refused: {refused}")),
+            Cleanup::Failed(failed) => (Outcome::Failed, format!("{why}; the delete failed: {failed}")),
+        }
+    }
+
+    fn recording(&self, region: &str, table: &str) -> Option<&PolicyState> {
+        recording(self.states, region, table)
+    }
+
+    // -- preview change sets and review stacks ---------------------------------
+
+    async fn change_sets(&self, region: &str) -> Result<Vec<Found>, GcError> {
+        let stacks = deployed::list(self.aws, region).await?;
+        let mut found = Vec::new();
+        for stack in stacks.values() {
+            found.extend(self.stack(stack).await);
+        }
+        Ok(found)
+    }
+
+    async fn stack(&self, stack: &DeployedStack) -> Vec<Found> {
+        let entry = |kind, name: &str, outcome, why: String| Found {
+            kind,
+            region: stack.region.clone(),
+            name: name.to_string(),
+            stack: Some(stack.name.clone()),
+            policy: stack.policy().map(str::to_string),
+            outcome,
+            why,
+        };
+        let summaries = match list_change_sets(self.aws, stack).await {
+            Ok(summaries) => summaries,
+            Err(error) => return vec![entry(Kind::PreviewChangeSet, "*", Outcome::Failed, error.to_string())],
+        };
+        let handle = handle(stack);
+        let mut found = Vec::new();
+        let previews: Vec<&ChangeSetSummary> =
+            summaries.iter().filter(|s| s.change_set_name().is_some_and(|n| n.starts_with(PREVIEW_PREFIX))).collect();
+        for preview in &previews {
+            let name = preview.change_set_name().unwrap_or_default();
+            let (outcome, why) = match self.young(preview) {
+                Some(age) => (Outcome::Kept, format!("a preview {age}s old: a running plan may still read it")),
+                None if self.mode == Mode::DryRun => (Outcome::WouldDelete, PREVIEW_WHY.to_string()),
+                None => match changeset::delete(self.aws, &handle, name).await {
+                    Ok(()) => (Outcome::Deleted, PREVIEW_WHY.to_string()),
+                    Err(error) => (Outcome::Failed, error.to_string()),
+                },
+            };
+            found.push(entry(Kind::PreviewChangeSet, name, outcome, why));
+        }
+        if stack.status == "REVIEW_IN_PROGRESS" {
+            let (outcome, why) = self.review_stack(stack, &summaries).await;
+            found.push(entry(Kind::ReviewStack, &stack.name, outcome, why));
+        }
+        found
+    }
+
+    async fn review_stack(&self, stack: &DeployedStack, summaries: &[ChangeSetSummary]) -> (Outcome, String) {
+        let pending = summaries.iter().filter_map(|s| s.change_set_name()).find(|n| !n.starts_with(PREVIEW_PREFIX));
+        if let Some(name) = pending {
+            return (Outcome::Kept, format!("change set {name} is pending on it: a reconcile may be creating this stack"));
+        }
+        if let Some(holder) = stack.policy().and_then(|p| self.states.iter().find(|s| s.policy == p)).filter(|s| live(s, self.now)) {
+            return (Outcome::Kept, in_use(holder));
+        }
+        if let Some(age) = summaries.iter().filter_map(|s| self.young(s)).min() {
+            return (Outcome::Kept, format!("a preview {age}s old is on it: a running plan may still use it"));
+        }
+        match self.mode {
+            Mode::DryRun => (Outcome::WouldDelete, REVIEW_WHY.to_string()),
+            Mode::Delete => match changeset::delete_review_stack(self.aws, &handle(stack)).await {
+                Ok(()) => (Outcome::Deleted, REVIEW_WHY.to_string()),
+                Err(error) => (Outcome::Failed, error.to_string()),
+            },
+        }
+    }
+
+    /// The change set's age in seconds when it is within the grace.
+    fn young(&self, summary: &ChangeSetSummary) -> Option<u64> {
+        let created = u64::try_from(summary.creation_time()?.secs()).ok()?;
+        let age = self.now.saturating_sub(created);
+        (age < self.options.preview_grace.as_secs()).then_some(age)
+    }
+}
+
+const PREVIEW_WHY: &str = "a preview change set a plan did not clean up (previews are deleted once read)";
+const REVIEW_WHY: &str = "an empty stack in REVIEW_IN_PROGRESS left by an aborted CREATE preview";
+
+/// Decides a table's fate from its name, its tags and the state records.
+fn decide(name: &str, region: &str, tags: &BTreeMap<String, String>, states: &[PolicyState], now: u64) -> Verdict {
+    if !name.starts_with(SCRATCH_PREFIX) {
+        return Verdict::Keep(format!("not named {SCRATCH_PREFIX}*: never drctl's"));
+    }
+    let recorded = recording(states, region, name);
+    if let Some(holder) = recorded.filter(|s| live(s, now)) {
+        return Verdict::Keep(in_use(holder));
+    }
+    if scratch::deletable(name, tags).is_ok() {
+        return Verdict::Delete {
+            why: format!("a scratch table (tagged {}=true) no running drill uses", scratch::SCRATCH_TAG),
+            adopt: None,
+        };
+    }
+    match recorded {
+        Some(record) => {
+            let drill_id = record.in_flight.as_ref().and_then(|f| f.drill_id.clone()).unwrap_or_default();
+            if !named_by_drill(name, &record.policy, &drill_id) {
+                return Verdict::Keep(format!(
+                    "not tagged; the state of {} names it, but it is not the scratch name of that policy's drill {drill_id}: a record alone never makes drctl delete a table",
+                    record.policy
+                ));
+            }
+            Verdict::Delete {
+                why: format!(
+                    "not tagged, but the state of {} records it as the scratch table of drill {drill_id}, which did not finish",
+                    record.policy
+                ),
+                adopt: Some(Adopt { policy: record.policy.clone(), drill_id }),
+            }
+        }
+        None => Verdict::Keep(format!(
+            "not tagged {}=true and no state record names it: drctl cannot prove it made this table",
+            scratch::SCRATCH_TAG
+        )),
+    }
+}
+
+/// Whether `table` is the scratch name a drill of `policy` with `drill_id`
+/// gives (as the drill itself checks on resume), so a damaged record cannot
+/// point gc at another table.
+fn named_by_drill(table: &str, policy: &str, drill_id: &str) -> bool {
+    !drill_id.is_empty() && scratch::scratch_name(policy, drill_id.get(..8).unwrap_or(drill_id)) == table
+}
+
+/// The record whose in-flight drill restores into `table` in `region`.
+fn recording<'a>(states: &'a [PolicyState], region: &str, table: &str) -> Option<&'a PolicyState> {
+    states.iter().find(|s| s.in_flight.as_ref().and_then(|f| f.restores.get(region)).is_some_and(|restore| restore.scratch_table == table))
+}
+
+fn live(state: &PolicyState, now: u64) -> bool {
+    state.lease.as_ref().is_some_and(|lease| lease.expires > now)
+}
+
+fn in_use(state: &PolicyState) -> String {
+    let drill = state.in_flight.as_ref().and_then(|f| f.drill_id.as_deref()).unwrap_or("in flight");
+    let (owner, until) = state.lease.as_ref().map(|l| (l.owner.as_str(), state::rfc3339(l.expires))).unwrap_or_default();
+    format!("in use: drill {drill} of {} runs under the lease of {owner} until {until}", state.policy)
+}
+
+/// The tags of `table`, `None` when it is gone.
+async fn table_tags(clients: &Clients, table: &str) -> Result<Option<BTreeMap<String, String>>, GcError> {
+    let Some(description) = scratch::describe(clients, table).await? else { return Ok(None) };
+    let Some(arn) = description.table_arn() else { return Ok(Some(BTreeMap::new())) };
+    let call = |e| GcError::Call { region: clients.region.clone(), action: format!("ListTagsOfResource {table}"), why: e };
+    let mut tags = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = clients
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| call(describe(&e)))?;
+        tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(Some(tags)),
+        }
+    }
+}
+
+/// The stack's change sets, every page. Only summaries of this stack are
+/// kept: the answer is filtered, not trusted.
+async fn list_change_sets(aws: &Aws, stack: &DeployedStack) -> Result<Vec<ChangeSetSummary>, GcError> {
+    let client = aws.region(&stack.region).cloudformation;
+    let mut summaries = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client.list_change_sets().stack_name(&stack.name).set_next_token(token.take()).send().await.map_err(|e| {
+            GcError::Call { region: stack.region.clone(), action: format!("ListChangeSets {}", stack.name), why: describe(&e) }
+        })?;
+        summaries.extend(page.summaries().iter().filter(|s| s.stack_name().is_none_or(|name| name == stack.name)).cloned());
+        match page.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => return Ok(summaries),
+        }
+    }
+}
+
+/// A deployed stack as the change-set functions take it: they read only
+/// its name and region, so the template is left empty.
+fn handle(stack: &DeployedStack) -> render::Stack {
+    render::Stack {
+        name: stack.name.clone(),
+        region: stack.region.clone(),
+        role: StackRole::Primary,
+        policy: stack.policy().map(str::to_string),
+        template: yaml_serde::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::state::{InFlight, InFlightRestore, Lease, Step};
+
+    const NOW: u64 = 1_800_000_000;
+    const TABLE: &str = "drctl-drill-scans-0a1b2c3d";
+
+    fn record(table: &str, lease_expires: Option<u64>) -> PolicyState {
+        let mut state = PolicyState::new("scans");
+        state.in_flight = Some(InFlight {
+            step: Step::Drill,
+            content_hash: "h".into(),
+            commit: "c".into(),
+            drill_id: Some("0a1b2c3d4e5f6071".into()),
+            backup_job_id: None,
+            copy_jobs: BTreeMap::new(),
+            restores: BTreeMap::from([("us-east-1".to_string(), InFlightRestore { scratch_table: table.into(), job_id: None })]),
+            started: NOW - 60,
+        });
+        state.lease = lease_expires.map(|expires| Lease { owner: "host-1-abc".into(), expires });
+        state
+    }
+
+    fn tagged() -> BTreeMap<String, String> {
+        scratch::scratch_tags("scans", "0a1b2c3d4e5f6071")
+    }
+
+    fn kept(verdict: Verdict) -> String {
+        match verdict {
+            Verdict::Keep(why) => why,
+            other => panic!("expected kept, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tagged_scratch_table_is_deleted_without_any_state() {
+        assert!(matches!(decide(TABLE, "us-east-1", &tagged(), &[], NOW), Verdict::Delete { adopt: None, .. }));
+    }
+
+    #[test]
+    fn a_table_without_the_prefix_is_kept_even_when_tagged_and_recorded() {
+        let states = [record("SpatialScans", None)];
+        assert!(kept(decide("SpatialScans", "us-east-1", &tagged(), &states, NOW)).contains("not named drctl-drill-"));
+    }
+
+    #[test]
+    fn an_untagged_prefixed_table_is_kept_unless_a_record_names_it_in_that_region() {
+        let why = kept(decide(TABLE, "us-east-1", &BTreeMap::new(), &[], NOW));
+        assert!(why.contains("no state record names it"), "{why}");
+        let states = [record(TABLE, Some(NOW - 1))];
+        match decide(TABLE, "us-east-1", &BTreeMap::new(), &states, NOW) {
+            Verdict::Delete { adopt: Some(adopt), why } => {
+                assert_eq!(adopt, Adopt { policy: "scans".into(), drill_id: "0a1b2c3d4e5f6071".into() });
+                assert!(why.contains("did not finish"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decide(TABLE, "us-west-2", &BTreeMap::new(), &states, NOW), Verdict::Keep(_)), "another region's table");
+    }
+
+    #[test]
+    fn a_record_naming_a_table_its_drill_would_not_create_proves_nothing() {
+        let mut state = record("drctl-drill-scans-99999999", None);
+        let why = kept(decide("drctl-drill-scans-99999999", "us-east-1", &BTreeMap::new(), std::slice::from_ref(&state), NOW));
+        assert!(why.contains("not the scratch name"), "{why}");
+        state.in_flight.as_mut().unwrap().drill_id = None;
+        assert!(matches!(decide("drctl-drill-scans-99999999", "us-east-1", &BTreeMap::new(), &[state], NOW), Verdict::Keep(_)));
+    }
+
+    #[test]
+    fn a_table_of_a_drill_under_a_live_lease_is_in_use() {
+        let states = [record(TABLE, Some(NOW + 30))];
+        for tags in [tagged(), BTreeMap::new()] {
+            let why = kept(decide(TABLE, "us-east-1", &tags, &states, NOW));
+            assert!(why.starts_with("in use: drill 0a1b2c3d4e5f6071 of scans") && why.contains("host-1-abc"), "{why}");
+        }
+        let other = "drctl-drill-scans-99999999";
+        assert!(
+            matches!(decide(other, "us-east-1", &tagged(), &states, NOW), Verdict::Delete { .. }),
+            "an older leftover of the same policy"
+        );
+    }
+
+    #[test]
+    fn the_regions_of_in_flight_restores_are_looked_at() {
+        let states = [record(TABLE, None), PolicyState::new("idle")];
+        assert_eq!(state_regions(&states), BTreeSet::from(["us-east-1".to_string()]));
+    }
+
+    #[test]
+    fn a_report_fails_on_a_failed_delete_or_an_unlisted_region() {
+        let found = |outcome| Found {
+            kind: Kind::ScratchTable,
+            region: "us-east-1".into(),
+            name: TABLE.into(),
+            stack: None,
+            policy: None,
+            outcome,
+            why: String::new(),
+        };
+        let report = GcReport { found: vec![found(Outcome::Deleted), found(Outcome::Kept)], ..GcReport::default() };
+        assert!(!report.failed());
+        assert!(GcReport { found: vec![found(Outcome::Failed)], ..GcReport::default() }.failed());
+        assert!(GcReport { errors: vec!["us-east-1: ListTables: denied".into()], ..GcReport::default() }.failed());
+    }
+}

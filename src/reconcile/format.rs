@@ -1,0 +1,94 @@
+//! The reconcile report for people: one block per policy (what was applied,
+//! each region's drill, the announcement), then orphans and invalid files.
+
+use std::fmt::Write;
+
+use super::{PolicyOutcome, Report, Status};
+use crate::apply;
+use crate::drill::DrillResult;
+use crate::state::rfc3339;
+
+/// The report as text.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    for policy in &report.policies {
+        policy_text(&mut out, policy);
+    }
+    for pruned in &report.pruned {
+        let _ = writeln!(out, "pruned {} ({}): {}", pruned.stack, pruned.region, apply::outcome_text(&pruned.outcome));
+    }
+    for orphan in &report.orphans_left {
+        let _ = writeln!(out, "orphan {} ({}) of deleted policy {}: left alone (use --prune)", orphan.stack, orphan.region, orphan.policy);
+    }
+    for invalid in &report.invalid {
+        let _ = writeln!(out, "invalid {}: not reconciled", invalid.file);
+    }
+    let _ = writeln!(out, "{}", summary(report));
+    out
+}
+
+fn policy_text(out: &mut String, policy: &PolicyOutcome) {
+    let _ = writeln!(out, "{}: {}", policy.policy, status_text(&policy.status));
+    if let Some(applied) = &policy.apply {
+        for stack in &applied.stacks {
+            let _ = writeln!(out, "  {} ({}): {}", stack.stack, stack.region, apply::outcome_text(&stack.outcome));
+        }
+        if let Some(pitr) = &applied.pitr {
+            let _ = writeln!(out, "  point-in-time recovery {pitr}");
+        }
+        if let Some(error) = &applied.error {
+            let _ = writeln!(out, "  ! {error}");
+        }
+    }
+    if let Some(reason) = &policy.drill_reason {
+        let _ = writeln!(out, "  drill ({reason}):");
+    }
+    for drill in &policy.drills {
+        drill_line(out, drill);
+    }
+    if let Some(id) = &policy.sns_message_id {
+        let _ = writeln!(out, "  announced on SNS (message {id})");
+    }
+    for error in &policy.errors {
+        let _ = writeln!(out, "  ! {error}");
+    }
+}
+
+fn drill_line(out: &mut String, drill: &DrillResult) {
+    let verdict = if drill.passed() { "passed" } else { "FAILED" };
+    let rto = drill.rto.as_ref().map(|r| format!(", RTO {:.0}s of {}s", r.measured_seconds, r.objective_seconds)).unwrap_or_default();
+    let rpo = drill.rpo.as_ref().map(|r| format!(", RPO {:.0}s of {}s", r.measured_seconds, r.objective_seconds)).unwrap_or_default();
+    let checks = drill.checks.iter().filter(|c| c.passed).count();
+    let _ = writeln!(out, "    {}: {verdict} ({checks}/{} checks{rto}{rpo})", drill.region, drill.checks.len());
+    for reason in &drill.reasons {
+        let _ = writeln!(out, "      ! {reason}");
+    }
+    for gap in &drill.gaps {
+        let _ = writeln!(out, "      gap {}: source {}, restored {} → {}", gap.setting, gap.source, gap.restored, gap.action);
+    }
+}
+
+fn status_text(status: &Status) -> String {
+    match status {
+        Status::Reconciled => "reconciled (applied and proven by a drill)".into(),
+        Status::Proven => "up to date (applied and proven)".into(),
+        Status::AwaitingRetry { after } => format!("last drill of this content failed; retried after {}", rfc3339(*after)),
+        Status::ApplyFailed => "apply FAILED".into(),
+        Status::DrillFailed => "drill FAILED: not reconciled".into(),
+        Status::Held { owner, expires } => format!("skipped: held by {owner} until {}", rfc3339(*expires)),
+        Status::Stopped => "stopped before its next step".into(),
+        Status::Error => "ERROR".into(),
+    }
+}
+
+fn summary(report: &Report) -> String {
+    let count = |f: fn(&Status) -> bool| report.policies.iter().filter(|p| f(&p.status)).count();
+    format!(
+        "{} reconciled, {} up to date, {} drill failed, {} apply failed, {} skipped",
+        count(|s| *s == Status::Reconciled),
+        count(|s| *s == Status::Proven),
+        count(|s| *s == Status::DrillFailed),
+        count(|s| *s == Status::ApplyFailed),
+        count(|s| matches!(s, Status::Held { .. } | Status::Stopped | Status::AwaitingRetry { .. })),
+    )
+}

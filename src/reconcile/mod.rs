@@ -1,0 +1,560 @@
+//! One reconcile per policy (SPEC §4 `reconcile`, §5, §6): under the
+//! policy's lease, apply what the plan says changed, drill when the applied
+//! content is not proven (or its proof is older than `verify.every`),
+//! record the result, and announce it on SNS.
+//!
+//! # Guarantees
+//! - A policy is driven by one run at a time: every step runs under the
+//!   policy's lease, renewed while the step runs; a policy held by a live
+//!   run is skipped and reported, never waited for.
+//! - A policy is marked reconciled only when a drill passed in every drill
+//!   region for the content hash that is applied.
+//! - Every job a drill starts is recorded in the state before the drill
+//!   goes on, so a run killed at any point is resumed by the next owner: it
+//!   waits for the jobs already started (no second restore) and cleans up
+//!   the scratch tables the record names.
+//! - The drill result is recorded before it is announced; a failed
+//!   announcement is an error of the run, not a lost drill.
+//! - One policy's failure never stops the others.
+//!
+//! # Caveats
+//! - A failed drill of unchanged content is retried only after
+//!   [`Options::retry_failed_after`], so a broken restore does not start a
+//!   backup and a restore on every run of a watch loop.
+//! - A stop request ([`Stop`]) lets the step under way finish (a drill can
+//!   take as long as a restore), then releases the lease; a second signal
+//!   ends the process and the next run resumes from the state.
+
+pub mod format;
+pub mod journal;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::apply::{self, PolicyReport, Progress, StackOutcome, StackReport};
+use crate::aws::Aws;
+use crate::drill::{self, DrillResult};
+use crate::notify;
+use crate::plan::{InvalidPolicy, OrphanStack, Plan, PolicyPlan};
+use crate::policy::{Checked, LoadedPolicy};
+use crate::state::{
+    self, Applied, ChangeSetRecord, CheckRecord, DrillRecord, Evidence, InFlight, LeaseError, PolicyState, Reconciled, RegionDrill,
+    StateStore, Step, lease,
+};
+
+pub use format::text;
+pub use journal::StateJournal;
+
+/// How to reconcile.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub commit: Option<String>,
+    /// This run's identity in leases.
+    pub owner: String,
+    pub lease_ttl: Duration,
+    /// Policies driven at once.
+    pub concurrency: usize,
+    pub apply: apply::Options,
+    pub drill: drill::Options,
+    /// A failed drill of the same content is not retried before this.
+    pub retry_failed_after: Duration,
+    pub mode: Mode,
+}
+
+/// What a run may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Apply what changed, drill what is not proven or due.
+    Reconcile,
+    /// Drill now whatever the state says (`drctl verify`), applying nothing.
+    DrillNow,
+}
+
+/// A request to stop, shared by the watch loop and its signal handler.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    requested: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.requested.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sleeps for `duration`, or less if a stop is requested meanwhile.
+    pub async fn sleep(&self, duration: Duration) {
+        let notified = self.0.notify.notified();
+        if self.requested() {
+            return;
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(duration) => {}
+        }
+    }
+}
+
+/// What became of one policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum Status {
+    /// Applied (if needed) and proven by a drill in this run.
+    Reconciled,
+    /// Already applied and proven; nothing was due.
+    Proven,
+    /// Applied, and a drill of this content failed recently: not retried yet.
+    AwaitingRetry { after: u64 },
+    ApplyFailed,
+    DrillFailed,
+    /// Another run holds the policy.
+    Held { owner: String, expires: u64 },
+    /// Stopped before its next step; the state says where it was.
+    Stopped,
+    /// The state store, the lease or the announcement failed.
+    Error,
+}
+
+/// One policy's reconcile.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyOutcome {
+    pub policy: String,
+    #[serde(flatten)]
+    pub status: Status,
+    pub apply: Option<PolicyReport>,
+    pub drills: Vec<DrillResult>,
+    /// Why a drill ran: "not proven", "proof due", "resumed", "verify".
+    pub drill_reason: Option<String>,
+    pub sns_message_id: Option<String>,
+    pub errors: Vec<String>,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub commit: Option<String>,
+    pub policies: Vec<PolicyOutcome>,
+    pub pruned: Vec<StackReport>,
+    pub orphans_left: Vec<OrphanStack>,
+    pub invalid: Vec<InvalidPolicy>,
+}
+
+impl Report {
+    pub fn drill_failed(&self) -> bool {
+        self.policies.iter().any(|p| p.status == Status::DrillFailed)
+    }
+
+    pub fn failed(&self) -> bool {
+        !self.invalid.is_empty()
+            || self.pruned.iter().any(|s| s.outcome.is_failure())
+            || self.policies.iter().any(|p| matches!(p.status, Status::ApplyFailed | Status::Error) || !p.errors.is_empty())
+    }
+}
+
+/// Reconciles every valid policy of `checked` as `plan` says, at most
+/// `options.concurrency` at once, then prunes orphans when asked.
+pub async fn reconcile(
+    aws: &Aws,
+    store: &dyn StateStore,
+    checked: &Checked,
+    plan: &Plan,
+    options: &Options,
+    progress: &Progress,
+    stop: &Stop,
+) -> Report {
+    let planned: BTreeMap<&str, &PolicyPlan> = plan.policies.iter().map(|p| (p.name.as_str(), p)).collect();
+    let work = checked.valid().filter_map(|loaded| Some((loaded, *planned.get(loaded.policy.metadata.name.as_str())?)));
+    let context = Context { aws, store, options, progress, stop };
+    let mut policies: Vec<PolicyOutcome> = futures_util::stream::iter(work.map(|(loaded, planned)| context.policy(loaded, planned)))
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    policies.sort_by(|a, b| a.policy.cmp(&b.policy));
+    let (pruned, orphans_left) =
+        if stop.requested() { (Vec::new(), plan.orphans.clone()) } else { apply::prune_orphans(aws, plan, &options.apply, progress).await };
+    progress.finish();
+    Report { commit: options.commit.clone(), policies, pruned, orphans_left, invalid: plan.invalid.clone() }
+}
+
+/// Why a drill is due now, or when a failed one may be retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Due {
+    Now(&'static str),
+    RetryAfter(u64),
+    No,
+}
+
+/// Whether `state`, with `hash` applied, needs a drill at `now`.
+pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry_failed_after: Duration, now: u64) -> Due {
+    let proven = state.reconciled.as_ref().filter(|r| r.content_hash == hash);
+    if let Some(proven) = proven {
+        return if now >= proven.at.saturating_add(every.as_secs()) { Due::Now("proof older than verify.every") } else { Due::No };
+    }
+    match state.last_drill.as_ref().filter(|d| d.content_hash == hash && !d.passed) {
+        Some(failed) if now < failed.finished.saturating_add(retry_failed_after.as_secs()) => {
+            Due::RetryAfter(failed.finished.saturating_add(retry_failed_after.as_secs()))
+        }
+        _ => Due::Now("not proven for this content"),
+    }
+}
+
+struct Context<'a> {
+    aws: &'a Aws,
+    store: &'a dyn StateStore,
+    options: &'a Options,
+    progress: &'a Progress,
+    stop: &'a Stop,
+}
+
+impl Context<'_> {
+    #[tracing::instrument(skip_all, fields(policy = %loaded.policy.metadata.name, commit = self.options.commit.as_deref().unwrap_or("worktree")))]
+    async fn policy(&self, loaded: &LoadedPolicy, planned: &PolicyPlan) -> PolicyOutcome {
+        let name = loaded.policy.metadata.name.clone();
+        let mut outcome = PolicyOutcome {
+            policy: name.clone(),
+            status: Status::Error,
+            apply: None,
+            drills: Vec::new(),
+            drill_reason: None,
+            sns_message_id: None,
+            errors: Vec::new(),
+        };
+        let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl).await {
+            Ok(state) => Held::new(self.store, state),
+            Err(LeaseError::Held { owner, expires, .. }) => {
+                tracing::info!(%owner, expires, "held by another run: skipped");
+                outcome.status = Status::Held { owner, expires };
+                return outcome;
+            }
+            Err(error) => {
+                outcome.errors.push(format!("lease: {error}"));
+                return outcome;
+            }
+        };
+        let driven = tokio::select! {
+            driven = self.drive(&held, loaded, planned, &mut outcome) => driven,
+            lost = held.keep(self.options.lease_ttl) => Err(lost),
+        };
+        if let Err(error) = driven {
+            tracing::warn!(%error, "reconcile stopped");
+            outcome.errors.push(error.to_string());
+            if outcome.status == Status::Reconciled || outcome.status == Status::Proven {
+                outcome.status = Status::Error;
+            }
+        }
+        if let Err(error) = held.release().await {
+            outcome.errors.push(format!("lease not released: {error}"));
+        }
+        outcome
+    }
+
+    /// apply → drill → record → announce, each step recorded under the lease.
+    async fn drive(&self, held: &Held<'_>, loaded: &LoadedPolicy, planned: &PolicyPlan, outcome: &mut PolicyOutcome) -> Result<(), LeaseError> {
+        let hash = planned.content_hash.clone();
+        let commit = self.options.commit.clone().unwrap_or_else(|| "worktree".to_string());
+        held.update(|s| s.desired_hash = Some(hash.clone())).await?;
+        let resume = held.snapshot().await.in_flight.filter(|f| f.step == Step::Drill && f.content_hash == hash);
+        let mut change_sets = Vec::new();
+        if resume.is_none() && self.options.mode == Mode::Reconcile {
+            if self.stop.requested() {
+                outcome.status = Status::Stopped;
+                return Ok(());
+            }
+            if let Some(report) = self.apply(held, loaded, planned, &commit).await? {
+                change_sets = executed_change_sets(&report);
+                let failed = report.failed();
+                outcome.apply = Some(report);
+                if failed {
+                    outcome.status = Status::ApplyFailed;
+                    return Ok(());
+                }
+            }
+        }
+        let reason = match (&resume, self.options.mode) {
+            (Some(_), _) => "resumed an interrupted drill",
+            (None, Mode::DrillNow) => "verify",
+            (None, Mode::Reconcile) => {
+                let state = held.snapshot().await;
+                let every = std::time::Duration::from_secs(loaded.policy.spec.verify.every.seconds());
+                match drill_due(&state, &hash, every, self.options.retry_failed_after, state::now()) {
+                    Due::Now(reason) => reason,
+                    Due::RetryAfter(after) => {
+                        outcome.status = Status::AwaitingRetry { after };
+                        return Ok(());
+                    }
+                    Due::No => {
+                        outcome.status = Status::Proven;
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        if self.stop.requested() {
+            outcome.status = Status::Stopped;
+            return Ok(());
+        }
+        outcome.drill_reason = Some(reason.to_string());
+        let drills = self.drill(held, loaded, &hash, &commit, resume).await?;
+        let passed = !drills.is_empty() && drills.iter().all(DrillResult::passed);
+        outcome.status = if passed { Status::Reconciled } else { Status::DrillFailed };
+        let record = drill_record(&drills, &hash, &commit);
+        held.update(|s| {
+            s.in_flight = None;
+            if passed {
+                s.reconciled = Some(Reconciled { content_hash: hash.clone(), commit: commit.clone(), at: record.finished });
+            }
+            s.last_drill = Some(record.clone());
+            s.push_evidence(Evidence {
+                commit: commit.clone(),
+                content_hash: hash.clone(),
+                at: record.finished,
+                change_sets: change_sets.clone(),
+                drill: Some(record.clone()),
+                sns_message_id: None,
+            });
+        })
+        .await?;
+        outcome.drills = drills;
+        self.announce(held, loaded, &hash, &commit, &change_sets, outcome).await
+    }
+
+    /// Applies the policy's changed stacks; `None` when nothing changed.
+    async fn apply(&self, held: &Held<'_>, loaded: &LoadedPolicy, planned: &PolicyPlan, commit: &str) -> Result<Option<PolicyReport>, LeaseError> {
+        let hash = planned.content_hash.clone();
+        let deployed = held.snapshot().await.applied.is_some_and(|a| a.content_hash == hash);
+        if !(planned.has_changes() || planned.error.is_some()) {
+            if !deployed {
+                // Deployed already (by an earlier run without state, or by hand from the same render).
+                held.update(|s| s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() })).await?;
+            }
+            return Ok(None);
+        }
+        held.update(|s| s.in_flight = Some(in_flight(Step::Apply, &hash, commit))).await?;
+        let report = apply::apply_policy(self.aws, planned, loaded, &self.options.apply, self.progress).await;
+        let failed = report.failed();
+        held.update(|s| {
+            s.in_flight = None;
+            if !failed {
+                s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() });
+            }
+        })
+        .await?;
+        Ok(Some(report))
+    }
+
+    async fn drill(
+        &self,
+        held: &Held<'_>,
+        loaded: &LoadedPolicy,
+        hash: &str,
+        commit: &str,
+        resume: Option<InFlight>,
+    ) -> Result<Vec<DrillResult>, LeaseError> {
+        let mut options = self.options.drill.clone();
+        match &resume {
+            Some(in_flight) => options.resume = journal::resume_of(in_flight),
+            None => held.update(|s| s.in_flight = Some(in_flight(Step::Drill, hash, commit))).await?,
+        }
+        let journal = StateJournal::new(held);
+        let drills = drill::prove(self.aws, &loaded.policy, &options, &journal).await;
+        journal.into_result()?;
+        Ok(drills)
+    }
+
+    async fn announce(
+        &self,
+        held: &Held<'_>,
+        loaded: &LoadedPolicy,
+        hash: &str,
+        commit: &str,
+        change_sets: &[ChangeSetRecord],
+        outcome: &mut PolicyOutcome,
+    ) -> Result<(), LeaseError> {
+        let announcement = notify::Announcement {
+            policy: &loaded.policy,
+            commit: Some(commit),
+            content_hash: hash,
+            change_sets,
+            drills: &outcome.drills,
+        };
+        match notify::announce(self.aws, &announcement).await {
+            Ok(message_id) => {
+                held.update(|s| {
+                    if let Some(last) = s.evidence.last_mut() {
+                        last.sns_message_id = Some(message_id.clone());
+                    }
+                })
+                .await?;
+                outcome.sns_message_id = Some(message_id);
+            }
+            Err(error) => outcome.errors.push(format!("announcement not sent: {error}")),
+        }
+        Ok(())
+    }
+}
+
+fn in_flight(step: Step, hash: &str, commit: &str) -> InFlight {
+    InFlight {
+        step,
+        content_hash: hash.to_string(),
+        commit: commit.to_string(),
+        drill_id: None,
+        backup_job_id: None,
+        copy_jobs: BTreeMap::new(),
+        restores: BTreeMap::new(),
+        started: state::now(),
+    }
+}
+
+/// The change sets an apply executed, for the evidence chain.
+fn executed_change_sets(report: &PolicyReport) -> Vec<ChangeSetRecord> {
+    report
+        .stacks
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StackOutcome::Applied { change_set_id, .. } => {
+                Some(ChangeSetRecord { stack: s.stack.clone(), region: s.region.clone(), change_set_id: Some(change_set_id.clone()) })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state's summary of a policy's drills.
+pub fn drill_record(drills: &[DrillResult], hash: &str, commit: &str) -> DrillRecord {
+    let now = state::now();
+    let elapsed = drills.iter().filter_map(|d| d.rto.as_ref()).map(|r| r.measured_seconds as u64).max().unwrap_or(0);
+    DrillRecord {
+        drill_id: drills.first().map(|d| d.drill_id.clone()).unwrap_or_default(),
+        started: now.saturating_sub(elapsed),
+        finished: now,
+        content_hash: hash.to_string(),
+        commit: commit.to_string(),
+        passed: !drills.is_empty() && drills.iter().all(DrillResult::passed),
+        regions: drills.iter().map(region_drill).collect(),
+        reasons: drills.iter().flat_map(|d| d.reasons.iter().map(move |r| format!("{}: {r}", d.region))).collect(),
+    }
+}
+
+fn region_drill(drill: &DrillResult) -> RegionDrill {
+    RegionDrill {
+        region: drill.region.clone(),
+        passed: drill.passed(),
+        rto_seconds: drill.rto.as_ref().map(|r| r.measured_seconds),
+        rto_objective_seconds: drill.rto.as_ref().map(|r| r.objective_seconds).unwrap_or_default(),
+        rpo_seconds: drill.rpo.as_ref().map(|r| r.measured_seconds),
+        rpo_objective_seconds: drill.rpo.as_ref().map(|r| r.objective_seconds).unwrap_or_default(),
+        recovery_point_arn: drill.recovery_point.as_ref().map(|p| p.arn.clone()),
+        backup_job_id: drill.recovery_point.as_ref().and_then(|p| p.backup_job_id.clone()),
+        copy_job_id: drill.copy_job_id.clone(),
+        restore_job_id: drill.restore_job_id.clone(),
+        scratch_table: drill.scratch_table.clone(),
+        checks: drill.checks.iter().map(|c| CheckRecord { name: c.name.clone(), passed: c.passed, reason: c.reason.clone() }).collect(),
+    }
+}
+
+/// A policy's record while this run holds its lease: every write goes
+/// through the lease, one at a time.
+pub struct Held<'a> {
+    store: &'a dyn StateStore,
+    state: Mutex<PolicyState>,
+}
+
+impl<'a> Held<'a> {
+    fn new(store: &'a dyn StateStore, state: PolicyState) -> Self {
+        Self { store, state: Mutex::new(state) }
+    }
+
+    async fn snapshot(&self) -> PolicyState {
+        self.state.lock().await.clone()
+    }
+
+    /// Writes a change to the record, refused if the lease was lost.
+    pub async fn update(&self, change: impl FnOnce(&mut PolicyState)) -> Result<(), LeaseError> {
+        let mut state = self.state.lock().await;
+        let owner = state.lease.as_ref().map(|l| l.owner.clone()).unwrap_or_default();
+        *state = lease::update(self.store, &state, &owner, change).await?;
+        Ok(())
+    }
+
+    /// Renews the lease every third of its time to live; returns only when
+    /// it is lost.
+    async fn keep(&self, ttl: Duration) -> LeaseError {
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            let mut state = self.state.lock().await;
+            match lease::renew(self.store, &state, ttl).await {
+                Ok(renewed) => *state = renewed,
+                Err(error) => return error,
+            }
+        }
+    }
+
+    async fn release(self) -> Result<(), LeaseError> {
+        let state = self.state.into_inner();
+        lease::release(self.store, &state).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: u64 = 86_400;
+
+    fn drilled(hash: &str, passed: bool, finished: u64) -> DrillRecord {
+        DrillRecord {
+            drill_id: "d".into(),
+            started: finished - 10,
+            finished,
+            content_hash: hash.into(),
+            commit: "c".into(),
+            passed,
+            regions: Vec::new(),
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn unproven_content_is_drilled() {
+        let state = PolicyState::new("p");
+        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, HOUR, 1_000_000), Due::Now("not proven for this content"));
+        let mut state = PolicyState::new("p");
+        state.reconciled = Some(Reconciled { content_hash: "h0".into(), commit: "c".into(), at: 999_000 });
+        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, HOUR, 1_000_000), Due::Now("not proven for this content"));
+    }
+
+    #[test]
+    fn a_fresh_proof_is_enough_and_an_old_one_is_due() {
+        let mut state = PolicyState::new("p");
+        state.reconciled = Some(Reconciled { content_hash: "h".into(), commit: "c".into(), at: 10 * DAY });
+        let every = Duration::from_secs(7 * DAY);
+        assert_eq!(drill_due(&state, "h", every, HOUR, 16 * DAY), Due::No);
+        assert_eq!(drill_due(&state, "h", every, HOUR, 17 * DAY), Due::Now("proof older than verify.every"));
+    }
+
+    #[test]
+    fn a_failed_drill_is_retried_only_after_the_pause() {
+        let mut state = PolicyState::new("p");
+        state.last_drill = Some(drilled("h", false, 5_000));
+        assert_eq!(drill_due(&state, "h", HOUR * 24, HOUR, 5_100), Due::RetryAfter(8_600));
+        assert_eq!(drill_due(&state, "h", HOUR * 24, HOUR, 8_600), Due::Now("not proven for this content"));
+        // A failure of other content does not hold back the new content.
+        assert_eq!(drill_due(&state, "h2", HOUR * 24, HOUR, 5_100), Due::Now("not proven for this content"));
+    }
+}

@@ -1,0 +1,180 @@
+//! The controller loop (`drctl watch`): fetch the remote, reconcile when the
+//! reference moves, re-prove policies whose proof is due, back off on
+//! errors, and stop cleanly when asked.
+//!
+//! # Guarantees
+//! - A pass reconciles when the reference points at a commit not yet
+//!   reconciled by this loop, when a policy's state says a drill is due or
+//!   was interrupted, or when the previous pass failed; otherwise it makes
+//!   no AWS call but the state reads.
+//! - After a failed pass the loop waits `error_backoff`, doubling up to the
+//!   interval, instead of the interval; a success resets it.
+//! - [`Stop`] ends the loop between passes at once and within a pass after
+//!   the steps under way (leases released by the reconcile).
+
+use std::time::Duration;
+
+use crate::apply::Progress;
+use crate::aws::Aws;
+use crate::plan;
+use crate::policy::{self, Checked};
+use crate::source::{Source, SourceError};
+use crate::state::{self, StateError, StateStore};
+
+use super::{Due, Options, Report, Stop, drill_due};
+
+/// How the loop runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub reference: String,
+    pub interval: Duration,
+    /// The first wait after a failed pass; doubles up to `interval`.
+    pub error_backoff: Duration,
+    pub plan_concurrency: usize,
+    pub extra_regions: Vec<String>,
+    /// Passes to run before returning (tests); `None` runs until stopped.
+    pub max_passes: Option<u64>,
+    pub reconcile: Options,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("the pass finished with errors: {0}")]
+    Failed(String),
+}
+
+/// What one pass did.
+#[derive(Debug)]
+pub enum Pass {
+    Idle { commit: String },
+    Reconciled { commit: String, report: Box<Report> },
+}
+
+/// Runs passes until `stop` is requested (or `max_passes`).
+pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings: &Settings, stop: &Stop) {
+    let mut last_reconciled: Option<String> = None;
+    let mut failures: u32 = 0;
+    let mut passes = 0u64;
+    while !stop.requested() {
+        let force = failures > 0;
+        let outcome = pass(aws, store, source, settings, last_reconciled.as_deref(), force, stop).await;
+        passes += 1;
+        match outcome {
+            Ok(Pass::Idle { commit }) => {
+                tracing::info!(%commit, "nothing to do");
+                failures = 0;
+            }
+            Ok(Pass::Reconciled { commit, report }) => {
+                let failed = report.failed() || report.drill_failed();
+                tracing::info!(%commit, policies = report.policies.len(), failed, "reconciled");
+                last_reconciled = Some(commit);
+                failures = if failed { failures + 1 } else { 0 };
+            }
+            Err(error) => {
+                tracing::error!(%error, "pass failed");
+                failures += 1;
+            }
+        }
+        if settings.max_passes.is_some_and(|max| passes >= max) {
+            break;
+        }
+        stop.sleep(wait_after(failures, settings)).await;
+    }
+    tracing::info!("watch stopped");
+}
+
+/// The wait before the next pass: the interval, or a backoff after failures.
+fn wait_after(failures: u32, settings: &Settings) -> Duration {
+    if failures == 0 {
+        return settings.interval;
+    }
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    settings.error_backoff.saturating_mul(factor).min(settings.interval)
+}
+
+/// One pass: fetch, read the reference, and reconcile if anything is due.
+pub async fn pass(
+    aws: &Aws,
+    store: &dyn StateStore,
+    source: &Source,
+    settings: &Settings,
+    last_reconciled: Option<&str>,
+    force: bool,
+    stop: &Stop,
+) -> Result<Pass, PassError> {
+    source.fetch()?;
+    let commit = source.resolve(&settings.reference)?;
+    let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?;
+    let checked = policy::check(set.inputs());
+    let moved = last_reconciled != Some(commit.as_str());
+    let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
+    if !(moved || force || due.is_some()) {
+        return Ok(Pass::Idle { commit });
+    }
+    let why = if moved { "new commit" } else if force { "retry after a failed pass" } else { "a drill is due" };
+    tracing::info!(%commit, why, policy = due.as_deref().unwrap_or(""), "reconciling");
+    let plan_options = plan::Options {
+        commit: Some(commit.clone()),
+        extra_regions: settings.extra_regions.clone(),
+        concurrency: settings.plan_concurrency,
+        preview: false,
+    };
+    let plan = plan::plan(aws, &checked, &plan_options).await;
+    let options = Options { commit: Some(commit.clone()), ..settings.reconcile.clone() };
+    let report = super::reconcile(aws, store, &checked, &plan, &options, &Progress::Quiet, stop).await;
+    Ok(Pass::Reconciled { commit, report: Box::new(report) })
+}
+
+/// The first valid policy whose state says a drill is due, or that has a
+/// step in flight (an interrupted run to resume).
+async fn due_policy(store: &dyn StateStore, checked: &Checked, options: &Options) -> Result<Option<String>, StateError> {
+    let now = state::now();
+    for loaded in checked.valid() {
+        let name = &loaded.policy.metadata.name;
+        let Some(record) = store.get(name).await? else { return Ok(Some(name.clone())) };
+        let hash = policy::content_hash(&loaded.policy);
+        let every = Duration::from_secs(loaded.policy.spec.verify.every.seconds());
+        let interrupted = record.in_flight.is_some() && record.lease.as_ref().is_none_or(|l| l.expires <= now);
+        if interrupted || matches!(drill_due(&record, &hash, every, options.retry_failed_after, now), Due::Now(_)) {
+            return Ok(Some(name.clone()));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            reference: "HEAD".into(),
+            interval: Duration::from_secs(300),
+            error_backoff: Duration::from_secs(10),
+            plan_concurrency: 1,
+            extra_regions: Vec::new(),
+            max_passes: None,
+            reconcile: Options {
+                commit: None,
+                owner: "t".into(),
+                lease_ttl: Duration::from_secs(60),
+                concurrency: 1,
+                apply: Default::default(),
+                drill: Default::default(),
+                retry_failed_after: Duration::from_secs(3600),
+                mode: super::super::Mode::Reconcile,
+            },
+        }
+    }
+
+    #[test]
+    fn failures_back_off_doubling_up_to_the_interval() {
+        let s = settings();
+        let waits: Vec<u64> = (0..7).map(|f| wait_after(f, &s).as_secs()).collect();
+        assert_eq!(waits, [300, 10, 20, 40, 80, 160, 300]);
+    }
+}

@@ -1,0 +1,308 @@
+//! `drctl gc` against the emulator: what drctl left behind goes (tagged
+//! scratch tables, untagged ones the state proves drctl made, preview change
+//! sets, the empty stack an aborted CREATE preview leaves), and nothing else
+//! does: tables without the prefix or without proof, stacks drctl does not
+//! manage, a pending apply, a running drill's table.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudformation::types::{ChangeSetType, Tag as CfnTag};
+use aws_sdk_dynamodb::types::Tag;
+use drctl::drill::scratch;
+use drctl::gc::{self, Found, GcReport, Kind, Mode, Outcome};
+use drctl::state::{InFlight, InFlightRestore, Lease, PolicyState, Step};
+use support::TestAccount;
+
+const EMPTY_TEMPLATE: &str = r#"{"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#;
+const OTHER_TEMPLATE: &str = r#"{"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}, "Second": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#;
+
+fn regions() -> Vec<String> {
+    vec![support::REGION.to_string()]
+}
+
+async fn table(account: &TestAccount, name: &str, tags: &BTreeMap<String, String>) {
+    let dynamodb = account.clients().dynamodb;
+    let arn = support::create_table(&dynamodb, name, 2).await;
+    if !tags.is_empty() {
+        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap()).collect();
+        dynamodb.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.unwrap();
+    }
+}
+
+async fn tables(account: &TestAccount) -> Vec<String> {
+    let listed = account.clients().dynamodb.list_tables().send().await.unwrap();
+    let mut names = listed.table_names().to_vec();
+    names.sort();
+    names
+}
+
+fn managed_tags(policy: &str) -> Vec<CfnTag> {
+    [("drctl:managed-by", "drctl"), ("drctl:policy", policy)].iter().map(|(k, v)| CfnTag::builder().key(*k).value(*v).build()).collect()
+}
+
+/// A change set on `stack`; CREATE makes a new stack in REVIEW_IN_PROGRESS.
+async fn change_set(account: &TestAccount, stack: &str, name: &str, kind: ChangeSetType, tags: Vec<CfnTag>) {
+    let cfn = account.clients().cloudformation;
+    let template = if kind == ChangeSetType::Create { EMPTY_TEMPLATE } else { OTHER_TEMPLATE };
+    cfn.create_change_set()
+        .stack_name(stack)
+        .change_set_name(name)
+        .change_set_type(kind)
+        .template_body(template)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateChangeSet {name} on {stack}: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
+}
+
+/// A deployed stack, tagged as drctl's when `policy` is given.
+async fn stack(account: &TestAccount, name: &str, policy: Option<&str>) {
+    let cfn = account.clients().cloudformation;
+    cfn.create_stack()
+        .stack_name(name)
+        .template_body(EMPTY_TEMPLATE)
+        .set_tags(policy.map(managed_tags))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateStack {name}: {}", aws_smithy_types::error::display::DisplayErrorContext(e)));
+    support::wait_stack(&cfn, name).await;
+}
+
+async fn change_set_names(account: &TestAccount, stack: &str) -> Vec<String> {
+    let listed = account.clients().cloudformation.list_change_sets().stack_name(stack).send().await.unwrap();
+    let mut names: Vec<String> = listed
+        .summaries()
+        .iter()
+        .filter(|s| s.stack_name() == Some(stack))
+        .filter_map(|s| s.change_set_name().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn stack_status(account: &TestAccount, name: &str) -> Option<String> {
+    let described = account.clients().cloudformation.describe_stacks().stack_name(name).send().await.ok()?;
+    let status = described.stacks().first()?.stack_status()?.as_str().to_string();
+    (status != "DELETE_COMPLETE").then_some(status)
+}
+
+fn found<'a>(report: &'a GcReport, kind: Kind, name: &str) -> &'a Found {
+    report.found.iter().find(|f| f.kind == kind && f.name == name).unwrap_or_else(|| panic!("no {kind:?} {name} in {report:#?}"))
+}
+
+fn outcome(report: &GcReport, kind: Kind, name: &str) -> Outcome {
+    found(report, kind, name).outcome
+}
+
+/// A record of `policy` whose drill restores into `table` in the primary
+/// region, with a lease expiring at `lease_expires` (if any).
+fn in_flight(policy: &str, table: &str, lease_expires: Option<u64>) -> PolicyState {
+    let mut state = PolicyState::new(policy);
+    state.in_flight = Some(InFlight {
+        step: Step::Drill,
+        content_hash: "c0ffee".into(),
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        drill_id: Some(format!("{}00000000", &table[table.len() - 8..])),
+        backup_job_id: None,
+        copy_jobs: BTreeMap::new(),
+        restores: BTreeMap::from([(support::REGION.to_string(), InFlightRestore { scratch_table: table.into(), job_id: None })]),
+        started: drctl::state::now() - 120,
+    });
+    state.lease = lease_expires.map(|expires| Lease { owner: "ci-runner-7-4242-ab12".into(), expires });
+    state
+}
+
+#[tokio::test]
+async fn tagged_scratch_tables_and_previews_go_and_nothing_else_does() {
+    let account = support::account().await;
+    let tagged = "drctl-drill-spatial-scans-0a0a0a0a";
+    let untagged = "drctl-drill-spatial-scans-0b0b0b0b";
+    table(&account, tagged, &scratch::scratch_tags("spatial-scans", "0a0a0a0a00000000")).await;
+    table(&account, untagged, &BTreeMap::new()).await;
+    // Tagged as scratch, but without the prefix: not drctl's to delete.
+    table(&account, "SpatialScans", &scratch::scratch_tags("spatial-scans", "0c0c0c0c00000000")).await;
+    stack(&account, "drctl-spatial-scans", Some("spatial-scans")).await;
+    change_set(&account, "drctl-spatial-scans", "drctl-preview-5e5e5e5e5e5e5e5e", ChangeSetType::Update, managed_tags("spatial-scans"))
+        .await;
+    change_set(&account, "drctl-render-jobs", "drctl-preview-6f6f6f6f6f6f6f6f", ChangeSetType::Create, managed_tags("render-jobs")).await;
+    stack(&account, "team-3d-dashboards", None).await;
+    change_set(&account, "team-3d-dashboards", "drctl-preview-7a7a7a7a7a7a7a7a", ChangeSetType::Update, Vec::new()).await;
+    assert_eq!(stack_status(&account, "drctl-render-jobs").await.as_deref(), Some("REVIEW_IN_PROGRESS"));
+
+    let dry = gc::run(&account.aws, &regions(), &[], Mode::DryRun).await;
+
+    assert!(!dry.failed(), "{dry:#?}");
+    assert_eq!(outcome(&dry, Kind::ScratchTable, tagged), Outcome::WouldDelete);
+    assert_eq!(outcome(&dry, Kind::PreviewChangeSet, "drctl-preview-5e5e5e5e5e5e5e5e"), Outcome::WouldDelete);
+    assert_eq!(outcome(&dry, Kind::ReviewStack, "drctl-render-jobs"), Outcome::WouldDelete);
+    assert_eq!(tables(&account).await, ["SpatialScans", tagged, untagged], "a dry run deletes nothing");
+    assert_eq!(change_set_names(&account, "drctl-spatial-scans").await, ["drctl-preview-5e5e5e5e5e5e5e5e"]);
+
+    let report = gc::run(&account.aws, &regions(), &[], Mode::Delete).await;
+
+    assert!(!report.failed(), "{report:#?}");
+    assert_eq!(outcome(&report, Kind::ScratchTable, tagged), Outcome::Deleted);
+    let kept = found(&report, Kind::ScratchTable, untagged);
+    assert_eq!(kept.outcome, Outcome::Kept);
+    assert!(kept.why.contains("no state record names it"), "{kept:?}");
+    let other = found(&report, Kind::OtherTable, "SpatialScans");
+    assert!(other.outcome == Outcome::Kept && other.why.contains("not named drctl-drill-"), "{other:?}");
+    assert_eq!(tables(&account).await, ["SpatialScans", untagged]);
+
+    let preview = found(&report, Kind::PreviewChangeSet, "drctl-preview-5e5e5e5e5e5e5e5e");
+    assert_eq!((preview.outcome, preview.stack.as_deref()), (Outcome::Deleted, Some("drctl-spatial-scans")));
+    assert_eq!(change_set_names(&account, "drctl-spatial-scans").await, Vec::<String>::new());
+    assert_eq!(stack_status(&account, "drctl-spatial-scans").await.as_deref(), Some("CREATE_COMPLETE"), "the stack itself stays");
+    assert_eq!(outcome(&report, Kind::ReviewStack, "drctl-render-jobs"), Outcome::Deleted);
+    assert_eq!(stack_status(&account, "drctl-render-jobs").await, None);
+    assert!(report.found.iter().all(|f| f.stack.as_deref() != Some("team-3d-dashboards")), "{report:#?}");
+    assert_eq!(change_set_names(&account, "team-3d-dashboards").await, ["drctl-preview-7a7a7a7a7a7a7a7a"], "not a drctl stack");
+
+    let again = gc::run(&account.aws, &regions(), &[], Mode::Delete).await;
+    assert_eq!(again.count(Outcome::Deleted), 0, "{again:#?}");
+}
+
+#[tokio::test]
+async fn an_untagged_table_the_state_records_goes_and_a_running_drills_table_stays() {
+    let account = support::account().await;
+    let orphan = "drctl-drill-spatial-scans-1c1c1c1c";
+    let running = "drctl-drill-floor-plans-2d2d2d2d";
+    table(&account, orphan, &BTreeMap::new()).await;
+    table(&account, running, &scratch::scratch_tags("floor-plans", "2d2d2d2d00000000")).await;
+    let now = drctl::state::now();
+    let states = [in_flight("spatial-scans", orphan, Some(now - 5)), in_flight("floor-plans", running, Some(now + 600))];
+
+    let report = gc::run(&account.aws, &regions(), &states, Mode::Delete).await;
+
+    assert!(!report.failed(), "{report:#?}");
+    let removed = found(&report, Kind::ScratchTable, orphan);
+    assert_eq!((removed.outcome, removed.policy.as_deref()), (Outcome::Deleted, Some("spatial-scans")));
+    assert!(removed.why.contains("records it as the scratch table of drill 1c1c1c1c00000000"), "{removed:?}");
+    let kept = found(&report, Kind::ScratchTable, running);
+    assert_eq!(kept.outcome, Outcome::Kept);
+    assert!(
+        kept.why.starts_with("in use: drill 2d2d2d2d00000000 of floor-plans") && kept.why.contains("ci-runner-7-4242-ab12"),
+        "{kept:?}"
+    );
+    assert_eq!(tables(&account).await, [running]);
+}
+
+#[tokio::test]
+async fn a_review_stack_with_a_pending_apply_or_a_young_preview_is_kept() {
+    let account = support::account().await;
+    change_set(&account, "drctl-spatial-scans", "drctl-apply-0123456789abcdef", ChangeSetType::Create, managed_tags("spatial-scans")).await;
+    change_set(&account, "drctl-floor-plans", "drctl-preview-0123456789abcdef", ChangeSetType::Create, managed_tags("floor-plans")).await;
+    let options = gc::Options { preview_grace: std::time::Duration::from_secs(600), ..gc::Options::default() };
+
+    let report = gc::run_with(&account.aws, &regions(), &[], Mode::Delete, &options).await;
+
+    assert!(!report.failed(), "{report:#?}");
+    let pending = found(&report, Kind::ReviewStack, "drctl-spatial-scans");
+    assert!(pending.outcome == Outcome::Kept && pending.why.contains("drctl-apply-0123456789abcdef is pending"), "{pending:?}");
+    let young = found(&report, Kind::PreviewChangeSet, "drctl-preview-0123456789abcdef");
+    assert!(young.outcome == Outcome::Kept && young.why.contains("a running plan may still read it"), "{young:?}");
+    assert_eq!(outcome(&report, Kind::ReviewStack, "drctl-floor-plans"), Outcome::Kept);
+    assert_eq!(stack_status(&account, "drctl-spatial-scans").await.as_deref(), Some("REVIEW_IN_PROGRESS"));
+    assert_eq!(change_set_names(&account, "drctl-floor-plans").await, ["drctl-preview-0123456789abcdef"]);
+}
+
+// ---------------------------------------------------------------------------
+// A drill killed mid-way, then `drctl gc` from the command line.
+
+const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
+
+/// spatial-scans drilled in its primary region only.
+fn primary_only() -> String {
+    SCANS.replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]")
+}
+
+/// A git repository whose one commit holds `desired/spatial-scans.yaml`.
+fn repo(yaml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("desired")).unwrap();
+    std::fs::write(dir.path().join("desired/spatial-scans.yaml"), yaml).unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("test", "test@example.com").unwrap();
+    repo.commit(Some("HEAD"), &signature, &signature, "spatial-scans", &tree, &[]).unwrap();
+    dir
+}
+
+/// The source table with items and the policy's stacks, deployed by the
+/// library's plan and apply.
+async fn deployed(account: &TestAccount, yaml: &str) {
+    use drctl::{apply, plan, policy};
+    support::create_table(&account.clients().dynamodb, "SpatialScans", 40).await;
+    let desired = policy::check([policy::Input { file: "desired/spatial-scans.yaml".into(), content: Ok(yaml.as_bytes().to_vec()) }]);
+    assert!(!desired.has_errors(), "{:#?}", desired.findings);
+    let options = plan::Options { commit: None, extra_regions: Vec::new(), concurrency: 2, preview: false };
+    let plan = plan::plan(&account.aws, &desired, &options).await;
+    let report = apply::apply(&account.aws, &desired, &plan, &apply::Options::default(), &apply::Progress::Quiet).await;
+    assert!(!report.failed(), "{report:#?}");
+}
+
+fn drctl(account: &TestAccount, dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+    command.current_dir(dir).args(args).env_remove("AWS_PROFILE").envs(account.cli_env());
+    command
+}
+
+/// The scratch tables in the primary region, and whether each is tagged.
+async fn scratch_tables(account: &TestAccount) -> BTreeMap<String, bool> {
+    let dynamodb = account.clients().dynamodb;
+    let mut found = BTreeMap::new();
+    for name in tables(account).await.into_iter().filter(|n| n.starts_with(scratch::SCRATCH_PREFIX)) {
+        let Ok(described) = dynamodb.describe_table().table_name(&name).send().await else { continue };
+        let arn = described.table().and_then(|t| t.table_arn()).unwrap_or_default().to_string();
+        let tags = dynamodb.list_tags_of_resource().resource_arn(arn).send().await.map(|t| t.tags().to_vec()).unwrap_or_default();
+        found.insert(name, tags.iter().any(|t| t.key() == scratch::SCRATCH_TAG && t.value() == "true"));
+    }
+    found
+}
+
+/// `drctl gc --format json` in `dir`; its exit code and report.
+fn gc_cli(account: &TestAccount, dir: &std::path::Path, state: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let output = drctl(account, dir, &["gc", "--format", "json", "--state", state.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&output.stdout)));
+    (output.status.code(), report)
+}
+
+#[tokio::test]
+async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes() {
+    let account = support::account().await;
+    let yaml = primary_only();
+    deployed(&account, &yaml).await;
+    let dir = repo(&yaml);
+    // Slow scans keep the drill in its checks, after the tag went on.
+    account.inject_fault(support::Fault::latency("dynamodb", "Scan", 3000));
+
+    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let table = support::poll("a tagged scratch table", support::DEADLINE, || async {
+        scratch_tables(&account).await.into_iter().find(|(_, tagged)| *tagged).map(|(name, _)| name)
+    })
+    .await;
+    verify.kill().unwrap();
+    verify.wait().unwrap();
+    account.clear_faults();
+    assert_eq!(scratch_tables(&account).await, BTreeMap::from([(table.clone(), true)]), "the killed drill left its table");
+
+    let (code, report) = gc_cli(&account, dir.path(), &dir.path().join(".drctl/state.json"));
+
+    assert_eq!(code, Some(0), "{report:#}");
+    let entry = report["found"].as_array().unwrap().iter().find(|f| f["name"] == table.as_str()).unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!((&entry["kind"], &entry["outcome"]), (&"scratch-table".into(), &"deleted".into()), "{report:#}");
+    assert_eq!(report["summary"]["deleted"], 1);
+    assert_eq!(scratch_tables(&account).await, BTreeMap::new());
+    assert!(tables(&account).await.contains(&"SpatialScans".to_string()), "the source table stays");
+}

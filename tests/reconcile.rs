@@ -1,0 +1,406 @@
+//! The whole reconcile against the emulator: plan → apply → drill in every
+//! drill region → record → announce, and the controller's promises: one
+//! run per policy at a time, an interrupted drill resumed without a second
+//! restore, failures announced.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_backup::types::RestoreJobStatus;
+use drctl::apply::{self, Progress};
+use drctl::drill::{self, Backoff};
+use drctl::plan;
+use drctl::policy::{self, Checked, Input};
+use drctl::reconcile::{self, Mode, Report, Status, Stop};
+use drctl::state::{DynamoStore, FileStore, PolicyState, StateStore};
+use support::{JobKind, JobTarget, Progression, TestAccount};
+
+const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
+const ITEMS: usize = 40;
+
+fn checked(yaml: &str) -> Checked {
+    let checked = policy::check([Input { file: "desired/spatial-scans.yaml".into(), content: Ok(yaml.as_bytes().to_vec()) }]);
+    assert!(!checked.has_errors(), "{:#?}", checked.findings);
+    checked
+}
+
+/// The source table with data, the shared topic with an SQS queue
+/// subscribed, and AWS Backup's advanced DynamoDB features on (copies).
+async fn ground(account: &TestAccount) -> String {
+    let clients = account.region(support::REGION);
+    support::create_table(&clients.dynamodb, "SpatialScans", ITEMS).await;
+    clients
+        .backup
+        .update_region_settings()
+        .resource_type_opt_in_preference("DynamoDB", true)
+        .resource_type_management_preference("DynamoDB", true)
+        .send()
+        .await
+        .unwrap();
+    let policy = checked(SCANS).policies.remove(0).policy;
+    for bootstrap in drctl::render::bootstraps([&policy], None) {
+        let stack = drctl::render::render_bootstrap(&bootstrap).unwrap();
+        let outcome = apply::deploy_stack(&account.aws, &stack, Vec::new(), &apply::Options::default(), &Progress::Quiet).await;
+        assert!(!outcome.is_failure(), "{outcome:?}");
+    }
+    subscribe_queue(account, "dr-announcements").await
+}
+
+/// An SQS queue subscribed to the topic; returns the queue URL.
+async fn subscribe_queue(account: &TestAccount, topic: &str) -> String {
+    let sqs = account.sqs(support::REGION);
+    let queue = sqs.create_queue().queue_name("announcements").send().await.unwrap().queue_url().unwrap().to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let topic_arn = format!("arn:aws:sns:{}:{}:{topic}", support::REGION, account.id);
+    // drctl's announcements only, by their attributes (the vault's own job
+    // notifications go to the same topic).
+    account
+        .region(support::REGION)
+        .sns
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("FilterPolicy", r#"{"verdict": ["passed", "failed"]}"#)
+        .send()
+        .await
+        .unwrap();
+    queue
+}
+
+/// Every SNS envelope waiting in the queue.
+async fn announcements(account: &TestAccount, queue: &str) -> Vec<serde_json::Value> {
+    let sqs = account.sqs(support::REGION);
+    let mut found = Vec::new();
+    loop {
+        let received = sqs.receive_message().queue_url(queue).max_number_of_messages(10).send().await.unwrap();
+        if received.messages().is_empty() {
+            return found;
+        }
+        for message in received.messages() {
+            found.push(serde_json::from_str(message.body().unwrap()).unwrap());
+            sqs.delete_message().queue_url(queue).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+}
+
+fn options(owner: &str) -> reconcile::Options {
+    reconcile::Options {
+        commit: Some("c0ffee".into()),
+        owner: owner.into(),
+        lease_ttl: Duration::from_secs(30),
+        concurrency: 2,
+        apply: apply::Options::default(),
+        drill: drill::Options {
+            job_deadline: support::DEADLINE,
+            table_deadline: support::DEADLINE,
+            backoff: Backoff { initial: Duration::from_millis(25), max: Duration::from_millis(400) },
+            scan_segments: 4,
+            ..drill::Options::default()
+        },
+        retry_failed_after: Duration::from_secs(3600),
+        mode: Mode::Reconcile,
+    }
+}
+
+async fn run(account: &TestAccount, store: &dyn StateStore, desired: &Checked, options: &reconcile::Options) -> Report {
+    let plan_options = plan::Options { commit: options.commit.clone(), extra_regions: Vec::new(), concurrency: 2, preview: false };
+    let plan = plan::plan(&account.aws, desired, &plan_options).await;
+    reconcile::reconcile(&account.aws, store, desired, &plan, options, &Progress::Quiet, &Stop::default()).await
+}
+
+async fn scratch_tables(account: &TestAccount) -> Vec<String> {
+    let mut found = Vec::new();
+    for region in [support::REGION, support::DR_REGION] {
+        let names = account.region(region).dynamodb.list_tables().send().await.unwrap().table_names().to_vec();
+        found.extend(names.into_iter().filter(|n| n.starts_with("drctl-drill-")).map(|n| format!("{region}:{n}")));
+    }
+    found
+}
+
+async fn restore_jobs(account: &TestAccount, region: &str) -> Vec<aws_sdk_backup::types::RestoreJobsListMember> {
+    account.region(region).backup.list_restore_jobs().send().await.unwrap().restore_jobs().to_vec()
+}
+
+fn state_dir() -> (tempfile::TempDir, FileStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("state.json"));
+    (dir, store)
+}
+
+#[tokio::test]
+async fn a_full_reconcile_applies_proves_both_regions_records_and_announces() {
+    let account = support::account().await;
+    let queue = ground(&account).await;
+    let (_dir, store) = state_dir();
+    let desired = checked(SCANS);
+
+    let report = run(&account, &store, &desired, &options("run-1")).await;
+
+    let outcome = &report.policies[0];
+    assert_eq!(outcome.status, Status::Reconciled, "{report:#?}");
+    let regions: Vec<&str> = outcome.drills.iter().map(|d| d.region.as_str()).collect();
+    assert_eq!(regions, [support::REGION, support::DR_REGION]);
+    for drill in &outcome.drills {
+        assert!(drill.passed() && drill.checks.iter().all(|c| c.passed), "{drill:#?}");
+    }
+    assert!(outcome.drills[1].copy_job_id.is_some(), "the DR drill restores a copy");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+
+    let state = store.get("spatial-scans").await.unwrap().expect("recorded");
+    let hash = policy::content_hash(&desired.policies[0].policy);
+    assert_eq!(state.reconciled.as_ref().map(|r| r.content_hash.as_str()), Some(hash.as_str()));
+    assert_eq!(state.applied.as_ref().map(|a| a.commit.as_str()), Some("c0ffee"));
+    assert!(state.lease.is_none() && state.in_flight.is_none(), "{state:#?}");
+    let evidence = state.evidence.last().expect("evidence");
+    assert!(!evidence.change_sets.is_empty() && evidence.change_sets.iter().all(|c| c.change_set_id.is_some()), "{evidence:#?}");
+    let drill = evidence.drill.as_ref().unwrap();
+    assert!(drill.regions.iter().all(|r| r.restore_job_id.is_some() && r.recovery_point_arn.is_some()), "{drill:#?}");
+    assert_eq!(evidence.sns_message_id, outcome.sns_message_id);
+
+    let messages = announcements(&account, &queue).await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let envelope = &messages[0];
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(subject.len() <= 100 && subject.contains("spatial-scans") && subject.contains("PASSED"), "{subject}");
+    assert_eq!(envelope["MessageAttributes"]["verdict"]["Value"], "passed");
+    assert_eq!(envelope["MessageAttributes"]["policy"]["Value"], "spatial-scans");
+    assert_eq!(envelope["MessageAttributes"]["environment"]["Value"], "prod");
+    assert_eq!(envelope["MessageId"].as_str(), outcome.sns_message_id.as_deref());
+    let body: serde_json::Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(body["policy"], "spatial-scans");
+    assert_eq!(body["commit"], "c0ffee");
+    assert_eq!(body["content_hash"], hash.as_str());
+
+    // Nothing changed and the proof is fresh: no change set, no drill.
+    account.reset_calls();
+    let again = run(&account, &store, &desired, &options("run-2")).await;
+    assert_eq!(again.policies[0].status, Status::Proven, "{again:#?}");
+    let calls = account.calls();
+    assert_eq!((calls.of("backup.StartBackupJob"), calls.of("backup.StartRestoreJob")), (0, 0), "{calls:?}");
+    assert_eq!(calls.of("cloudformation.CreateChangeSet"), 0);
+    assert!(announcements(&account, &queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_restore_is_announced_and_leaves_the_policy_unreconciled() {
+    let account = support::account().await;
+    let queue = ground(&account).await;
+    let (_dir, store) = state_dir();
+    let desired = checked(SCANS);
+    account.fail_job(JobKind::Restore, JobTarget::Next, "Insufficient capacity to restore");
+
+    let report = run(&account, &store, &desired, &options("run-1")).await;
+
+    assert_eq!(report.policies[0].status, Status::DrillFailed, "{report:#?}");
+    assert!(report.drill_failed() && !report.failed(), "a failed drill is exit 3, not an error");
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.reconciled.is_none() && state.applied.is_some(), "{state:#?}");
+    let last = state.last_drill.as_ref().unwrap();
+    assert!(!last.passed && last.reasons.iter().any(|r| r.contains("Insufficient capacity")), "{last:#?}");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    let messages = announcements(&account, &queue).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["MessageAttributes"]["verdict"]["Value"], "failed");
+    assert!(messages[0]["Subject"].as_str().unwrap().contains("FAILED"));
+
+    // The next run does not hammer a broken restore: it waits for the retry time.
+    let again = run(&account, &store, &desired, &options("run-2")).await;
+    assert!(matches!(again.policies[0].status, Status::AwaitingRetry { .. }), "{again:#?}");
+}
+
+#[tokio::test]
+async fn two_concurrent_reconciles_on_the_dynamodb_store_drive_the_policy_once() {
+    let account = support::account().await;
+    let _queue = ground(&account).await;
+    let dynamodb = account.region(support::REGION).dynamodb;
+    support::create_state_table(&dynamodb, "drctl-state").await;
+    let store = DynamoStore::new(dynamodb, "drctl-state");
+    let desired = checked(SCANS);
+
+    let (run_a, run_b) = (options("run-a"), options("run-b"));
+    let (a, b) = tokio::join!(run(&account, &store, &desired, &run_a), run(&account, &store, &desired, &run_b));
+
+    let statuses = [a.policies[0].status.clone(), b.policies[0].status.clone()];
+    assert_eq!(statuses.iter().filter(|s| **s == Status::Reconciled).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().any(|s| matches!(s, Status::Held { .. } | Status::Proven)), "{statuses:?}");
+    let restores = restore_jobs(&account, support::REGION).await.len() + restore_jobs(&account, support::DR_REGION).await.len();
+    assert_eq!(restores, 2, "one drill: one restore per drill region");
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.lease.is_none() && state.reconciled.is_some(), "{state:#?}");
+}
+
+#[tokio::test]
+async fn a_reconcile_killed_during_the_restore_is_resumed_without_a_second_restore() {
+    let account = support::account().await;
+    let _queue = ground(&account).await;
+    let (_dir, store) = state_dir();
+    let desired = checked(SCANS);
+    // Restores take a few seconds: long enough to kill the run in the middle.
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 2.0 });
+    let mut first = options("doomed-run");
+    first.lease_ttl = Duration::from_secs(3);
+
+    // The first run dies (its future is dropped) once a restore is recorded as started.
+    let doomed = run(&account, &store, &desired, &first);
+    tokio::select! {
+        report = doomed => panic!("the run should have been killed during its restore: {report:#?}"),
+        _ = wait_for_recorded_restore(&store) => {}
+    }
+    let interrupted = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(interrupted.in_flight.is_some() && interrupted.lease.is_some(), "{interrupted:#?}");
+    let started = restore_jobs(&account, support::REGION).await.len() + restore_jobs(&account, support::DR_REGION).await.len();
+
+    // A new owner takes over once the dead run's lease expires.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let report = run(&account, &store, &desired, &options("next-run")).await;
+
+    let outcome = &report.policies[0];
+    assert_eq!(outcome.status, Status::Reconciled, "{report:#?}");
+    assert_eq!(outcome.drill_reason.as_deref(), Some("resumed an interrupted drill"));
+    let after = restore_jobs(&account, support::REGION).await.len() + restore_jobs(&account, support::DR_REGION).await.len();
+    assert!(started >= 1 && after == 2, "restores before {started}, after {after}: none started twice");
+    let completed =
+        restore_jobs(&account, support::REGION).await.iter().filter(|j| j.status() == Some(&RestoreJobStatus::Completed)).count();
+    assert_eq!(completed, 1);
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.in_flight.is_none() && state.lease.is_none() && state.reconciled.is_some(), "{state:#?}");
+}
+
+/// Polls the state until the drill has recorded a started restore job.
+async fn wait_for_recorded_restore(store: &dyn StateStore) {
+    loop {
+        let state: Option<PolicyState> = store.get("spatial-scans").await.unwrap();
+        if state.and_then(|s| s.in_flight).is_some_and(|f| f.restores.values().any(|r| r.job_id.is_some())) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A bare "remote" with a work clone that commits and pushes policies.
+struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Self {
+        let remote = Self { dir: tempfile::tempdir().unwrap() };
+        remote.git(&["init", "-q", "--bare", "-b", "main", "remote.git"]);
+        remote.git(&["clone", "-q", "remote.git", "work"]);
+        std::fs::create_dir_all(remote.dir.path().join("work/desired")).unwrap();
+        remote
+    }
+
+    fn bare(&self) -> String {
+        self.dir.path().join("remote.git").display().to_string()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .current_dir(self.dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Commits `yaml` as the spatial-scans policy and pushes; returns the commit.
+    fn push(&self, yaml: &str, message: &str) -> String {
+        std::fs::write(self.dir.path().join("work/desired/spatial-scans.yaml"), yaml).unwrap();
+        self.git(&["-C", "work", "add", "-A"]);
+        self.git(&["-C", "work", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message]);
+        self.git(&["-C", "work", "push", "-q", "origin", "HEAD:main"]);
+        self.git(&["-C", "work", "rev-parse", "HEAD"])
+    }
+}
+
+/// Polls the state until the policy is reconciled at `commit`.
+async fn wait_reconciled(store: &dyn StateStore, commit: &str) -> PolicyState {
+    support::poll(&format!("spatial-scans reconciled at {commit}"), Duration::from_secs(120), || async {
+        store.get("spatial-scans").await.unwrap().filter(|s| s.reconciled.as_ref().is_some_and(|r| r.commit == commit))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn watch_reconciles_each_commit_pushed_to_the_remote() {
+    let account = support::account().await;
+    let _queue = ground(&account).await;
+    let (_dir, store) = state_dir();
+    let remote = Remote::new();
+    let first = remote.push(SCANS, "spatial-scans: first policy");
+    let source = drctl::source::Source::open(&remote.bare(), &std::env::temp_dir()).unwrap();
+    let settings = reconcile::watch::Settings {
+        reference: "main".into(),
+        interval: Duration::from_millis(300),
+        error_backoff: Duration::from_millis(300),
+        plan_concurrency: 2,
+        extra_regions: Vec::new(),
+        max_passes: None,
+        reconcile: options("watcher"),
+    };
+    let stop = Stop::default();
+
+    let watching = reconcile::watch::watch(&account.aws, &store, &source, &settings, &stop);
+    let pushing = async {
+        wait_reconciled(&store, &first).await;
+        let second = remote.push(&SCANS.replace("retention: 35d", "retention: 21d"), "spatial-scans: keep 21 days");
+        let state = wait_reconciled(&store, &second).await;
+        stop.request();
+        (second, state)
+    };
+    let ((second, state), ()) = tokio::join!(pushing, watching);
+
+    assert_eq!(state.applied.as_ref().map(|a| a.commit.as_str()), Some(second.as_str()));
+    assert!(state.evidence.iter().any(|e| e.commit == first) && state.evidence.iter().any(|e| e.commit == second), "{state:#?}");
+    assert!(state.lease.is_none(), "the loop released its lease: {state:#?}");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn sigterm_during_watch_finishes_the_drill_releases_the_lease_and_leaves_no_scratch_table() {
+    let account = support::account().await;
+    let _queue = ground(&account).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    let store = FileStore::open(&state_file);
+    let remote = Remote::new();
+    remote.push(SCANS, "spatial-scans");
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 1.0 });
+
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["watch", "--repo", &remote.bare(), "--ref", "main", "--interval", "1m"])
+        .args(["--state", state_file.to_str().unwrap(), "--cache-dir", dir.path().join("cache").to_str().unwrap()])
+        .envs(account.cli_env())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(120), wait_for_recorded_restore(&store)).await.expect("a restore starts");
+    let killed = std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = watch.wait().unwrap();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(watch.stderr.as_mut().unwrap(), &mut logs).unwrap();
+
+    assert!(status.success(), "{status:?}\n{logs}");
+    let first_log: serde_json::Value = serde_json::from_str(logs.lines().next().unwrap()).expect("JSON logs in watch mode");
+    assert!(first_log.get("level").is_some(), "{first_log}");
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.lease.is_none(), "{state:#?}");
+    assert!(state.in_flight.is_none() && state.last_drill.is_some(), "the drill under way finished: {state:#?}");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+}
