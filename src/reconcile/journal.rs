@@ -62,7 +62,9 @@ fn apply(in_flight: &mut InFlight, event: &Event) {
             in_flight.restores.insert(region.clone(), InFlightRestore { scratch_table: scratch_table.clone(), job_id: None });
         }
         Event::RestoreStarted { region, job_id, scratch_table } => {
-            in_flight.restores.insert(region.clone(), InFlightRestore { scratch_table: scratch_table.clone(), job_id: Some(job_id.clone()) });
+            in_flight
+                .restores
+                .insert(region.clone(), InFlightRestore { scratch_table: scratch_table.clone(), job_id: Some(job_id.clone()) });
         }
     }
 }

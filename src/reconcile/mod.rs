@@ -118,11 +118,16 @@ pub enum Status {
     /// Already applied and proven; nothing was due.
     Proven,
     /// Applied, and a drill of this content failed recently: not retried yet.
-    AwaitingRetry { after: u64 },
+    AwaitingRetry {
+        after: u64,
+    },
     ApplyFailed,
     DrillFailed,
     /// Another run holds the policy.
-    Held { owner: String, expires: u64 },
+    Held {
+        owner: String,
+        expires: u64,
+    },
     /// Stopped before its next step; the state says where it was.
     Stopped,
     /// The state store, the lease or the announcement failed.
@@ -263,7 +268,13 @@ impl Context<'_> {
     }
 
     /// apply → drill → record → announce, each step recorded under the lease.
-    async fn drive(&self, held: &Held<'_>, loaded: &LoadedPolicy, planned: &PolicyPlan, outcome: &mut PolicyOutcome) -> Result<(), LeaseError> {
+    async fn drive(
+        &self,
+        held: &Held<'_>,
+        loaded: &LoadedPolicy,
+        planned: &PolicyPlan,
+        outcome: &mut PolicyOutcome,
+    ) -> Result<(), LeaseError> {
         let hash = planned.content_hash.clone();
         let commit = self.options.commit.clone().unwrap_or_else(|| "worktree".to_string());
         held.update(|s| s.desired_hash = Some(hash.clone())).await?;
@@ -333,13 +344,20 @@ impl Context<'_> {
     }
 
     /// Applies the policy's changed stacks; `None` when nothing changed.
-    async fn apply(&self, held: &Held<'_>, loaded: &LoadedPolicy, planned: &PolicyPlan, commit: &str) -> Result<Option<PolicyReport>, LeaseError> {
+    async fn apply(
+        &self,
+        held: &Held<'_>,
+        loaded: &LoadedPolicy,
+        planned: &PolicyPlan,
+        commit: &str,
+    ) -> Result<Option<PolicyReport>, LeaseError> {
         let hash = planned.content_hash.clone();
         let deployed = held.snapshot().await.applied.is_some_and(|a| a.content_hash == hash);
         if !(planned.has_changes() || planned.error.is_some()) {
             if !deployed {
                 // Deployed already (by an earlier run without state, or by hand from the same render).
-                held.update(|s| s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() })).await?;
+                held.update(|s| s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() }))
+                    .await?;
             }
             return Ok(None);
         }
@@ -384,13 +402,8 @@ impl Context<'_> {
         change_sets: &[ChangeSetRecord],
         outcome: &mut PolicyOutcome,
     ) -> Result<(), LeaseError> {
-        let announcement = notify::Announcement {
-            policy: &loaded.policy,
-            commit: Some(commit),
-            content_hash: hash,
-            change_sets,
-            drills: &outcome.drills,
-        };
+        let announcement =
+            notify::Announcement { policy: &loaded.policy, commit: Some(commit), content_hash: hash, change_sets, drills: &outcome.drills };
         match notify::announce(self.aws, &announcement).await {
             Ok(message_id) => {
                 held.update(|s| {

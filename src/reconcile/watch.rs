@@ -115,7 +115,13 @@ pub async fn pass(
     if !(moved || force || due.is_some()) {
         return Ok(Pass::Idle { commit });
     }
-    let why = if moved { "new commit" } else if force { "retry after a failed pass" } else { "a drill is due" };
+    let why = if moved {
+        "new commit"
+    } else if force {
+        "retry after a failed pass"
+    } else {
+        "a drill is due"
+    };
     tracing::info!(%commit, why, policy = due.as_deref().unwrap_or(""), "reconciling");
     let plan_options = plan::Options {
         commit: Some(commit.clone()),
