@@ -33,7 +33,14 @@ def subscribe(endpoint: str, topics: list[str]) -> None:
     for spec in topics:
         region, topic = spec.split(":", 1)
         topic_arn = f"arn:aws:sns:{region}:{ACCOUNT}:{topic}"
-        client("sns", endpoint, region).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+        # drctl's announcements carry a verdict attribute; the vaults' own job
+        # notifications on the same topic do not, and are filtered out.
+        client("sns", endpoint, region).subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"FilterPolicy": json.dumps({"verdict": ["passed", "failed"]})},
+        )
         print(f"  {QUEUE} subscribed to {topic_arn}")
 
 

@@ -275,7 +275,7 @@ fn gc_cli(account: &TestAccount, dir: &std::path::Path, state: &std::path::Path)
 }
 
 #[tokio::test]
-async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes() {
+async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes_once_the_lease_lapsed() {
     let account = support::account().await;
     let yaml = primary_only();
     deployed(&account, &yaml).await;
@@ -283,7 +283,8 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     // Slow scans keep the drill in its checks, after the tag went on.
     account.inject_fault(support::Fault::latency("dynamodb", "Scan", 3000));
 
-    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans"])
+    let state = dir.path().join("state.json");
+    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans", "--state", state.to_str().unwrap(), "--lease-ttl", "1m"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -296,8 +297,16 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     verify.wait().unwrap();
     account.clear_faults();
     assert_eq!(scratch_tables(&account).await, BTreeMap::from([(table.clone(), true)]), "the killed drill left its table");
+    lapse_lease(&state).await;
+    let dry = drctl(&account, dir.path(), &["gc", "--dry-run", "--state", state.to_str().unwrap()]).output().unwrap();
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(dry.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(text.starts_with("drctl gc (dry run) in us-east-1, us-west-2\n"), "{text}");
+    assert!(text.contains(&format!("  would delete table {table} (us-east-1): a scratch table (tagged drctl:scratch=true)")), "{text}");
+    assert!(text.contains("  us-east-1: 1 other tables left alone") && text.ends_with("1 would be deleted, 0 kept, 0 failed\n"), "{text}");
+    assert_eq!(scratch_tables(&account).await.len(), 1, "a dry run deletes nothing");
 
-    let (code, report) = gc_cli(&account, dir.path(), &dir.path().join(".drctl/state.json"));
+    let (code, report) = gc_cli(&account, dir.path(), &state);
 
     assert_eq!(code, Some(0), "{report:#}");
     let entry = report["found"].as_array().unwrap().iter().find(|f| f["name"] == table.as_str()).unwrap_or_else(|| panic!("{report:#}"));
@@ -305,4 +314,71 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     assert_eq!(report["summary"]["deleted"], 1);
     assert_eq!(scratch_tables(&account).await, BTreeMap::new());
     assert!(tables(&account).await.contains(&"SpatialScans".to_string()), "the source table stays");
+}
+
+/// The killed run's lease on spatial-scans lapses (as it would a minute
+/// later), and nothing else in the record changes.
+async fn lapse_lease(path: &std::path::Path) {
+    use drctl::state::StateStore;
+    let store = drctl::state::FileStore::open(path);
+    let mut record = store.get("spatial-scans").await.unwrap().expect("the killed run left a record");
+    record.lease.as_mut().expect("the killed run held the lease").expires = drctl::state::now() - 1;
+    store.put(&record).await.unwrap();
+}
+
+/// The record of spatial-scans in the state file, once `accept` takes it.
+async fn await_record(path: &std::path::Path, what: &str, accept: impl Fn(&PolicyState) -> bool) -> PolicyState {
+    use drctl::state::StateStore;
+    let store = drctl::state::FileStore::open(path);
+    support::poll(what, support::DEADLINE, || async { store.get("spatial-scans").await.ok().flatten().filter(|state| accept(state)) }).await
+}
+
+#[tokio::test]
+async fn a_verify_killed_while_its_restore_runs_leaves_an_untagged_table_that_gc_removes_once_the_lease_lapsed() {
+    let account = support::account().await;
+    let yaml = primary_only();
+    deployed(&account, &yaml).await;
+    let dir = repo(&yaml);
+    let state = dir.path().join("state.json");
+    account.set_job_progression(support::JobKind::Restore, support::Progression::Manual { steps: 1000 });
+
+    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans", "--state", state.to_str().unwrap(), "--lease-ttl", "1m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let recorded = await_record(&state, "the restore job recorded in the state", |s| {
+        s.in_flight.as_ref().and_then(|f| f.restores.get(support::REGION)).is_some_and(|r| r.job_id.is_some())
+    })
+    .await;
+    verify.kill().unwrap();
+    verify.wait().unwrap();
+    let restore = recorded.in_flight.as_ref().unwrap().restores[support::REGION].clone();
+
+    // The restore job finishes after the process died: its table appears, untagged.
+    account.set_job_progression(support::JobKind::Restore, support::Progression::Manual { steps: 1 });
+    let backup = account.clients().backup;
+    support::poll("the orphaned restore job COMPLETED", support::DEADLINE, || async {
+        let job = backup.describe_restore_job().restore_job_id(restore.job_id.as_deref().unwrap()).send().await.ok()?;
+        (job.status() == Some(&aws_sdk_backup::types::RestoreJobStatus::Completed)).then_some(())
+    })
+    .await;
+    assert_eq!(scratch_tables(&account).await, BTreeMap::from([(restore.scratch_table.clone(), false)]));
+
+    // The killed run's lease is still live: the table is in use.
+    let (code, report) = gc_cli(&account, dir.path(), &state);
+    assert_eq!(code, Some(0), "{report:#}");
+    let entry = report["found"].as_array().unwrap().iter().find(|f| f["name"] == restore.scratch_table.as_str()).unwrap();
+    assert_eq!(entry["outcome"], "kept", "{report:#}");
+    assert!(entry["why"].as_str().unwrap().starts_with("in use: "), "{entry:#}");
+
+    // Its lease lapses, and gc finishes the drill's cleanup.
+    lapse_lease(&state).await;
+    let (code, report) = gc_cli(&account, dir.path(), &state);
+
+    assert_eq!(code, Some(0), "{report:#}");
+    let entry = report["found"].as_array().unwrap().iter().find(|f| f["name"] == restore.scratch_table.as_str()).unwrap();
+    assert_eq!((&entry["outcome"], &entry["policy"]), (&"deleted".into(), &"spatial-scans".into()), "{report:#}");
+    assert!(entry["why"].as_str().unwrap().contains("records it as the scratch table"), "{entry:#}");
+    assert_eq!(scratch_tables(&account).await, BTreeMap::new(), "no scratch table remains");
 }

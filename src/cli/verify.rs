@@ -1,14 +1,17 @@
 //! `drctl verify NAME [--region R]...`: run the restore drill of one policy
-//! now, in every region of its `verify.regions` (or the regions given), and
-//! print one block per region. Exit 3 when any region's drill failed.
+//! now, in every region of its `verify.regions` (or the regions given),
+//! under the policy's lease; record it in the state, announce it on SNS,
+//! and print one block per region. Exit 3 when any region's drill failed.
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::json;
 
-use super::{AwsArgs, SourceArgs, TextOrJson, exit, inputs, read_policies};
-use crate::drill::{self, DrillResult, NoJournal};
+use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, TextOrJson, exit, inputs, read_policies};
+use crate::apply::{self, Progress};
+use crate::drill::report::text;
 use crate::policy::{self, TablePolicy};
+use crate::reconcile::{self, Mode, Status};
+use crate::source::Revision;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -16,6 +19,12 @@ pub struct VerifyArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+    #[command(flatten)]
+    pub drill: DrillArgs,
     /// The policy to prove.
     pub name: String,
     /// Drill only in this region (repeatable; each must be in the policy's
@@ -27,25 +36,56 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
-    let checked = policy::check(inputs(&read_policies(&args.source)?));
+    let set = read_policies(&args.source)?;
+    let commit = match &set.revision {
+        Revision::Commit { sha, .. } => Some(sha.clone()),
+        Revision::WorkTree { .. } => None,
+    };
+    let checked = policy::check(inputs(&set));
     let loaded = checked
         .valid()
         .find(|p| p.policy.metadata.name == args.name)
         .with_context(|| format!("no valid policy named `{}` (run `drctl validate` to see why)", args.name))?;
-    let options = drill::Options { regions: regions(&loaded.policy, &args.regions)?, ..drill::Options::default() };
+    let drill = drill_options(args, &loaded.policy)?;
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
-    let results = runtime.block_on(drill::prove(&aws, &loaded.policy, &options, &NoJournal));
-    let passed = !results.is_empty() && results.iter().all(DrillResult::passed);
+    let store = args.state.open(&aws)?;
+    let options = reconcile::Options {
+        commit,
+        owner: crate::state::lease::owner_id(),
+        lease_ttl: args.lease.lease_ttl.to_std(),
+        concurrency: 1,
+        apply: apply::Options::default(),
+        drill,
+        retry_failed_after: args.lease.retry_failed_after.to_std(),
+        mode: Mode::DrillNow,
+    };
+    let outcome = runtime.block_on(reconcile::verify(&aws, store.as_ref(), loaded, &options, &Progress::Quiet));
     match args.format {
-        TextOrJson::Text => print!("{}", results.iter().map(text).collect::<Vec<_>>().join("\n")),
-        TextOrJson::Json => {
-            let verdict = if passed { "passed" } else { "failed" };
-            let document = json!({ "policy": args.name, "verdict": verdict, "drills": results });
-            println!("{}", serde_json::to_string_pretty(&document)?);
+        TextOrJson::Text => {
+            print!("{}", outcome.drills.iter().map(text).collect::<Vec<_>>().join("\n"));
+            if let Some(id) = &outcome.sns_message_id {
+                println!("announced on SNS (message {id})");
+            }
+            for error in &outcome.errors {
+                eprintln!("drctl: {error}");
+            }
         }
+        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
     }
-    Ok(if passed { exit::OK } else { exit::DRILL_FAILED })
+    Ok(match outcome.status {
+        Status::Reconciled | Status::DrillPassed if outcome.errors.is_empty() => exit::OK,
+        Status::DrillFailed => exit::DRILL_FAILED,
+        Status::Held { owner, expires } => {
+            eprintln!("drctl: {} is being driven by {owner} (lease until {})", args.name, crate::state::rfc3339(expires));
+            exit::ERROR
+        }
+        _ => exit::ERROR,
+    })
+}
+
+fn drill_options(args: &VerifyArgs, policy: &TablePolicy) -> anyhow::Result<crate::drill::Options> {
+    Ok(crate::drill::Options { regions: regions(policy, &args.regions)?, ..args.drill.options()? })
 }
 
 /// The regions to drill: those given (each one of `verify.regions`, checked
@@ -63,46 +103,6 @@ fn regions(policy: &TablePolicy, given: &[String]) -> anyhow::Result<Option<Vec<
         );
     }
     Ok(Some(given.to_vec()))
-}
-
-fn text(result: &DrillResult) -> String {
-    let verdict = if result.passed() { "PASSED" } else { "FAILED" };
-    let mut out = format!("drill {} of {} in {}: {verdict}\n", result.drill_id, result.policy, result.region);
-    if let Some(point) = &result.recovery_point {
-        out.push_str(&format!("  recovery point {} (taken {})\n", point.arn, point.created));
-    }
-    if let Some(job) = &result.copy_job_id {
-        out.push_str(&format!("  copied by job {job}\n"));
-    }
-    if let Some(table) = &result.scratch_table {
-        out.push_str(&format!("  scratch table {table} ({:?})\n", result.scratch_cleanup));
-    }
-    for check in &result.checks {
-        out.push_str(&format!("  {} {}: {}\n", if check.passed { "✓" } else { "✗" }, check.name, check.reason));
-    }
-    if let Some(rto) = &result.rto {
-        out.push_str(&format!(
-            "  RTO {:.1}s (objective {}s){}\n",
-            rto.measured_seconds,
-            rto.objective_seconds,
-            if rto.met { "" } else { " MISSED" }
-        ));
-    }
-    if let Some(rpo) = &result.rpo {
-        out.push_str(&format!(
-            "  RPO {:.1}s (objective {}s){}\n",
-            rpo.measured_seconds,
-            rpo.objective_seconds,
-            if rpo.met { "" } else { " MISSED" }
-        ));
-    }
-    for gap in &result.gaps {
-        out.push_str(&format!("  gap {}: source {}, restored {}; {}\n", gap.setting, gap.source, gap.restored, gap.action));
-    }
-    for reason in &result.reasons {
-        out.push_str(&format!("  ! {reason}\n"));
-    }
-    out
 }
 
 #[cfg(test)]

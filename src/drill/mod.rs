@@ -85,6 +85,7 @@ pub mod poll;
 pub mod quota;
 pub mod recovery;
 mod region;
+pub mod report;
 mod run;
 pub mod scratch;
 

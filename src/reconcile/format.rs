@@ -55,16 +55,8 @@ fn policy_text(out: &mut String, policy: &PolicyOutcome) {
 }
 
 fn drill_line(out: &mut String, drill: &DrillResult) {
-    let verdict = if drill.passed() { "passed" } else { "FAILED" };
-    let rto = drill.rto.as_ref().map(|r| format!(", RTO {:.0}s of {}s", r.measured_seconds, r.objective_seconds)).unwrap_or_default();
-    let rpo = drill.rpo.as_ref().map(|r| format!(", RPO {:.0}s of {}s", r.measured_seconds, r.objective_seconds)).unwrap_or_default();
-    let checks = drill.checks.iter().filter(|c| c.passed).count();
-    let _ = writeln!(out, "    {}: {verdict} ({checks}/{} checks{rto}{rpo})", drill.region, drill.checks.len());
-    for reason in &drill.reasons {
-        let _ = writeln!(out, "      ! {reason}");
-    }
-    for gap in &drill.gaps {
-        let _ = writeln!(out, "      gap {}: source {}, restored {} → {}", gap.setting, gap.source, gap.restored, gap.action);
+    for line in crate::drill::report::text(drill).lines() {
+        let _ = writeln!(out, "    {line}");
     }
 }
 
@@ -75,6 +67,7 @@ fn status_text(status: &Status) -> String {
         Status::AwaitingRetry { after } => format!("last drill of this content failed; retried after {}", rfc3339(*after)),
         Status::ApplyFailed => "apply FAILED".into(),
         Status::DrillFailed => "drill FAILED: not reconciled".into(),
+        Status::DrillPassed => "drill passed (not all drill regions, or content not applied: not marked reconciled)".into(),
         Status::Held { owner, expires } => format!("skipped: held by {owner} until {}", rfc3339(*expires)),
         Status::Stopped => "stopped before its next step".into(),
         Status::Error => "ERROR".into(),

@@ -123,6 +123,9 @@ pub enum Status {
     },
     ApplyFailed,
     DrillFailed,
+    /// The drill passed, but it does not prove the applied content in every
+    /// drill region (`verify` of some regions, or of content not applied).
+    DrillPassed,
     /// Another run holds the policy.
     Held {
         owner: String,
@@ -184,7 +187,7 @@ pub async fn reconcile(
     let planned: BTreeMap<&str, &PolicyPlan> = plan.policies.iter().map(|p| (p.name.as_str(), p)).collect();
     let work = checked.valid().filter_map(|loaded| Some((loaded, *planned.get(loaded.policy.metadata.name.as_str())?)));
     let context = Context { aws, store, options, progress, stop };
-    let mut policies: Vec<PolicyOutcome> = futures_util::stream::iter(work.map(|(loaded, planned)| context.policy(loaded, planned)))
+    let mut policies: Vec<PolicyOutcome> = futures_util::stream::iter(work.map(|(loaded, planned)| context.policy(loaded, Some(planned))))
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
@@ -193,6 +196,17 @@ pub async fn reconcile(
         if stop.requested() { (Vec::new(), plan.orphans.clone()) } else { apply::prune_orphans(aws, plan, &options.apply, progress).await };
     progress.finish();
     Report { commit: options.commit.clone(), policies, pruned, orphans_left, invalid: plan.invalid.clone() }
+}
+
+/// Drills one policy now (`drctl verify`) under its lease, applying
+/// nothing, and records and announces the result like a reconcile; it
+/// marks the policy reconciled only when the drill covered every drill
+/// region and the policy's content is the one applied.
+pub async fn verify(aws: &Aws, store: &dyn StateStore, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyOutcome {
+    let options = Options { mode: Mode::DrillNow, ..options.clone() };
+    let stop = Stop::default();
+    let context = Context { aws, store, options: &options, progress, stop: &stop };
+    context.policy(loaded, None).await
 }
 
 /// Why a drill is due now, or when a failed one may be retried.
@@ -227,7 +241,7 @@ struct Context<'a> {
 
 impl Context<'_> {
     #[tracing::instrument(skip_all, fields(policy = %loaded.policy.metadata.name, commit = self.options.commit.as_deref().unwrap_or("worktree")))]
-    async fn policy(&self, loaded: &LoadedPolicy, planned: &PolicyPlan) -> PolicyOutcome {
+    async fn policy(&self, loaded: &LoadedPolicy, planned: Option<&PolicyPlan>) -> PolicyOutcome {
         let name = loaded.policy.metadata.name.clone();
         let mut outcome = PolicyOutcome {
             policy: name.clone(),
@@ -272,15 +286,15 @@ impl Context<'_> {
         &self,
         held: &Held<'_>,
         loaded: &LoadedPolicy,
-        planned: &PolicyPlan,
+        planned: Option<&PolicyPlan>,
         outcome: &mut PolicyOutcome,
     ) -> Result<(), LeaseError> {
-        let hash = planned.content_hash.clone();
+        let hash = crate::policy::content_hash(&loaded.policy);
         let commit = self.options.commit.clone().unwrap_or_else(|| "worktree".to_string());
         held.update(|s| s.desired_hash = Some(hash.clone())).await?;
         let resume = held.snapshot().await.in_flight.filter(|f| f.step == Step::Drill && f.content_hash == hash);
         let mut change_sets = Vec::new();
-        if resume.is_none() && self.options.mode == Mode::Reconcile {
+        if let (None, Mode::Reconcile, Some(planned)) = (&resume, self.options.mode, planned) {
             if self.stop.requested() {
                 outcome.status = Status::Stopped;
                 return Ok(());
@@ -321,11 +335,19 @@ impl Context<'_> {
         outcome.drill_reason = Some(reason.to_string());
         let drills = self.drill(held, loaded, &hash, &commit, resume).await?;
         let passed = !drills.is_empty() && drills.iter().all(DrillResult::passed);
-        outcome.status = if passed { Status::Reconciled } else { Status::DrillFailed };
+        let whole =
+            self.options.drill.regions.as_ref().is_none_or(|given| loaded.policy.spec.verify.regions.iter().all(|r| given.contains(r)));
+        let applied = held.snapshot().await.applied.is_some_and(|a| a.content_hash == hash);
+        let proves = passed && whole && applied;
+        outcome.status = match (passed, proves) {
+            (false, _) => Status::DrillFailed,
+            (true, true) => Status::Reconciled,
+            (true, false) => Status::DrillPassed,
+        };
         let record = drill_record(&drills, &hash, &commit);
         held.update(|s| {
             s.in_flight = None;
-            if passed {
+            if proves {
                 s.reconciled = Some(Reconciled { content_hash: hash.clone(), commit: commit.clone(), at: record.finished });
             }
             s.last_drill = Some(record.clone());
