@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod drill;
 pub mod gc;
+pub mod markup;
 pub mod notify;
 pub mod plan;
 pub mod policy;

@@ -53,10 +53,7 @@ pub struct ReconcileArgs {
 
 pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
-    let commit = match &set.revision {
-        crate::source::Revision::Commit { sha, .. } => Some(sha.clone()),
-        crate::source::Revision::WorkTree { .. } => None,
-    };
+    let commit = set.commit();
     let checked = policy::check(inputs(&set));
     let options = plan::Options {
         commit: commit.clone(),

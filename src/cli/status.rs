@@ -35,10 +35,7 @@ pub struct StatusArgs {
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
-    let commit = match &set.revision {
-        crate::source::Revision::Commit { sha, .. } => Some(sha.clone()),
-        crate::source::Revision::WorkTree { .. } => None,
-    };
+    let commit = set.commit();
     let checked = policy::check(inputs(&set));
     let runtime = super::runtime()?;
     let store = if uses_aws(&args.state) {

@@ -11,7 +11,6 @@ use crate::apply::{self, Progress};
 use crate::drill::report::text;
 use crate::policy::{self, TablePolicy};
 use crate::reconcile::{self, Mode, Status};
-use crate::source::Revision;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -37,10 +36,7 @@ pub struct VerifyArgs {
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
-    let commit = match &set.revision {
-        Revision::Commit { sha, .. } => Some(sha.clone()),
-        Revision::WorkTree { .. } => None,
-    };
+    let commit = set.commit();
     let checked = policy::check(inputs(&set));
     let loaded = checked
         .valid()

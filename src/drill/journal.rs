@@ -62,25 +62,28 @@ impl Resume {
     /// What the events of one drill add up to; `None` without a `Started`
     /// (the drill had no id, so it started nothing).
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Option<Self> {
-        let mut resume: Option<Self> = None;
+        let mut resume = Self::default();
         for event in events {
-            match event {
-                Event::Started { drill_id } => resume = Some(Self { drill_id: drill_id.clone(), ..Self::default() }),
-                Event::BackupStarted { job_id } => {
-                    resume.as_mut()?.backup_job_id = Some(job_id.clone());
-                }
-                Event::CopyStarted { region, job_id } => {
-                    resume.as_mut()?.copy_jobs.insert(region.clone(), job_id.clone());
-                }
-                Event::RestoreStarting { region, scratch_table } => {
-                    resume.as_mut()?.restores.insert(region.clone(), (scratch_table.clone(), None));
-                }
-                Event::RestoreStarted { region, job_id, scratch_table } => {
-                    resume.as_mut()?.restores.insert(region.clone(), (scratch_table.clone(), Some(job_id.clone())));
-                }
+            resume.apply(event);
+        }
+        (!resume.drill_id.is_empty()).then_some(resume)
+    }
+
+    /// Adds one event; a `Started` begins a new drill.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Started { drill_id } => *self = Self { drill_id: drill_id.clone(), ..Self::default() },
+            Event::BackupStarted { job_id } => self.backup_job_id = Some(job_id.clone()),
+            Event::CopyStarted { region, job_id } => {
+                self.copy_jobs.insert(region.clone(), job_id.clone());
+            }
+            Event::RestoreStarting { region, scratch_table } => {
+                self.restores.insert(region.clone(), (scratch_table.clone(), None));
+            }
+            Event::RestoreStarted { region, job_id, scratch_table } => {
+                self.restores.insert(region.clone(), (scratch_table.clone(), Some(job_id.clone())));
             }
         }
-        resume
     }
 }
 

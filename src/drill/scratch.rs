@@ -225,7 +225,8 @@ async fn delete_checked(clients: &Clients, table: &str, backoff: Backoff, deadli
     Ok(Cleanup::Deleted)
 }
 
-async fn tags_of(clients: &Clients, arn: &str) -> Result<BTreeMap<String, String>, DrillError> {
+/// Every tag of the resource `arn` (paginated).
+pub async fn tags_of(clients: &Clients, arn: &str) -> Result<BTreeMap<String, String>, DrillError> {
     let mut tags = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {

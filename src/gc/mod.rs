@@ -439,24 +439,7 @@ fn in_use(state: &PolicyState) -> String {
 async fn table_tags(clients: &Clients, table: &str) -> Result<Option<BTreeMap<String, String>>, GcError> {
     let Some(description) = scratch::describe(clients, table).await? else { return Ok(None) };
     let Some(arn) = description.table_arn() else { return Ok(Some(BTreeMap::new())) };
-    let call = |e| GcError::Call { region: clients.region.clone(), action: format!("ListTagsOfResource {table}"), why: e };
-    let mut tags = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = clients
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| call(describe(&e)))?;
-        tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(Some(tags)),
-        }
-    }
+    Ok(Some(scratch::tags_of(clients, arn).await?))
 }
 
 /// The stack's change sets, every page. Only summaries of this stack are

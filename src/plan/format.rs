@@ -24,6 +24,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::model::{Action, OrphanStack, Plan, PolicyPlan, ResourceChange, StackPlan, StackStatus};
+use crate::markup::{BOLD, BOLD_RED, BOLD_YELLOW, CYAN, DIM, GREEN, Paint, RED, YELLOW, code, esc, html};
 
 /// The largest markdown [`markdown`] returns, in bytes: GitHub refuses a
 /// comment over 65,536 characters, and the CI step that posts it may add a
@@ -147,35 +148,6 @@ fn orphan_line(orphan: &OrphanStack) -> String {
 }
 
 // ---------------------------------------------------------------- text
-
-const RESET: &str = "\x1b[0m";
-const BOLD: &str = "\x1b[1m";
-const DIM: &str = "\x1b[2m";
-const RED: &str = "\x1b[31m";
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const CYAN: &str = "\x1b[36m";
-const BOLD_RED: &str = "\x1b[1;31m";
-const BOLD_YELLOW: &str = "\x1b[1;33m";
-
-/// Paints text when colour is on; cleans it of control characters always.
-#[derive(Clone, Copy)]
-struct Paint {
-    colour: bool,
-}
-
-impl Paint {
-    fn paint(self, style: &str, text: &str) -> String {
-        let text = clean(text);
-        if self.colour && !style.is_empty() && !text.is_empty() { format!("{style}{text}{RESET}") } else { text }
-    }
-}
-
-/// One line of untrusted text, safe for a terminal: control characters
-/// (escape sequences, carriage returns, newlines) become `?`.
-fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect()
-}
 
 fn action_style(action: Action) -> &'static str {
     match action {
@@ -309,50 +281,6 @@ fn text_stack(out: &mut String, p: Paint, stack: &StackPlan) {
 }
 
 // ---------------------------------------------------------------- markdown
-
-/// Escapes text for markdown prose and table cells: HTML-significant
-/// characters become entities, markdown punctuation is backslash-escaped,
-/// line breaks become spaces.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out += "&amp;",
-            '<' => out += "&lt;",
-            '>' => out += "&gt;",
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' | '@' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A code span in a table cell (`|` escaped, as GFM tables need even in
-/// code); text holding a backtick falls back to escaped prose.
-fn code(text: &str) -> String {
-    if text.contains('`') || text.chars().any(char::is_control) || text.is_empty() {
-        return esc(text);
-    }
-    format!("`{}`", text.replace('|', "\\|"))
-}
-
-/// Text for raw HTML (`<summary>`).
-fn html(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            c if c.is_control() => " ".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
 
 /// A fenced code block whose fence no line of `body` can close.
 fn fence(info: &str, body: &str) -> String {

@@ -50,23 +50,16 @@ impl Journal for StateJournal<'_, '_> {
     }
 }
 
-/// One event written into the in-flight record.
+/// One event written into the in-flight record (which holds what a
+/// [`Resume`] needs, in the state's own shape).
 fn apply(in_flight: &mut InFlight, event: &Event) {
-    match event {
-        Event::Started { drill_id } => in_flight.drill_id = Some(drill_id.clone()),
-        Event::BackupStarted { job_id } => in_flight.backup_job_id = Some(job_id.clone()),
-        Event::CopyStarted { region, job_id } => {
-            in_flight.copy_jobs.insert(region.clone(), job_id.clone());
-        }
-        Event::RestoreStarting { region, scratch_table } => {
-            in_flight.restores.insert(region.clone(), InFlightRestore { scratch_table: scratch_table.clone(), job_id: None });
-        }
-        Event::RestoreStarted { region, job_id, scratch_table } => {
-            in_flight
-                .restores
-                .insert(region.clone(), InFlightRestore { scratch_table: scratch_table.clone(), job_id: Some(job_id.clone()) });
-        }
-    }
+    let mut resume = resume_of(in_flight).unwrap_or_default();
+    resume.apply(event);
+    in_flight.drill_id = (!resume.drill_id.is_empty()).then_some(resume.drill_id);
+    in_flight.backup_job_id = resume.backup_job_id;
+    in_flight.copy_jobs = resume.copy_jobs;
+    in_flight.restores =
+        resume.restores.into_iter().map(|(region, (scratch_table, job_id))| (region, InFlightRestore { scratch_table, job_id })).collect();
 }
 
 /// What a drill needs to pick up where an interrupted one stopped; `None`
@@ -86,24 +79,21 @@ mod tests {
     use crate::state::Step;
 
     #[test]
-    fn events_fill_the_in_flight_record_and_resume_from_it() {
+    fn the_in_flight_record_keeps_what_a_resume_needs() {
         let mut in_flight = super::super::in_flight(Step::Drill, "h", "c");
         assert_eq!(resume_of(&in_flight), None, "a drill with no id started nothing");
-        for event in [
+        let table = "drctl-drill-p-01234567".to_string();
+        let events = [
             Event::Started { drill_id: "0123456789abcdef".into() },
-            Event::BackupStarted { job_id: "B".into() },
             Event::CopyStarted { region: "us-west-2".into(), job_id: "C".into() },
-            Event::RestoreStarting { region: "us-east-1".into(), scratch_table: "drctl-drill-p-01234567".into() },
-            Event::RestoreStarting { region: "us-west-2".into(), scratch_table: "drctl-drill-p-01234567".into() },
-            Event::RestoreStarted { region: "us-east-1".into(), job_id: "R".into(), scratch_table: "drctl-drill-p-01234567".into() },
-        ] {
-            apply(&mut in_flight, &event);
+            Event::RestoreStarting { region: "us-west-2".into(), scratch_table: table.clone() },
+        ];
+        for event in &events {
+            apply(&mut in_flight, event);
         }
-        let resume = resume_of(&in_flight).expect("resumable");
-        assert_eq!(resume.drill_id, "0123456789abcdef");
-        assert_eq!(resume.backup_job_id.as_deref(), Some("B"));
-        assert_eq!(resume.copy_jobs["us-west-2"], "C");
-        assert_eq!(resume.restores["us-east-1"], ("drctl-drill-p-01234567".to_string(), Some("R".to_string())));
-        assert_eq!(resume.restores["us-west-2"], ("drctl-drill-p-01234567".to_string(), None));
+        assert_eq!(in_flight.restores["us-west-2"], InFlightRestore { scratch_table: table.clone(), job_id: None });
+        assert_eq!(resume_of(&in_flight), Resume::from_events(&events));
+        apply(&mut in_flight, &Event::RestoreStarted { region: "us-west-2".into(), job_id: "R".into(), scratch_table: table.clone() });
+        assert_eq!(resume_of(&in_flight).unwrap().restores["us-west-2"], (table, Some("R".to_string())));
     }
 }

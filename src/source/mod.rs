@@ -280,6 +280,14 @@ fn policy_path(name: &str) -> String {
 }
 
 impl PolicySet {
+    /// The commit the policies were read at; `None` for the work tree.
+    pub fn commit(&self) -> Option<String> {
+        match &self.revision {
+            Revision::Commit { sha, .. } => Some(sha.clone()),
+            Revision::WorkTree { .. } => None,
+        }
+    }
+
     /// The policy loader's view of a policy set.
     pub fn inputs(&self) -> Vec<policy::Input> {
         self.files

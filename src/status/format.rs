@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json as j};
 
 use super::{Inventory, Measured, NextDrill, PolicyStatus, Proven, Reason, human_seconds, relative, short};
+use crate::markup::{BOLD, BOLD_RED, DIM, GREEN, Paint, RED, YELLOW, code, esc, html};
 use crate::state::{PolicyState, rfc3339};
 
 /// The orphan marker, the same in every format.
@@ -98,32 +99,6 @@ fn orphan_text(state: &PolicyState) -> String {
 
 // ---------------------------------------------------------------- text
 
-const RESET: &str = "\x1b[0m";
-const BOLD: &str = "\x1b[1m";
-const DIM: &str = "\x1b[2m";
-const RED: &str = "\x1b[31m";
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const BOLD_RED: &str = "\x1b[1;31m";
-
-/// Paints text when colour is on; cleans it of control characters always.
-#[derive(Clone, Copy)]
-struct Paint {
-    colour: bool,
-}
-
-impl Paint {
-    fn paint(self, style: &str, text: &str) -> String {
-        let text = clean(text);
-        if self.colour && !style.is_empty() && !text.is_empty() { format!("{style}{text}{RESET}") } else { text }
-    }
-}
-
-/// One line of untrusted text, safe for a terminal.
-fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect()
-}
-
 /// The inventory for a person at a terminal.
 pub fn text(inventory: &Inventory, colour: bool) -> String {
     let p = Paint { colour };
@@ -194,48 +169,6 @@ fn text_policy(out: &mut String, p: Paint, policy: &PolicyStatus, now: u64) {
 }
 
 // ---------------------------------------------------------------- markdown
-
-/// Escapes text for markdown prose and table cells.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out += "&amp;",
-            '<' => out += "&lt;",
-            '>' => out += "&gt;",
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' | '@' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A code span in a table cell; text holding a backtick falls back to
-/// escaped prose.
-fn code(text: &str) -> String {
-    if text.contains('`') || text.chars().any(char::is_control) || text.is_empty() {
-        return esc(text);
-    }
-    format!("`{}`", text.replace('|', "\\|"))
-}
-
-/// Text for raw HTML (`<summary>`).
-fn html(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            c if c.is_control() => " ".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
 
 /// The inventory as a markdown document: the summary table first, then one
 /// collapsible section per policy.

@@ -1,0 +1,76 @@
+//! Output for people from untrusted text: ANSI colour only when asked,
+//! control characters never passed to a terminal, markdown and HTML
+//! escaping for pull-request comments. Shared by the plan and the status.
+
+pub const RESET: &str = "\x1b[0m";
+pub const BOLD: &str = "\x1b[1m";
+pub const DIM: &str = "\x1b[2m";
+pub const RED: &str = "\x1b[31m";
+pub const GREEN: &str = "\x1b[32m";
+pub const YELLOW: &str = "\x1b[33m";
+pub const CYAN: &str = "\x1b[36m";
+pub const BOLD_RED: &str = "\x1b[1;31m";
+pub const BOLD_YELLOW: &str = "\x1b[1;33m";
+
+/// Paints text when colour is on; cleans it of control characters always.
+#[derive(Clone, Copy)]
+pub struct Paint {
+    pub colour: bool,
+}
+
+impl Paint {
+    pub fn paint(self, style: &str, text: &str) -> String {
+        let text = clean(text);
+        if self.colour && !style.is_empty() && !text.is_empty() { format!("{style}{text}{RESET}") } else { text }
+    }
+}
+
+/// One line of untrusted text, safe for a terminal: control characters
+/// (escape sequences, carriage returns, newlines) become `?`.
+pub fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\t' { '?' } else { c }).collect()
+}
+
+/// Escapes text for markdown prose and table cells: HTML-significant
+/// characters become entities, markdown punctuation is backslash-escaped,
+/// line breaks become spaces.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out += "&amp;",
+            '<' => out += "&lt;",
+            '>' => out += "&gt;",
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' | '@' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span in a table cell (`|` escaped, as GFM tables need even in
+/// code); text holding a backtick falls back to escaped prose.
+pub fn code(text: &str) -> String {
+    if text.contains('`') || text.chars().any(char::is_control) || text.is_empty() {
+        return esc(text);
+    }
+    format!("`{}`", text.replace('|', "\\|"))
+}
+
+/// Text for raw HTML (`<summary>`).
+pub fn html(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            c if c.is_control() => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
