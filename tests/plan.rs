@@ -242,3 +242,31 @@ async fn pitr_differences_are_shown() {
     assert!(plan.policies[0].pitr.is_none(), "an unmanaged setting is left alone");
     assert!(deployed::is_stable_success("UPDATE_COMPLETE"));
 }
+
+#[tokio::test]
+async fn copies_without_advanced_dynamodb_backup_are_warned_with_the_fix() {
+    let account = support::account().await;
+    tables(&account).await;
+    let desired = checked(&[("desired/spatial-scans.yaml", SCANS.into()), ("desired/render-jobs.yaml", RENDER_JOBS.into())]);
+
+    let off = plan::plan(&account.aws, &desired, &options()).await;
+
+    let warnings = |plan: &Plan, name: &str| plan.policies.iter().find(|p| p.name == name).unwrap().warnings.clone();
+    let scans = warnings(&off, "spatial-scans");
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    assert!(scans[0].contains("aws backup update-region-settings --region us-east-1 --resource-type-management-preference DynamoDB=true"));
+    assert!(warnings(&off, "render-jobs").is_empty(), "a policy without copies needs no advanced features");
+    assert!(plan::format::text(&off, false).contains("warning: AWS Backup's advanced features"));
+    assert!(plan::format::markdown(&off).contains("**Warning:**"));
+
+    account
+        .region(support::REGION)
+        .backup
+        .update_region_settings()
+        .resource_type_management_preference("DynamoDB", true)
+        .send()
+        .await
+        .unwrap();
+    let on = plan::plan(&account.aws, &desired, &options()).await;
+    assert!(warnings(&on, "spatial-scans").is_empty());
+}

@@ -220,6 +220,9 @@ fn text_policy(out: &mut String, p: Paint, policy: &PolicyPlan) {
         let line = format!("point-in-time recovery of {} ({}): {} → {}", pitr.table, pitr.region, on_off(pitr.from), on_off(Some(pitr.to)));
         let _ = writeln!(out, "  {} {}", p.paint(style, symbol), p.paint(if symbol == "!" { YELLOW } else { "" }, &line));
     }
+    for warning in &policy.warnings {
+        let _ = writeln!(out, "  {} {}", p.paint(BOLD_YELLOW, "warning:"), p.paint("", warning));
+    }
     if let Some(error) = &policy.error {
         for (i, line) in error.lines().enumerate() {
             let label = if i == 0 { "error:" } else { "      " };
@@ -587,6 +590,9 @@ fn md_policy(policy: &PolicyPlan, shown: &Shown) -> String {
     if let Some(error) = &policy.error {
         let _ = writeln!(out, "**Error:** {}\n", esc(error));
     }
+    for warning in &policy.warnings {
+        let _ = writeln!(out, "**Warning:** {}\n", esc(warning));
+    }
     for (j, stack) in policy.stacks.iter().enumerate() {
         if stack.status == StackStatus::Unchanged {
             let _ = writeln!(out, "= {} ({}): unchanged\n", code(&stack.stack), esc(&stack.region));
@@ -798,6 +804,7 @@ mod tests {
             stacks,
             pitr: None,
             error: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -821,6 +828,7 @@ mod tests {
             }],
             pitr: None,
             error: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 pub use model::*;
 
 use crate::aws::{Aws, describe};
-use crate::policy::{self, Checked, LoadedPolicy};
+use crate::policy::{self, Checked, LoadedPolicy, TablePolicy};
 use crate::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE, POLICY_TAG, Stack, StackRole};
 use deployed::{COMMIT_TAG, CONTENT_HASH_TAG, DeployedStack, REGIONS_TAG, ROLE_TAG, TEMPLATE_HASH_TAG};
 
@@ -126,6 +126,7 @@ async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, opti
         stacks: Vec::new(),
         pitr: None,
         error: None,
+        warnings: Vec::new(),
     };
     let stacks = match render::render(policy) {
         Ok(stacks) => stacks,
@@ -148,7 +149,18 @@ async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, opti
         Ok(change) => plan.pitr = change,
         Err(error) => plan.error = Some(error),
     }
+    plan.warnings.extend(copy_warning(aws, policy).await);
     plan
+}
+
+/// DynamoDB recovery points are copied to another region only with AWS
+/// Backup's advanced DynamoDB features on in the source region: without
+/// them the plan's copy actions (and DR drills) fail after the apply.
+async fn copy_warning(aws: &Aws, policy: &TablePolicy) -> Option<String> {
+    if policy.spec.backup.copies.is_empty() {
+        return None;
+    }
+    crate::drill::copy::ensure_advanced_backup(&aws.region(&policy.spec.region)).await.err().map(|e| e.to_string())
 }
 
 async fn plan_stack(

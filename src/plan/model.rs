@@ -42,6 +42,10 @@ pub struct PolicyPlan {
     pub pitr: Option<PitrChange>,
     /// Why this policy could not be planned (AWS error); the others still are.
     pub error: Option<String>,
+    /// What will not work as the policy says once applied, with the fix
+    /// (the account's AWS Backup settings, for instance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl PolicyPlan {
