@@ -164,23 +164,7 @@ async fn read_ttl(clients: &Clients, table: &str) -> Reading<Option<String>> {
 }
 
 async fn read_tags(clients: &Clients, arn: &str) -> Reading<BTreeMap<String, String>> {
-    let mut tags = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = clients
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| unknown(DrillError::aws(format!("ListTagsOfResource {arn}"), &e)))?;
-        tags.extend(page.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())));
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(tags),
-        }
-    }
+    super::scratch::tags_of(clients, arn).await.map_err(unknown)
 }
 
 /// The policy with the table's own ARN abstracted; `None` when there is
