@@ -183,12 +183,14 @@ async fn a_full_reconcile_applies_proves_both_regions_records_and_announces() {
     assert_eq!(body["content_hash"], hash.as_str());
 
     // Nothing changed and the proof is fresh: no change set, no drill.
+    let first = account.calls();
+    assert_eq!((first.of("backup/StartBackupJob"), first.of("backup/StartRestoreJob")), (1, 2), "{first:?}");
     account.reset_calls();
     let again = run(&account, &store, &desired, &options("run-2")).await;
     assert_eq!(again.policies[0].status, Status::Proven, "{again:#?}");
     let calls = account.calls();
-    assert_eq!((calls.of("backup.StartBackupJob"), calls.of("backup.StartRestoreJob")), (0, 0), "{calls:?}");
-    assert_eq!(calls.of("cloudformation.CreateChangeSet"), 0);
+    assert_eq!((calls.of("backup/StartBackupJob"), calls.of("backup/StartRestoreJob")), (0, 0), "{calls:?}");
+    assert_eq!(calls.of("cloudformation/CreateChangeSet"), 0);
     assert!(announcements(&account, &queue).await.is_empty());
 }
 
@@ -403,4 +405,59 @@ async fn sigterm_during_watch_finishes_the_drill_releases_the_lease_and_leaves_n
     assert!(state.lease.is_none(), "{state:#?}");
     assert!(state.in_flight.is_none() && state.last_drill.is_some(), "the drill under way finished: {state:#?}");
     assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+}
+
+/// The IAM actions of a policy document.
+fn iam_actions(policy: &serde_json::Value) -> Vec<String> {
+    let statements = policy["Statement"].as_array().unwrap();
+    statements.iter().flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string())).collect()
+}
+
+#[tokio::test]
+async fn the_apply_iam_policy_allows_every_call_of_reconcile_verify_status_and_gc() {
+    let account = support::account().await;
+    let _queue = ground(&account).await;
+    let dynamodb = account.region(support::REGION).dynamodb;
+    support::create_state_table(&dynamodb, "drctl-state").await;
+    let store = DynamoStore::new(dynamodb, "drctl-state");
+    let desired = checked(SCANS);
+    account.reset_calls();
+
+    let report = run(&account, &store, &desired, &options("run-1")).await;
+    assert_eq!(report.policies[0].status, Status::Reconciled, "{report:#?}");
+    let verified = reconcile::verify(&account.aws, &store, &desired.policies[0], &options("run-2"), &Progress::Quiet).await;
+    assert_eq!(verified.status, Status::Reconciled, "{verified:#?}");
+    let states = store.list().await.unwrap();
+    let regions = [support::REGION.to_string(), support::DR_REGION.to_string()];
+    let gc = drctl::gc::run(&account.aws, &regions, &states, drctl::gc::Mode::Delete).await;
+    assert!(!gc.failed(), "{gc:#?}");
+    let called: Vec<String> = account.calls().by_operation.keys().map(|k| k.replacen('/', ":", 1)).collect();
+
+    let remote = Remote::new();
+    remote.push(SCANS, "spatial-scans");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["iam-policy", "--repo", &remote.bare(), "--ref", "main", "--state", "dynamodb://drctl-state"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let allowed = iam_actions(&serde_json::from_slice(&output.stdout).unwrap());
+    let missing: Vec<&String> = called.iter().filter(|c| !allowed.contains(c)).collect();
+    assert!(called.len() > 20, "the run made the calls it should: {called:?}");
+    assert!(missing.is_empty(), "calls the apply policy does not allow: {missing:?}");
+
+    // The pull-request policy covers a dry run with change-set previews.
+    let changed = checked(&SCANS.replace("retention: 35d", "retention: 21d"));
+    account.reset_calls();
+    let preview = plan::Options { commit: None, extra_regions: Vec::new(), concurrency: 2, preview: true };
+    let planned = plan::plan(&account.aws, &changed, &preview).await;
+    assert!(planned.has_changes() && !planned.has_errors(), "{planned:#?}");
+    let called: Vec<String> = account.calls().by_operation.keys().map(|k| k.replacen('/', ":", 1)).collect();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["iam-policy", "--dry-run", "--repo", &remote.bare(), "--ref", "main"])
+        .output()
+        .unwrap();
+    let allowed = iam_actions(&serde_json::from_slice(&output.stdout).unwrap());
+    let missing: Vec<&String> = called.iter().filter(|c| !allowed.contains(c)).collect();
+    assert!(called.iter().any(|c| c == "cloudformation:CreateChangeSet"), "{called:?}");
+    assert!(missing.is_empty(), "calls the dry-run policy does not allow: {missing:?}");
 }
