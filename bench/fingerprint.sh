@@ -3,13 +3,13 @@
 # `fingerprint: match` alone) on a 100,000-item table (~300-byte items)
 # against a plain boto3 parallel scan + SHA-256 (bench/fingerprint_boto3.py),
 # in one run, on the same table, on an emulator of its own. Reports client
-# CPU per item (user + sys) and its ratio, peak RSS of both (drctl's at 20k
-# and at 100k items), and wall time of both against the server's own bound:
+# CPU per item (user + sys) and its ratio, peak RSS of both (drctl's at 20k,
+# 50k and 100k items), and wall time of both against the server's own bound:
 # the faster of two raw parallel Scans of the table with no client work,
 # interleaved with two runs of each client. Both clients must agree on the
 # fingerprint. bench/README.md says why CPU per item is the figure.
 #   bench/fingerprint.sh                       # builds release (slow the first time)
-#   ITEMS=50000 SMALL_ITEMS=10000 SEGMENTS=4 bench/fingerprint.sh
+#   ITEMS=50000 MID_ITEMS=20000 SMALL_ITEMS=10000 SEGMENTS=4 bench/fingerprint.sh
 #   DRCTL_BIN=target/release/drctl BENCH_PORT=4612 bench/fingerprint.sh
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -17,10 +17,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$DRCTL_ROOT"
 items="${ITEMS:-100000}"
 small="${SMALL_ITEMS:-20000}"
+mid="${MID_ITEMS:-50000}"
 segments="${SEGMENTS:-8}"
 port="${BENCH_PORT:-4611}"
 table=FingerprintBench
-(( small < items )) || { echo "SMALL_ITEMS ($small) must be below ITEMS ($items)" >&2; exit 2; }
+(( small < mid && mid < items )) || { echo "need SMALL_ITEMS ($small) < MID_ITEMS ($mid) < ITEMS ($items)" >&2; exit 2; }
 
 if [[ -z "${DRCTL_BIN:-}" ]]; then
     cargo build --release --quiet --bin drctl
@@ -81,7 +82,11 @@ echo "loading $items items into $table (batch writes through boto3)..."
 load 0 "$small"
 echo "clients at $small items..."
 run_clients small "$small"
-load "$small" "$((items - small))"
+load "$small" "$((mid - small))"
+echo "drctl alone at $mid items (memory)..."
+measure drctl-mid "$DRCTL_BIN" fingerprint "$table" --region us-east-1 --segments "$segments" --format json
+[[ "$(json drctl-mid items)" == "$mid" ]] || { echo "drctl counted $(json drctl-mid items) items, expected $mid" >&2; exit 1; }
+load "$mid" "$((items - mid))"
 # Two rounds of (server bound, drctl, boto3): the machine is shared, so each
 # figure is the better of two runs interleaved with the others.
 for round in 1 2; do
@@ -128,8 +133,8 @@ printf '  server bound (raw parallel Scan, no client work): %.1f s (rounds: %.1f
     "$bound" "$(json bound-1 seconds)" "$(json bound-2 seconds)"
 printf '  drctl rounds: %.1f s, %.1f s; boto3 rounds: %.1f s, %.1f s\n' "$(json drctl-large1 seconds)" "$(json drctl-large2 seconds)" \
     "$(json boto3-large1 seconds)" "$(json boto3-large2 seconds)"
-awk -v d="$(large drctl cpu)" -v b="$(large boto3 cpu)" -v rs="$(field drctl-small 3)" -v rl="$(large drctl rss)" \
-    -v n="$items" -v m="$small" \
-    'BEGIN { printf "  CPU per item, boto3 / drctl: %.1fx; drctl peak RSS %.1f MiB at %d items, %.1f MiB at %d (x%.2f for x%.0f items)\n",
-             b / d, rs / 1024, m, rl / 1024, n, rl / rs, n / m }'
+awk -v d="$(large drctl cpu)" -v b="$(large boto3 cpu)" 'BEGIN { printf "  CPU per item, boto3 / drctl: %.1fx\n", b / d }'
+awk -v s="$(field drctl-small 3)" -v m="$(field drctl-mid 3)" -v l="$(large drctl rss)" -v ns="$small" -v nm="$mid" -v nl="$items" \
+    'BEGIN { printf "  drctl peak RSS: %.1f MiB at %d items, %.1f MiB at %d, %.1f MiB at %d (x%.2f for x%.0f items)\n",
+             s / 1024, ns, m / 1024, nm, l / 1024, nl, l / s, nl / ns }'
 echo "  fingerprint (both clients agree): $(json drctl-large1 fingerprint)"

@@ -292,7 +292,10 @@ impl Context<'_> {
         let hash = crate::policy::content_hash(&loaded.policy);
         let commit = self.options.commit.clone().unwrap_or_else(|| "worktree".to_string());
         held.update(|s| s.desired_hash = Some(hash.clone())).await?;
-        let resume = held.snapshot().await.in_flight.filter(|f| f.step == Step::Drill && f.content_hash == hash);
+        // An interrupted drill is finished first, whatever content it was
+        // proving: its jobs and scratch tables are only known from this
+        // record. It proves the current content only if that is applied.
+        let resume = held.snapshot().await.in_flight.filter(|f| f.step == Step::Drill);
         let mut change_sets = Vec::new();
         if let (None, Mode::Reconcile, Some(planned)) = (&resume, self.options.mode, planned) {
             if self.stop.requested() {
