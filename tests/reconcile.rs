@@ -365,7 +365,8 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
         stop.request();
         (second, state)
     };
-    let ((second, state), ()) = tokio::join!(pushing, watching);
+    let ((second, _), ()) = tokio::join!(pushing, watching);
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
 
     assert_eq!(state.applied.as_ref().map(|a| a.commit.as_str()), Some(second.as_str()));
     assert!(state.evidence.iter().any(|e| e.commit == first) && state.evidence.iter().any(|e| e.commit == second), "{state:#?}");
