@@ -132,6 +132,13 @@ async fn restore_jobs(account: &TestAccount, region: &str) -> Vec<aws_sdk_backup
     account.region(region).backup.list_restore_jobs().send().await.unwrap().restore_jobs().to_vec()
 }
 
+/// The DynamoDB state store on a table like the one bootstrap creates.
+async fn state_table(account: &TestAccount) -> DynamoStore {
+    let dynamodb = account.region(support::REGION).dynamodb;
+    support::create_state_table(&dynamodb, "drctl-state").await;
+    DynamoStore::new(dynamodb, "drctl-state")
+}
+
 fn state_dir() -> (tempfile::TempDir, FileStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path().join("state.json"));
@@ -225,9 +232,7 @@ async fn a_failed_restore_is_announced_and_leaves_the_policy_unreconciled() {
 async fn two_concurrent_reconciles_on_the_dynamodb_store_drive_the_policy_once() {
     let account = support::account().await;
     let _queue = ground(&account).await;
-    let dynamodb = account.region(support::REGION).dynamodb;
-    support::create_state_table(&dynamodb, "drctl-state").await;
-    let store = DynamoStore::new(dynamodb, "drctl-state");
+    let store = state_table(&account).await;
     let desired = checked(SCANS);
 
     let (run_a, run_b) = (options("run-a"), options("run-b"));
@@ -418,9 +423,7 @@ fn iam_actions(policy: &serde_json::Value) -> Vec<String> {
 async fn the_apply_iam_policy_allows_every_call_of_reconcile_verify_status_and_gc() {
     let account = support::account().await;
     let _queue = ground(&account).await;
-    let dynamodb = account.region(support::REGION).dynamodb;
-    support::create_state_table(&dynamodb, "drctl-state").await;
-    let store = DynamoStore::new(dynamodb, "drctl-state");
+    let store = state_table(&account).await;
     let desired = checked(SCANS);
     account.reset_calls();
 

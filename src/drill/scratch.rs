@@ -74,14 +74,21 @@ pub fn plan(policy: &str, drill_id: &str, recorded: Option<&(String, Option<Stri
 
 /// When restore job `job_id` was created (for the RTO of a resumed drill).
 pub async fn restore_created(clients: &Clients, job_id: &str) -> Result<SystemTime, DrillError> {
-    let job = clients
+    let job = describe_restore(clients, job_id).await?;
+    Ok(job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or_else(SystemTime::now))
+}
+
+async fn describe_restore(
+    clients: &Clients,
+    job_id: &str,
+) -> Result<aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput, DrillError> {
+    clients
         .backup
         .describe_restore_job()
         .restore_job_id(job_id)
         .send()
         .await
-        .map_err(|e| DrillError::aws(format!("DescribeRestoreJob {job_id}"), &e))?;
-    Ok(job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or_else(SystemTime::now))
+        .map_err(|e| DrillError::aws(format!("DescribeRestoreJob {job_id}"), &e))
 }
 
 /// The table's description, `None` when it does not exist.
@@ -129,13 +136,7 @@ pub async fn start_restore(clients: &Clients, request: &RestoreRequest<'_>) -> R
 /// job's status message).
 pub async fn wait_restore(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<(), DrillError> {
     poll::until(&format!("restore job {job_id}"), backoff, deadline, || async {
-        let job = clients
-            .backup
-            .describe_restore_job()
-            .restore_job_id(job_id)
-            .send()
-            .await
-            .map_err(|e| DrillError::aws(format!("DescribeRestoreJob {job_id}"), &e))?;
+        let job = describe_restore(clients, job_id).await?;
         match job.status() {
             Some(RestoreJobStatus::Completed) => Ok(Some(())),
             Some(status @ (RestoreJobStatus::Failed | RestoreJobStatus::Aborted)) => Err(DrillError::JobFailed {
