@@ -17,6 +17,8 @@ use drctl::state::{DynamoStore, FileStore, PolicyState, StateStore};
 use support::{JobKind, JobTarget, Progression, TestAccount};
 
 const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
+const FLOOR_PLANS: &str = include_str!("../desired/floor-plans.yaml");
+const RENDER_JOBS: &str = include_str!("../desired/render-jobs.yaml");
 const ITEMS: usize = 40;
 
 fn checked(yaml: &str) -> Checked {
@@ -44,11 +46,11 @@ async fn ground(account: &TestAccount) -> String {
         let outcome = apply::deploy_stack(&account.aws, &stack, Vec::new(), &apply::Options::default(), &Progress::Quiet).await;
         assert!(!outcome.is_failure(), "{outcome:?}");
     }
-    subscribe_queue(account, "dr-announcements").await
+    subscribe_queue(account, &[format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id)]).await
 }
 
-/// An SQS queue subscribed to the topic; returns the queue URL.
-async fn subscribe_queue(account: &TestAccount, topic: &str) -> String {
+/// An SQS queue subscribed to the topics; returns the queue URL.
+async fn subscribe_queue(account: &TestAccount, topics: &[String]) -> String {
     let sqs = account.sqs(support::REGION);
     let queue = sqs.create_queue().queue_name("announcements").send().await.unwrap().queue_url().unwrap().to_string();
     let arn = sqs
@@ -61,20 +63,22 @@ async fn subscribe_queue(account: &TestAccount, topic: &str) -> String {
         .attributes()
         .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone();
-    let topic_arn = format!("arn:aws:sns:{}:{}:{topic}", support::REGION, account.id);
-    // drctl's announcements only, by their attributes (the vault's own job
-    // notifications go to the same topic).
-    account
-        .region(support::REGION)
-        .sns
-        .subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes("FilterPolicy", r#"{"verdict": ["passed", "failed"]}"#)
-        .send()
-        .await
-        .unwrap();
+    for topic_arn in topics {
+        let region = topic_arn.split(':').nth(3).unwrap();
+        // drctl's announcements only, by their attributes (the vault's own
+        // job notifications go to the same topic).
+        account
+            .region(region)
+            .sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(&arn)
+            .attributes("FilterPolicy", r#"{"verdict": ["passed", "failed"]}"#)
+            .send()
+            .await
+            .unwrap();
+    }
     queue
 }
 
@@ -199,6 +203,87 @@ async fn a_full_reconcile_applies_proves_both_regions_records_and_announces() {
     assert_eq!((calls.of("backup/StartBackupJob"), calls.of("backup/StartRestoreJob")), (0, 0), "{calls:?}");
     assert_eq!(calls.of("cloudformation/CreateChangeSet"), 0);
     assert!(announcements(&account, &queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_example_repository_reconciles_with_every_drill_passing_in_every_region() {
+    let account = support::account().await;
+    let (east, west) = (account.region(support::REGION), account.region(support::DR_REGION));
+    support::create_table(&east.dynamodb, "SpatialScans", ITEMS).await;
+    support::create_table(&east.dynamodb, "FloorPlans", ITEMS).await;
+    support::create_table(&west.dynamodb, "RenderJobs", ITEMS).await;
+    east.backup
+        .update_region_settings()
+        .resource_type_opt_in_preference("DynamoDB", true)
+        .resource_type_management_preference("DynamoDB", true)
+        .send()
+        .await
+        .unwrap();
+    // floor-plans announces on the audit team's existing topic, by ARN.
+    let audit = east.sns.create_topic().name("dr-announcements-audit").send().await.unwrap().topic_arn().unwrap().to_string();
+    let files = [
+        ("desired/spatial-scans.yaml", SCANS.to_string()),
+        ("desired/floor-plans.yaml", FLOOR_PLANS.replace("arn:aws:sns:us-east-1:123456789012:dr-announcements-audit", &audit)),
+        ("desired/render-jobs.yaml", RENDER_JOBS.to_string()),
+    ];
+    let desired = policy::check(files.iter().map(|(file, text)| Input { file: file.to_string(), content: Ok(text.as_bytes().to_vec()) }));
+    assert!(!desired.has_errors(), "{:#?}", desired.findings);
+    for bootstrap in drctl::render::bootstraps(desired.valid().map(|p| &p.policy), None) {
+        let stack = drctl::render::render_bootstrap(&bootstrap).unwrap();
+        assert!(!apply::deploy_stack(&account.aws, &stack, Vec::new(), &apply::Options::default(), &Progress::Quiet).await.is_failure());
+    }
+    let topics = [
+        format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id),
+        format!("arn:aws:sns:{}:{}:dr-announcements", support::DR_REGION, account.id),
+        audit,
+    ];
+    let queue = subscribe_queue(&account, &topics).await;
+    // floor-plans proves its newest scheduled recovery point: apply first,
+    // then take the backup its plan would take.
+    let plan =
+        plan::plan(&account.aws, &desired, &plan::Options { commit: None, extra_regions: Vec::new(), concurrency: 2, preview: false })
+            .await;
+    assert!(!apply::apply(&account.aws, &desired, &plan, &apply::Options::default(), &Progress::Quiet).await.failed());
+    east.backup
+        .start_backup_job()
+        .backup_vault_name("drctl-floor-plans")
+        .resource_arn(account.table_arn(support::REGION, "FloorPlans"))
+        .iam_role_arn(account.backup_role_arn())
+        .send()
+        .await
+        .unwrap();
+    let (_dir, store) = state_dir();
+
+    let report = run(&account, &store, &desired, &options("run-1")).await;
+
+    let drilled: Vec<(&str, Vec<&str>)> =
+        report.policies.iter().map(|p| (p.policy.as_str(), p.drills.iter().map(|d| d.region.as_str()).collect())).collect();
+    assert_eq!(
+        drilled,
+        [("floor-plans", vec!["eu-west-1"]), ("render-jobs", vec!["us-west-2"]), ("spatial-scans", vec!["us-east-1", "us-west-2"])]
+    );
+    for outcome in &report.policies {
+        assert_eq!(outcome.status, Status::Reconciled, "{outcome:#?}");
+        assert!(outcome.drills.iter().all(|d| d.passed() && d.checks.iter().all(|c| c.passed)), "{outcome:#?}");
+        assert!(outcome.sns_message_id.is_some() && outcome.errors.is_empty(), "{outcome:#?}");
+    }
+    let mut leftovers = scratch_tables(&account).await;
+    let eu = account.region("eu-west-1").dynamodb.list_tables().send().await.unwrap();
+    leftovers.extend(eu.table_names().iter().filter(|n| n.starts_with("drctl-drill-")).cloned());
+    assert_eq!(leftovers, Vec::<String>::new());
+    let mut received: Vec<(String, String)> = announcements(&account, &queue)
+        .await
+        .iter()
+        .map(|m| {
+            (
+                m["MessageAttributes"]["policy"]["Value"].as_str().unwrap().to_string(),
+                m["MessageAttributes"]["verdict"]["Value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    received.sort();
+    let passed = |p: &str| (p.to_string(), "passed".to_string());
+    assert_eq!(received, [passed("floor-plans"), passed("render-jobs"), passed("spatial-scans")]);
 }
 
 #[tokio::test]
