@@ -45,7 +45,7 @@ use crate::plan::{InvalidPolicy, OrphanStack, Plan, PolicyPlan};
 use crate::policy::{Checked, LoadedPolicy};
 use crate::state::{
     self, Applied, ChangeSetRecord, CheckRecord, DrillRecord, Evidence, InFlight, LeaseError, PolicyState, Reconciled, RegionDrill,
-    StateStore, Step, lease,
+    StateError, StateStore, Step, lease,
 };
 
 pub use format::text;
@@ -253,7 +253,7 @@ impl Context<'_> {
             errors: Vec::new(),
         };
         let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl).await {
-            Ok(state) => Held::new(self.store, state),
+            Ok(state) => Held::new(self.store, &self.options.owner, state),
             Err(LeaseError::Held { owner, expires, .. }) => {
                 tracing::info!(%owner, expires, "held by another run: skipped");
                 outcome.status = Status::Held { owner, expires };
@@ -509,12 +509,13 @@ fn region_drill(drill: &DrillResult) -> RegionDrill {
 /// through the lease, one at a time.
 pub struct Held<'a> {
     store: &'a dyn StateStore,
+    owner: String,
     state: Mutex<PolicyState>,
 }
 
 impl<'a> Held<'a> {
-    fn new(store: &'a dyn StateStore, state: PolicyState) -> Self {
-        Self { store, state: Mutex::new(state) }
+    fn new(store: &'a dyn StateStore, owner: &str, state: PolicyState) -> Self {
+        Self { store, owner: owner.to_string(), state: Mutex::new(state) }
     }
 
     async fn snapshot(&self) -> PolicyState {
@@ -522,10 +523,15 @@ impl<'a> Held<'a> {
     }
 
     /// Writes a change to the record, refused if the lease was lost.
-    pub async fn update(&self, change: impl FnOnce(&mut PolicyState)) -> Result<(), LeaseError> {
+    pub async fn update(&self, change: impl Fn(&mut PolicyState)) -> Result<(), LeaseError> {
         let mut state = self.state.lock().await;
-        let owner = state.lease.as_ref().map(|l| l.owner.clone()).unwrap_or_default();
-        *state = lease::update(self.store, &state, &owner, change).await?;
+        *state = match lease::update(self.store, &state, &self.owner, &change).await {
+            Err(LeaseError::State(StateError::Conflict { .. })) => {
+                let fresh = reread(self.store, &self.owner, &state).await?;
+                lease::update(self.store, &fresh, &self.owner, &change).await?
+            }
+            written => written?,
+        };
         Ok(())
     }
 
@@ -544,7 +550,25 @@ impl<'a> Held<'a> {
 
     async fn release(self) -> Result<(), LeaseError> {
         let state = self.state.into_inner();
-        lease::release(self.store, &state).await.map(|_| ())
+        match lease::release(self.store, &state).await {
+            Err(LeaseError::State(StateError::Conflict { .. })) => {
+                let fresh = reread(self.store, &self.owner, &state).await?;
+                lease::release(self.store, &fresh).await.map(|_| ())
+            }
+            released => released.map(|_| ()),
+        }
+    }
+}
+
+/// The stored record after a conflict. A renewal abandoned mid-write
+/// (its future dropped when the step it guarded ended) may have stored a
+/// version this copy never saw; the lease decides whether it is still ours.
+async fn reread(store: &dyn StateStore, owner: &str, stale: &PolicyState) -> Result<PolicyState, LeaseError> {
+    let fresh = store.get(&stale.policy).await?.unwrap_or_else(|| stale.clone());
+    match &fresh.lease {
+        Some(lease) if lease.owner == owner => Ok(fresh),
+        Some(lease) => Err(LeaseError::Held { policy: fresh.policy.clone(), owner: lease.owner.clone(), expires: lease.expires }),
+        None => Err(LeaseError::NotHeld { policy: fresh.policy.clone(), owner: owner.to_string() }),
     }
 }
 
@@ -566,6 +590,36 @@ mod tests {
             regions: Vec::new(),
             reasons: Vec::new(),
         }
+    }
+
+    /// Regression: a renewal dropped after its write reached the store left
+    /// this run's copy a version behind, and every later write conflicted.
+    #[tokio::test]
+    async fn writes_survive_a_renewal_abandoned_after_it_was_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::state::FileStore::open(dir.path().join("state.json"));
+        let taken = lease::acquire(&store, "p", "me", HOUR).await.unwrap();
+        let held = Held::new(&store, "me", taken.clone());
+        lease::renew(&store, &taken, HOUR).await.unwrap();
+
+        held.update(|s| s.desired_hash = Some("h".into())).await.unwrap();
+        held.release().await.unwrap();
+
+        let stored = store.get("p").await.unwrap().unwrap();
+        assert_eq!((stored.desired_hash.as_deref(), stored.lease), (Some("h"), None));
+    }
+
+    #[tokio::test]
+    async fn a_lease_taken_over_refuses_the_old_owner_s_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::state::FileStore::open(dir.path().join("state.json"));
+        let taken = lease::acquire(&store, "p", "me", Duration::ZERO).await.unwrap();
+        let held = Held::new(&store, "me", taken);
+        lease::acquire(&store, "p", "next", HOUR).await.unwrap();
+
+        let refused = held.update(|s| s.desired_hash = Some("h".into())).await;
+        assert!(matches!(refused, Err(LeaseError::Held { ref owner, .. }) if owner == "next"), "{refused:?}");
+        assert_eq!(store.get("p").await.unwrap().unwrap().desired_hash, None);
     }
 
     #[test]
