@@ -199,6 +199,8 @@ async fn a_full_reconcile_applies_proves_both_regions_records_and_announces() {
     account.reset_calls();
     let again = run(&account, &store, &desired, &options("run-2")).await;
     assert_eq!(again.policies[0].status, Status::Proven, "{again:#?}");
+    let unchanged = store.get("spatial-scans").await.unwrap().unwrap();
+    assert_eq!(unchanged.version, state.version, "a no-op run takes no lease and writes nothing");
     let calls = account.calls();
     assert_eq!((calls.of("backup/StartBackupJob"), calls.of("backup/StartRestoreJob")), (0, 0), "{calls:?}");
     assert_eq!(calls.of("cloudformation/CreateChangeSet"), 0);

@@ -252,6 +252,17 @@ impl Context<'_> {
             sns_message_id: None,
             errors: Vec::new(),
         };
+        match self.settled(loaded, planned).await {
+            Ok(true) => {
+                outcome.status = Status::Proven;
+                return outcome;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                outcome.errors.push(format!("state: {error}"));
+                return outcome;
+            }
+        }
         let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl).await {
             Ok(state) => Held::new(self.store, &self.options.owner, state),
             Err(LeaseError::Held { owner, expires, .. }) => {
@@ -279,6 +290,22 @@ impl Context<'_> {
             outcome.errors.push(format!("lease not released: {error}"));
         }
         outcome
+    }
+
+    /// Whether the policy is applied, proven and not due, with nothing in
+    /// flight: then a reconcile has nothing to do and takes no lease (a
+    /// no-op run reads the state and writes nothing).
+    async fn settled(&self, loaded: &LoadedPolicy, planned: Option<&PolicyPlan>) -> Result<bool, StateError> {
+        let Some(planned) = planned.filter(|p| self.options.mode == Mode::Reconcile && !p.has_changes() && p.error.is_none()) else {
+            return Ok(false);
+        };
+        let Some(state) = self.store.get(&loaded.policy.metadata.name).await? else { return Ok(false) };
+        let hash = &planned.content_hash;
+        let every = Duration::from_secs(loaded.policy.spec.verify.every.seconds());
+        Ok(state.in_flight.is_none()
+            && state.desired_hash.as_ref() == Some(hash)
+            && state.applied.as_ref().is_some_and(|a| &a.content_hash == hash)
+            && drill_due(&state, hash, every, self.options.retry_failed_after, state::now()) == Due::No)
     }
 
     /// apply → drill → record → announce, each step recorded under the lease.
