@@ -101,6 +101,7 @@ fn drill(account: &TestAccount, region: &str, passed: bool) -> DrillResult {
         scratch_cleanup: Cleanup::Deleted,
         canary_cleanup: Some("removed".into()),
         error: None,
+        no_recovery_point: false,
         verdict: if passed { Verdict::Passed } else { Verdict::Failed },
         reasons: if passed { Vec::new() } else { vec!["item_count: 50 items restored, 61 in the source".into()] },
     }

@@ -289,6 +289,35 @@ async fn the_example_repository_reconciles_with_every_drill_passing_in_every_reg
 }
 
 #[tokio::test]
+async fn latest_before_the_first_scheduled_backup_waits_quietly_and_then_fails_loudly() {
+    let account = support::account().await;
+    let queue = ground(&account).await;
+    let (_dir, store) = state_dir();
+    let latest = SCANS.replace("recovery_point: on-demand", "recovery_point: latest").replace("      - canary: true\n", "");
+    let desired = checked(&latest);
+
+    let report = run(&account, &store, &desired, &options("run-1")).await;
+
+    let outcome = &report.policies[0];
+    let grace = reconcile::first_point_grace(&desired.policies[0].policy).as_secs();
+    assert!(matches!(outcome.status, Status::AwaitingRecoveryPoint { until } if until >= drctl::state::now() + grace - 60), "{outcome:#?}");
+    assert!(!report.failed() && !report.drill_failed(), "exit 0: nothing is wrong yet");
+    assert!(announcements(&account, &queue).await.is_empty(), "nothing announced");
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.last_drill.is_none() && state.in_flight.is_none() && state.reconciled.is_none(), "{state:#?}");
+
+    // Past the schedule's gap and windows without a recovery point: backups are not happening.
+    let mut stale = state.clone();
+    stale.applied.as_mut().unwrap().at -= grace + 1;
+    store.put(&stale).await.unwrap();
+    let late = run(&account, &store, &desired, &options("run-2")).await;
+    assert_eq!(late.policies[0].status, Status::DrillFailed, "{late:#?}");
+    let messages = announcements(&account, &queue).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["MessageAttributes"]["verdict"]["Value"], "failed");
+}
+
+#[tokio::test]
 async fn a_failed_restore_is_announced_and_leaves_the_policy_unreconciled() {
     let account = support::account().await;
     let queue = ground(&account).await;

@@ -214,12 +214,22 @@ pub struct DrillResult {
     pub canary_cleanup: Option<String>,
     /// The infrastructure failure that stopped the drill, if any.
     pub error: Option<String>,
+    /// `recovery_point: latest` found no completed recovery point to drill:
+    /// the schedule may not have run yet since the policy was applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_recovery_point: bool,
     pub verdict: Verdict,
     /// Why the verdict is a failure (empty when it passed).
     pub reasons: Vec<String>,
 }
 
 impl DrillResult {
+    /// Records the error that stopped the drill.
+    pub(crate) fn stopped_by(&mut self, error: &DrillError) {
+        self.error = Some(error.to_string());
+        self.no_recovery_point = matches!(error, DrillError::NoRecoveryPoint { .. });
+    }
+
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Passed
     }
@@ -274,6 +284,7 @@ impl DrillResult {
             scratch_cleanup: Cleanup::NotCreated,
             canary_cleanup: None,
             error: None,
+            no_recovery_point: false,
             verdict: Verdict::Failed,
             reasons: Vec::new(),
         }
@@ -326,6 +337,7 @@ mod tests {
             scratch_cleanup: Cleanup::Deleted,
             canary_cleanup: Some(CANARY_REMOVED.into()),
             error: None,
+            no_recovery_point: false,
             verdict: Verdict::Failed,
             reasons: Vec::new(),
         };

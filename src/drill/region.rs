@@ -45,7 +45,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         self.clean_up().await;
         if let Err(error) = outcome {
             tracing::warn!(%error, "drill stopped");
-            self.result.error = Some(error.to_string());
+            self.result.stopped_by(&error);
         }
         self.result
     }

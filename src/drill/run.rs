@@ -259,7 +259,7 @@ impl<'a> Run<'a> {
 /// A region's result for a drill that could not start there.
 fn failed(policy: &TablePolicy, region: &str, drill_id: &str, error: &DrillError) -> DrillResult {
     let mut result = DrillResult::blank(policy, region, drill_id);
-    result.error = Some(error.to_string());
+    result.stopped_by(error);
     judge(&mut result);
     result
 }

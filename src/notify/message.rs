@@ -268,6 +268,7 @@ mod tests {
             scratch_cleanup: Cleanup::Deleted,
             canary_cleanup: Some("removed".into()),
             error: None,
+            no_recovery_point: false,
             verdict: if passed { Verdict::Passed } else { Verdict::Failed },
             reasons: if passed { vec![] } else { vec!["item_count: 50 restored, 60 in the source".into()] },
         }

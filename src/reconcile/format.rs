@@ -65,6 +65,9 @@ fn status_text(status: &Status) -> String {
         Status::Reconciled => "reconciled (applied and proven by a drill)".into(),
         Status::Proven => "up to date (applied and proven)".into(),
         Status::AwaitingRetry { after } => format!("last drill of this content failed; retried after {}", rfc3339(*after)),
+        Status::AwaitingRecoveryPoint { until } => {
+            format!("applied; awaiting its first scheduled recovery point to drill (expected by {})", rfc3339(*until))
+        }
         Status::ApplyFailed => "apply FAILED".into(),
         Status::DrillFailed => "drill FAILED: not reconciled".into(),
         Status::DrillPassed => "drill passed (not all drill regions, or content not applied: not marked reconciled)".into(),
@@ -82,6 +85,6 @@ fn summary(report: &Report) -> String {
         count(|s| *s == Status::Proven),
         count(|s| *s == Status::DrillFailed),
         count(|s| *s == Status::ApplyFailed),
-        count(|s| matches!(s, Status::Held { .. } | Status::Stopped | Status::AwaitingRetry { .. })),
+        count(|s| matches!(s, Status::Held { .. } | Status::Stopped | Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
     )
 }

@@ -121,6 +121,11 @@ pub enum Status {
     AwaitingRetry {
         after: u64,
     },
+    /// Applied with `recovery_point: latest`, and the schedule has not made
+    /// a recovery point yet; one is expected by `until` (Unix seconds).
+    AwaitingRecoveryPoint {
+        until: u64,
+    },
     ApplyFailed,
     DrillFailed,
     /// The drill passed, but it does not prove the applied content in every
@@ -364,6 +369,12 @@ impl Context<'_> {
         }
         outcome.drill_reason = Some(reason.to_string());
         let drills = self.drill(held, loaded, &hash, &commit, resume).await?;
+        if let Some(until) = self.awaiting_first_point(held, loaded, &drills).await {
+            held.update(|s| s.in_flight = None).await?;
+            outcome.status = Status::AwaitingRecoveryPoint { until };
+            outcome.drills = drills;
+            return Ok(());
+        }
         let passed = !drills.is_empty() && drills.iter().all(DrillResult::passed);
         let whole =
             self.options.drill.regions.as_ref().is_none_or(|given| loaded.policy.spec.verify.regions.iter().all(|r| given.contains(r)));
@@ -393,6 +404,19 @@ impl Context<'_> {
         .await?;
         outcome.drills = drills;
         self.announce(held, loaded, &hash, &commit, &change_sets, outcome).await
+    }
+
+    /// With `recovery_point: latest` and no recovery point yet, the time
+    /// until which that is expected: the schedule's longest gap and its
+    /// windows after the apply. Before then no point is not a failed drill
+    /// (nothing is announced); after it, backups are not happening.
+    async fn awaiting_first_point(&self, held: &Held<'_>, loaded: &LoadedPolicy, drills: &[DrillResult]) -> Option<u64> {
+        if self.options.mode != Mode::Reconcile || drills.is_empty() || !drills.iter().all(|d| d.no_recovery_point) {
+            return None;
+        }
+        let applied = held.snapshot().await.applied?;
+        let until = applied.at.saturating_add(first_point_grace(&loaded.policy).as_secs());
+        (state::now() < until).then_some(until)
     }
 
     /// Applies the policy's changed stacks; `None` when nothing changed.
@@ -483,6 +507,19 @@ fn in_flight(step: Step, hash: &str, commit: &str) -> InFlight {
         restores: BTreeMap::new(),
         started: state::now(),
     }
+}
+
+/// How long after an apply the first scheduled recovery point may take:
+/// the schedule's longest gap, the start window (AWS Backup's default 8h)
+/// and the completion window (at most a day counted: a first backup of a
+/// table rarely takes longer, and a longer wait would hide a broken plan).
+pub fn first_point_grace(policy: &crate::policy::TablePolicy) -> Duration {
+    const HOUR: u64 = 3600;
+    let backup = &policy.spec.backup;
+    let gap = crate::policy::validate::schedule_of(policy).and_then(Result::ok).map(|s| s.max_gap().seconds()).unwrap_or(24 * HOUR);
+    let start = backup.start_window.map(|w| w.seconds()).unwrap_or(8 * HOUR);
+    let completion = backup.completion_window.map(|w| w.seconds()).unwrap_or(24 * HOUR).min(24 * HOUR);
+    Duration::from_secs(gap + start + completion)
 }
 
 /// The change sets an apply executed, for the evidence chain.
