@@ -80,11 +80,12 @@ fn status_text(status: &Status) -> String {
 fn summary(report: &Report) -> String {
     let count = |f: fn(&Status) -> bool| report.policies.iter().filter(|p| f(&p.status)).count();
     format!(
-        "{} reconciled, {} up to date, {} drill failed, {} apply failed, {} skipped",
-        count(|s| *s == Status::Reconciled),
+        "{} reconciled, {} up to date, {} waiting, {} drill failed, {} apply failed, {} skipped",
+        count(|s| matches!(s, Status::Reconciled | Status::DrillPassed)),
         count(|s| *s == Status::Proven),
+        count(|s| matches!(s, Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
         count(|s| *s == Status::DrillFailed),
-        count(|s| *s == Status::ApplyFailed),
-        count(|s| matches!(s, Status::Held { .. } | Status::Stopped | Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
+        count(|s| matches!(s, Status::ApplyFailed | Status::Error)),
+        count(|s| matches!(s, Status::Held { .. } | Status::Stopped)),
     )
 }
