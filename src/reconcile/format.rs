@@ -81,7 +81,7 @@ fn summary(report: &Report) -> String {
     let count = |f: fn(&Status) -> bool| report.policies.iter().filter(|p| f(&p.status)).count();
     format!(
         "{} reconciled, {} up to date, {} waiting, {} drill failed, {} apply failed, {} skipped",
-        count(|s| matches!(s, Status::Reconciled | Status::DrillPassed)),
+        count(|s| *s == Status::Reconciled),
         count(|s| *s == Status::Proven),
         count(|s| matches!(s, Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
         count(|s| *s == Status::DrillFailed),
