@@ -180,7 +180,9 @@ async fn text_marks_each_policy_and_exits_0_unless_asked_for_a_detailed_exit_cod
 
     let detailed = drctl(repo.path(), &["status", "--state", &state, "--detailed-exitcode"]);
     assert_eq!(detailed.status.code(), Some(2), "{}", stderr(&detailed));
-    assert_eq!(stdout(&detailed), text);
+    // The same report; only the header's clock may have moved on.
+    let body = |text: &str| text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+    assert_eq!(body(&stdout(&detailed)), body(&text));
 }
 
 #[tokio::test]
