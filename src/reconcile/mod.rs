@@ -191,7 +191,16 @@ pub async fn reconcile(
 ) -> Report {
     let planned: BTreeMap<&str, &PolicyPlan> = plan.policies.iter().map(|p| (p.name.as_str(), p)).collect();
     let work = checked.valid().filter_map(|loaded| Some((loaded, *planned.get(loaded.policy.metadata.name.as_str())?)));
-    let context = Context { aws, store, options, progress, stop };
+    // One read of every record up front: a policy with nothing to do is
+    // recognised without a read (or a lease) of its own.
+    let known = match store.list().await {
+        Ok(records) => records.into_iter().map(|r| (r.policy.clone(), r)).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "state not listed; every policy is read under its lease");
+            BTreeMap::new()
+        }
+    };
+    let context = Context { aws, store, options, progress, stop, known };
     let mut policies: Vec<PolicyOutcome> = futures_util::stream::iter(work.map(|(loaded, planned)| context.policy(loaded, Some(planned))))
         .buffer_unordered(options.concurrency.max(1))
         .collect()
@@ -210,7 +219,7 @@ pub async fn reconcile(
 pub async fn verify(aws: &Aws, store: &dyn StateStore, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyOutcome {
     let options = Options { mode: Mode::DrillNow, ..options.clone() };
     let stop = Stop::default();
-    let context = Context { aws, store, options: &options, progress, stop: &stop };
+    let context = Context { aws, store, options: &options, progress, stop: &stop, known: BTreeMap::new() };
     context.policy(loaded, None).await
 }
 
@@ -242,6 +251,8 @@ struct Context<'a> {
     options: &'a Options,
     progress: &'a Progress,
     stop: &'a Stop,
+    /// The records as listed when the run started.
+    known: BTreeMap<String, PolicyState>,
 }
 
 impl Context<'_> {
@@ -257,16 +268,9 @@ impl Context<'_> {
             sns_message_id: None,
             errors: Vec::new(),
         };
-        match self.settled(loaded, planned).await {
-            Ok(true) => {
-                outcome.status = Status::Proven;
-                return outcome;
-            }
-            Ok(false) => {}
-            Err(error) => {
-                outcome.errors.push(format!("state: {error}"));
-                return outcome;
-            }
+        if self.settled(loaded, planned) {
+            outcome.status = Status::Proven;
+            return outcome;
         }
         let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl).await {
             Ok(state) => Held::new(self.store, &self.options.owner, state),
@@ -300,17 +304,17 @@ impl Context<'_> {
     /// Whether the policy is applied, proven and not due, with nothing in
     /// flight: then a reconcile has nothing to do and takes no lease (a
     /// no-op run reads the state and writes nothing).
-    async fn settled(&self, loaded: &LoadedPolicy, planned: Option<&PolicyPlan>) -> Result<bool, StateError> {
+    fn settled(&self, loaded: &LoadedPolicy, planned: Option<&PolicyPlan>) -> bool {
         let Some(planned) = planned.filter(|p| self.options.mode == Mode::Reconcile && !p.has_changes() && p.error.is_none()) else {
-            return Ok(false);
+            return false;
         };
-        let Some(state) = self.store.get(&loaded.policy.metadata.name).await? else { return Ok(false) };
+        let Some(state) = self.known.get(&loaded.policy.metadata.name) else { return false };
         let hash = &planned.content_hash;
         let every = Duration::from_secs(loaded.policy.spec.verify.every.seconds());
-        Ok(state.in_flight.is_none()
+        state.in_flight.is_none()
             && state.desired_hash.as_ref() == Some(hash)
             && state.applied.as_ref().is_some_and(|a| &a.content_hash == hash)
-            && drill_due(&state, hash, every, self.options.retry_failed_after, state::now()) == Due::No)
+            && drill_due(state, hash, every, self.options.retry_failed_after, state::now()) == Due::No
     }
 
     /// apply → drill → record → announce, each step recorded under the lease.
