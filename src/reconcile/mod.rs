@@ -201,10 +201,11 @@ pub async fn reconcile(
         }
     };
     let context = Context { aws, store, options, progress, stop, known };
-    let mut policies: Vec<PolicyOutcome> = futures_util::stream::iter(work.map(|(loaded, planned)| context.policy(loaded, Some(planned))))
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+    let mut policies: Vec<PolicyOutcome> =
+        futures_util::stream::iter(work.map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
     policies.sort_by(|a, b| a.policy.cmp(&b.policy));
     let (pruned, orphans_left) =
         if stop.requested() { (Vec::new(), plan.orphans.clone()) } else { apply::prune_orphans(aws, plan, &options.apply, progress).await };
@@ -468,7 +469,8 @@ impl Context<'_> {
             None => held.update(|s| s.in_flight = Some(in_flight(Step::Drill, hash, commit))).await?,
         }
         let journal = StateJournal::new(held);
-        let drills = drill::prove(self.aws, &loaded.policy, &options, &journal).await;
+        // Boxed: a drill's state machine is large, and a run holds several.
+        let drills = Box::pin(drill::prove(self.aws, &loaded.policy, &options, &journal)).await;
         journal.into_result()?;
         Ok(drills)
     }
