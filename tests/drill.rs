@@ -674,3 +674,33 @@ async fn with_one_restore_slot_two_drills_never_restore_at_once() {
     assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
     assert!(matches!(fast().with_restore_slots(51), Err(drill::QuotaError::AboveAwsLimit { requested: 51 })));
 }
+
+/// `drctl fingerprint` over the wire: the same hash whatever the segments
+/// and item order, another hash after one attribute changes.
+#[tokio::test]
+async fn the_fingerprint_command_tells_equal_tables_from_different_ones() {
+    let account = support::account().await;
+    let dynamodb = account.clients().dynamodb;
+    support::create_table(&dynamodb, "Original", ITEMS).await;
+    support::create_table(&dynamodb, "Copy", 0).await;
+    support::put_items(&dynamodb, "Copy", (0..ITEMS).rev().map(support::fixture_item)).await;
+    let fingerprint = |table: &str, segments: &str| -> serde_json::Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["fingerprint", table, "--region", support::REGION, "--segments", segments, "--format", "json"])
+            .envs(account.cli_env())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    let original = fingerprint("Original", "1");
+    assert_eq!(original["items"], ITEMS as u64);
+    assert_eq!(fingerprint("Copy", "7")["fingerprint"], original["fingerprint"]);
+    let mut changed = support::fixture_item(3);
+    changed.insert("rooms".into(), AttributeValue::N("99".into()));
+    support::put_items(&dynamodb, "Copy", [changed]).await;
+    let copy = fingerprint("Copy", "4");
+    assert_eq!(copy["items"], ITEMS as u64);
+    assert_ne!(copy["fingerprint"], original["fingerprint"]);
+}
