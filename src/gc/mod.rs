@@ -166,7 +166,9 @@ pub async fn run_with(aws: &Aws, regions: &[String], states: &[PolicyState], mod
 /// The regions a gc looks in besides the ones asked for: those where a
 /// state record has a restore in flight.
 pub fn state_regions(states: &[PolicyState]) -> BTreeSet<String> {
-    states.iter().filter_map(|s| s.in_flight.as_ref()).flat_map(|f| f.restores.keys().cloned()).collect()
+    let in_flight = states.iter().filter_map(|s| s.in_flight.as_ref()).flat_map(|f| f.restores.keys().cloned());
+    let drilled = states.iter().filter_map(|s| s.last_drill.as_ref()).flat_map(|d| d.regions.iter().map(|r| r.region.clone()));
+    in_flight.chain(drilled).collect()
 }
 
 struct Context<'a> {
@@ -406,11 +408,31 @@ fn decide(name: &str, region: &str, tags: &BTreeMap<String, String>, states: &[P
                 adopt: Some(Adopt { policy: record.policy.clone(), drill_id }),
             }
         }
-        None => Verdict::Keep(format!(
-            "not tagged {}=true and no state record names it: drctl cannot prove it made this table",
-            scratch::SCRATCH_TAG
-        )),
+        None => match finished_drill(states, region, name) {
+            // A drill that ended without deleting it (a restore still
+            // running at its deadline, a tag or delete that failed).
+            Some((policy, drill_id)) if named_by_drill(name, policy, drill_id) => Verdict::Delete {
+                why: format!("not tagged, but the state of {policy} records it as the scratch table of its finished drill {drill_id}"),
+                adopt: Some(Adopt { policy: policy.to_string(), drill_id: drill_id.to_string() }),
+            },
+            _ => Verdict::Keep(format!(
+                "not tagged {}=true and no state record names it: drctl cannot prove it made this table",
+                scratch::SCRATCH_TAG
+            )),
+        },
     }
+}
+
+/// The policy and drill id of a finished drill (the last one, or one in the
+/// evidence) whose scratch table in `region` was `table`.
+fn finished_drill<'a>(states: &'a [PolicyState], region: &str, table: &str) -> Option<(&'a str, &'a str)> {
+    states.iter().find_map(|state| {
+        let drills = state.last_drill.iter().chain(state.evidence.iter().filter_map(|e| e.drill.as_ref()));
+        drills
+            .filter(|drill| drill.regions.iter().any(|r| r.region == region && r.scratch_table.as_deref() == Some(table)))
+            .map(|drill| (state.policy.as_str(), drill.drill_id.as_str()))
+            .next()
+    })
 }
 
 /// Whether `table` is the scratch name a drill of `policy` with `drill_id`
@@ -556,6 +578,32 @@ mod tests {
             matches!(decide(other, "us-east-1", &tagged(), &states, NOW), Verdict::Delete { .. }),
             "an older leftover of the same policy"
         );
+    }
+
+    /// Regression: a drill that finished without deleting its untagged table
+    /// (a restore past its deadline) cleared its in-flight record, and gc
+    /// then had no record naming the table.
+    #[test]
+    fn an_untagged_table_a_finished_drill_recorded_is_deleted() {
+        let mut state = PolicyState::new("scans");
+        state.last_drill = Some(crate::state::DrillRecord {
+            drill_id: "0a1b2c3d4e5f6071".into(),
+            started: NOW - 600,
+            finished: NOW - 60,
+            content_hash: "h".into(),
+            commit: "c".into(),
+            passed: false,
+            regions: vec![crate::state::RegionDrill {
+                region: "us-west-2".into(),
+                scratch_table: Some(TABLE.into()),
+                ..Default::default()
+            }],
+            reasons: Vec::new(),
+        });
+        let states = [state];
+        assert!(matches!(decide(TABLE, "us-west-2", &BTreeMap::new(), &states, NOW), Verdict::Delete { adopt: Some(_), .. }));
+        assert!(matches!(decide(TABLE, "us-east-1", &BTreeMap::new(), &states, NOW), Verdict::Keep(_)), "another region's table");
+        assert_eq!(state_regions(&states), BTreeSet::from(["us-west-2".to_string()]));
     }
 
     #[test]

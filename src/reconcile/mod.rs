@@ -373,6 +373,12 @@ impl Context<'_> {
             return Ok(());
         }
         outcome.drill_reason = Some(reason.to_string());
+        // A resumed drill is recorded as what it was: a drill of the content
+        // and commit it started for, from when it started.
+        let (hash, commit, started) = match &resume {
+            Some(interrupted) => (interrupted.content_hash.clone(), interrupted.commit.clone(), interrupted.started),
+            None => (hash, commit, state::now()),
+        };
         let drills = self.drill(held, loaded, &hash, &commit, resume).await?;
         if let Some(until) = self.awaiting_first_point(held, loaded, &drills).await {
             held.update(|s| s.in_flight = None).await?;
@@ -390,7 +396,7 @@ impl Context<'_> {
             (true, true) => Status::Reconciled,
             (true, false) => Status::DrillPassed,
         };
-        let record = drill_record(&drills, &hash, &commit);
+        let record = drill_record(&drills, &hash, &commit, started);
         held.update(|s| {
             s.in_flight = None;
             if proves {
@@ -435,15 +441,23 @@ impl Context<'_> {
         let hash = planned.content_hash.clone();
         let deployed = held.snapshot().await.applied.is_some_and(|a| a.content_hash == hash);
         if !(planned.has_changes() || planned.error.is_some()) {
-            if !deployed {
-                // Deployed already (by an earlier run without state, or by hand from the same render).
-                held.update(|s| s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() }))
-                    .await?;
+            let interrupted = held.snapshot().await.in_flight.is_some_and(|f| f.step == Step::Apply);
+            if !deployed || interrupted {
+                // Deployed already: by an earlier run without state, by hand
+                // from the same render, or by a run killed while CloudFormation
+                // finished its change set.
+                held.update(|s| {
+                    s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() });
+                    s.in_flight = None;
+                })
+                .await?;
             }
             return Ok(None);
         }
         held.update(|s| s.in_flight = Some(in_flight(Step::Apply, &hash, commit))).await?;
-        let report = apply::apply_policy(self.aws, planned, loaded, &self.options.apply, self.progress).await;
+        // The stacks carry the commit this run reconciles (`drctl:commit`).
+        let options = apply::Options { commit: self.options.commit.clone(), ..self.options.apply.clone() };
+        let report = apply::apply_policy(self.aws, planned, loaded, &options, self.progress).await;
         let failed = report.failed();
         held.update(|s| {
             s.in_flight = None;
@@ -542,14 +556,12 @@ fn executed_change_sets(report: &PolicyReport) -> Vec<ChangeSetRecord> {
         .collect()
 }
 
-/// The state's summary of a policy's drills.
-pub fn drill_record(drills: &[DrillResult], hash: &str, commit: &str) -> DrillRecord {
-    let now = state::now();
-    let elapsed = drills.iter().filter_map(|d| d.rto.as_ref()).map(|r| r.measured_seconds as u64).max().unwrap_or(0);
+/// The state's summary of a policy's drills, started at `started`.
+pub fn drill_record(drills: &[DrillResult], hash: &str, commit: &str, started: u64) -> DrillRecord {
     DrillRecord {
         drill_id: drills.first().map(|d| d.drill_id.clone()).unwrap_or_default(),
-        started: now.saturating_sub(elapsed),
-        finished: now,
+        started,
+        finished: state::now(),
         content_hash: hash.to_string(),
         commit: commit.to_string(),
         passed: !drills.is_empty() && drills.iter().all(DrillResult::passed),
@@ -606,14 +618,20 @@ impl<'a> Held<'a> {
     }
 
     /// Renews the lease every third of its time to live; returns only when
-    /// it is lost.
+    /// it is lost. A store that fails is tried again at the next third: the
+    /// lease still holds until it expires, and the step goes on meanwhile.
     async fn keep(&self, ttl: Duration) -> LeaseError {
         loop {
             tokio::time::sleep(ttl / 3).await;
             let mut state = self.state.lock().await;
-            match lease::renew(self.store, &state, ttl).await {
+            let renewed = match lease::renew(self.store, &state, ttl).await {
+                Err(LeaseError::State(StateError::Conflict { .. })) => reread(self.store, &self.owner, &state).await,
+                other => other,
+            };
+            match renewed {
                 Ok(renewed) => *state = renewed,
-                Err(error) => return error,
+                Err(LeaseError::State(error)) => tracing::warn!(%error, "lease not renewed; trying again"),
+                Err(lost) => return lost,
             }
         }
     }
