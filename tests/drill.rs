@@ -96,15 +96,21 @@ async fn enable_advanced_backup(account: &TestAccount) {
 struct TestJournal {
     events: Mutex<Vec<Event>>,
     restore_started: tokio::sync::Notify,
+    /// Refuse to record a scratch table, as a state store that is down would.
+    refuse_restores: bool,
 }
 
 #[async_trait::async_trait]
 impl Journal for TestJournal {
-    async fn record(&self, event: &Event) {
+    async fn record(&self, event: &Event) -> Result<(), String> {
+        if self.refuse_restores && matches!(event, Event::RestoreStarting { .. }) {
+            return Err("the state table is unavailable".into());
+        }
         self.events.lock().unwrap().push(event.clone());
         if matches!(event, Event::RestoreStarted { .. }) {
             self.restore_started.notify_one();
         }
+        Ok(())
     }
 }
 
@@ -703,4 +709,24 @@ async fn the_fingerprint_command_tells_equal_tables_from_different_ones() {
     let copy = fingerprint("Copy", "4");
     assert_eq!(copy["items"], ITEMS as u64);
     assert_ne!(copy["fingerprint"], original["fingerprint"]);
+}
+
+/// A restore whose scratch table cannot be recorded is not started: a
+/// table no record names could be left behind by a crash.
+#[tokio::test]
+async fn a_drill_does_not_restore_what_it_cannot_record() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let journal = TestJournal { refuse_restores: true, ..TestJournal::default() };
+
+    let results = drill::prove(&account.aws, &policy, &fast(), &journal).await;
+
+    let result = &results[0];
+    assert_eq!(result.verdict, Verdict::Failed);
+    let error = result.error.as_deref().unwrap_or_default();
+    assert!(error.contains("could not record the scratch table") && error.contains("unavailable"), "{error}");
+    assert!(result.restore_job_id.is_none());
+    assert!(account.region(support::REGION).backup.list_restore_jobs().send().await.unwrap().restore_jobs().is_empty());
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
 }

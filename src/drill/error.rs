@@ -39,6 +39,9 @@ pub enum DrillError {
          aws backup update-region-settings --region {region} --resource-type-management-preference DynamoDB=true"
     )]
     AdvancedBackupOff { region: String },
+    /// The state store did not take a step the drill must record first.
+    #[error("the drill could not record {what} in the state, so it did not go on: {why}")]
+    Journal { what: String, why: String },
     /// A vault the drill needs is missing.
     #[error("backup vault {vault} does not exist in {region}: apply the policy first")]
     MissingVault { vault: String, region: String },

@@ -15,8 +15,10 @@ use serde::Serialize;
 #[async_trait::async_trait]
 pub trait Journal: Send + Sync {
     /// Records one event; the drill waits for it before its next step. A
-    /// journal that cannot record says so its own way (the drill goes on).
-    async fn record(&self, event: &Event);
+    /// drill does not start a drill or a restore it could not record (the
+    /// scratch table would be known to no one); a job already started is
+    /// found again by its idempotency token, so those events only warn.
+    async fn record(&self, event: &Event) -> Result<(), String>;
 }
 
 /// One step of a drill worth remembering across a crash.
@@ -44,7 +46,9 @@ pub struct NoJournal;
 
 #[async_trait::async_trait]
 impl Journal for NoJournal {
-    async fn record(&self, _event: &Event) {}
+    async fn record(&self, _event: &Event) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What an interrupted drill had started, for the drill that resumes it.

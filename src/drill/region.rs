@@ -113,7 +113,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                     };
                     let job_id = copy::start(&run.primary, &request).await?;
                     tracing::info!(%job_id, "copy job started");
-                    run.journal.record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() }).await;
+                    let _ = run.journal.record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() }).await;
                     self.wait_copy(job_id).await?
                 }
             },
@@ -172,13 +172,16 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
     /// tells the journal the job.
     async fn start_restore(&self, point: &RecoveryPoint, role: &str, table: &str) -> Result<(String, SystemTime), DrillError> {
         let (run, region) = (self.run, self.clients.region.clone());
-        run.journal.record(&Event::RestoreStarting { region: region.clone(), scratch_table: table.to_string() }).await;
+        run.journal
+            .record(&Event::RestoreStarting { region: region.clone(), scratch_table: table.to_string() })
+            .await
+            .map_err(|why| DrillError::Journal { what: format!("the scratch table {table}"), why })?;
         let token = format!("drctl-drill-{}-restore", run.drill_id);
         let request = scratch::RestoreRequest { recovery_point_arn: &point.arn, role_arn: role, table, idempotency_token: &token };
         let started = SystemTime::now();
         let job_id = scratch::start_restore(&self.clients, &request).await?;
         tracing::info!(%job_id, table, "restore job started");
-        run.journal.record(&Event::RestoreStarted { region, job_id: job_id.clone(), scratch_table: table.to_string() }).await;
+        let _ = run.journal.record(&Event::RestoreStarted { region, job_id: job_id.clone(), scratch_table: table.to_string() }).await;
         Ok((job_id, started))
     }
 

@@ -134,7 +134,9 @@ impl<'a> Run<'a> {
 
     async fn drill(&mut self, targets: &[(String, Result<Target, DrillError>)]) -> Vec<DrillResult> {
         tracing::info!(drill_id = %self.drill_id, resumed = self.resume().is_some(), "drill started");
-        self.journal.record(&Event::Started { drill_id: self.drill_id.clone() }).await;
+        // Nothing is started yet: a journal that cannot take this is caught
+        // before the first restore (`RestoreStarting`).
+        let _ = self.journal.record(&Event::Started { drill_id: self.drill_id.clone() }).await;
         let any_dr = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Dr { .. })));
         let any_primary = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Primary)));
         let dr_blocked = match any_dr {
@@ -201,7 +203,7 @@ impl<'a> Run<'a> {
                 };
                 let job_id = recovery::start_backup(&self.primary, &request).await?;
                 tracing::info!(%job_id, vault, "backup job started");
-                self.journal.record(&Event::BackupStarted { job_id: job_id.clone() }).await;
+                let _ = self.journal.record(&Event::BackupStarted { job_id: job_id.clone() }).await;
                 job_id
             }
         };

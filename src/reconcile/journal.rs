@@ -33,7 +33,7 @@ impl<'a, 'b> StateJournal<'a, 'b> {
 
 #[async_trait::async_trait]
 impl Journal for StateJournal<'_, '_> {
-    async fn record(&self, event: &Event) {
+    async fn record(&self, event: &Event) -> Result<(), String> {
         let outcome = self
             .held
             .update(|state| {
@@ -42,11 +42,13 @@ impl Journal for StateJournal<'_, '_> {
                 }
             })
             .await;
-        if let Err(error) = outcome {
+        outcome.map_err(|error| {
             tracing::warn!(%error, ?event, "drill step not recorded");
+            let why = error.to_string();
             let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             failure.get_or_insert(error);
-        }
+            why
+        })
     }
 }
 
