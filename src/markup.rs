@@ -74,3 +74,8 @@ pub fn html(text: &str) -> String {
         })
         .collect()
 }
+
+/// `1 stack`, `2 stacks`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::model::{Action, OrphanStack, Plan, PolicyPlan, ResourceChange, StackPlan, StackStatus};
-use crate::markup::{BOLD, BOLD_RED, BOLD_YELLOW, CYAN, DIM, GREEN, Paint, RED, YELLOW, code, esc, html};
+use crate::markup::{BOLD, BOLD_RED, BOLD_YELLOW, CYAN, DIM, GREEN, Paint, RED, YELLOW, code, esc, html, plural};
 
 /// The largest markdown [`markdown`] returns, in bytes: GitHub refuses a
 /// comment over 65,536 characters, and the CI step that posts it may add a
@@ -90,10 +90,6 @@ impl Summary {
         }
         out
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn pitr_weakens(policy: &PolicyPlan) -> bool {

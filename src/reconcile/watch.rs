@@ -136,16 +136,17 @@ pub async fn pass(
 }
 
 /// The first valid policy whose state says a drill is due, or that has a
-/// step in flight (an interrupted run to resume).
+/// step in flight (an interrupted run to resume): one listing of the state.
 async fn due_policy(store: &dyn StateStore, checked: &Checked, options: &Options) -> Result<Option<String>, StateError> {
     let now = state::now();
+    let records: std::collections::BTreeMap<String, _> = store.list().await?.into_iter().map(|r| (r.policy.clone(), r)).collect();
     for loaded in checked.valid() {
         let name = &loaded.policy.metadata.name;
-        let Some(record) = store.get(name).await? else { return Ok(Some(name.clone())) };
+        let Some(record) = records.get(name) else { return Ok(Some(name.clone())) };
         let hash = policy::content_hash(&loaded.policy);
         let every = Duration::from_secs(loaded.policy.spec.verify.every.seconds());
         let interrupted = record.in_flight.is_some() && record.lease.as_ref().is_none_or(|l| l.expires <= now);
-        if interrupted || matches!(drill_due(&record, &hash, every, options.retry_failed_after, now), Due::Now(_)) {
+        if interrupted || matches!(drill_due(record, &hash, every, options.retry_failed_after, now), Due::Now(_)) {
             return Ok(Some(name.clone()));
         }
     }

@@ -29,6 +29,7 @@ use serde::Serialize;
 
 pub use format::{json, markdown, text};
 
+use crate::markup::plural;
 use crate::policy::TablePolicy;
 use crate::policy::model::Environment;
 use crate::state::{DrillRecord, Evidence, PolicyState};
@@ -253,10 +254,6 @@ impl Summary {
             self.invalid
         )
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 impl Inventory {
