@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 pub use model::*;
 
 use crate::aws::{Aws, describe};
-use crate::policy::{self, Checked, LoadedPolicy, TablePolicy};
+use crate::policy::{self, Checked, LoadedPolicy};
 use crate::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE, POLICY_TAG, Stack, StackRole};
 use deployed::{COMMIT_TAG, CONTENT_HASH_TAG, DeployedStack, REGIONS_TAG, ROLE_TAG, TEMPLATE_HASH_TAG};
 
@@ -63,11 +63,19 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         .filter(|region| !regions.contains(region) && crate::policy::names::is_region(region))
         .collect();
     deployed.extend(list_regions(aws, &recorded).await);
+    let copy_warnings = copy_warnings(aws, &policies).await;
     let concurrency = options.concurrency.max(1);
     let mut planned: Vec<PolicyPlan> = futures_util::stream::iter(policies.iter().map(|p| plan_policy(aws, p, &deployed, options)))
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    for policy in &mut planned {
+        let copies_from =
+            policies.iter().find(|p| p.policy.metadata.name == policy.name).filter(|p| !p.policy.spec.backup.copies.is_empty());
+        if let Some(warning) = copies_from.and_then(|p| copy_warnings.get(&p.policy.spec.region)) {
+            policy.warnings.push(warning.clone());
+        }
+    }
     planned.sort_by(|a, b| a.name.cmp(&b.name));
     // Orphans by set difference of stacks, not of policies: a copy region
     // dropped from a policy leaves its DR stack behind too.
@@ -149,18 +157,22 @@ async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, opti
         Ok(change) => plan.pitr = change,
         Err(error) => plan.error = Some(error),
     }
-    plan.warnings.extend(copy_warning(aws, policy).await);
     plan
 }
 
 /// DynamoDB recovery points are copied to another region only with AWS
 /// Backup's advanced DynamoDB features on in the source region: without
-/// them the plan's copy actions (and DR drills) fail after the apply.
-async fn copy_warning(aws: &Aws, policy: &TablePolicy) -> Option<String> {
-    if policy.spec.backup.copies.is_empty() {
-        return None;
-    }
-    crate::drill::copy::ensure_advanced_backup(&aws.region(&policy.spec.region)).await.err().map(|e| e.to_string())
+/// them the plan's copy actions (and DR drills) fail after the apply. One
+/// check per region that policies copy from; the warning (with its fix) by
+/// region.
+async fn copy_warnings(aws: &Aws, policies: &[&LoadedPolicy]) -> BTreeMap<String, String> {
+    let regions: BTreeSet<&str> =
+        policies.iter().filter(|p| !p.policy.spec.backup.copies.is_empty()).map(|p| p.policy.spec.region.as_str()).collect();
+    let checks = regions.iter().map(|region| async move {
+        let warning = crate::drill::copy::ensure_advanced_backup(&aws.region(region)).await.err().map(|e| e.to_string());
+        warning.map(|w| (region.to_string(), w))
+    });
+    futures_util::future::join_all(checks).await.into_iter().flatten().collect()
 }
 
 async fn plan_stack(
