@@ -466,7 +466,9 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
     let (_dir, store) = state_dir();
     let remote = Remote::new();
     let first = remote.push(SCANS, "spatial-scans: first policy");
-    let source = drctl::source::Source::open(&remote.bare(), &std::env::temp_dir()).unwrap();
+    // A URL: each pass fetches the remote into a mirror in the cache.
+    let cache = tempfile::tempdir().unwrap();
+    let source = drctl::source::Source::open(&format!("file://{}", remote.bare()), cache.path()).unwrap();
     let settings = reconcile::watch::Settings {
         reference: "main".into(),
         interval: Duration::from_millis(300),
