@@ -88,7 +88,7 @@ async fn scratch_tables_in(account: &TestAccount, region: &str) -> Vec<String> {
 /// Turns on AWS Backup's advanced DynamoDB features in the primary region,
 /// as an operator would before cross-region copies.
 async fn enable_advanced_backup(account: &TestAccount) {
-    account.clients().backup.update_region_settings().resource_type_management_preference("DynamoDB", true).send().await.unwrap();
+    support::enable_advanced_backup(&account.clients().backup).await;
 }
 
 /// A journal that keeps the events and says when a restore job started.

@@ -32,21 +32,19 @@ fn checked(yaml: &str) -> Checked {
 async fn ground(account: &TestAccount) -> String {
     let clients = account.region(support::REGION);
     support::create_table(&clients.dynamodb, "SpatialScans", ITEMS).await;
-    clients
-        .backup
-        .update_region_settings()
-        .resource_type_opt_in_preference("DynamoDB", true)
-        .resource_type_management_preference("DynamoDB", true)
-        .send()
-        .await
-        .unwrap();
+    support::enable_advanced_backup(&clients.backup).await;
     let policy = checked(SCANS).policies.remove(0).policy;
-    for bootstrap in drctl::render::bootstraps([&policy], None) {
+    bootstrap(account, [&policy]).await;
+    subscribe_queue(account, &[format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id)]).await
+}
+
+/// The shared stacks of the policies' regions, as `drctl bootstrap` deploys them.
+async fn bootstrap<'a>(account: &TestAccount, policies: impl IntoIterator<Item = &'a drctl::policy::TablePolicy>) {
+    for bootstrap in drctl::render::bootstraps(policies, None) {
         let stack = drctl::render::render_bootstrap(&bootstrap).unwrap();
         let outcome = apply::deploy_stack(&account.aws, &stack, Vec::new(), &apply::Options::default(), &Progress::Quiet).await;
         assert!(!outcome.is_failure(), "{outcome:?}");
     }
-    subscribe_queue(account, &[format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id)]).await
 }
 
 /// An SQS queue subscribed to the topics; returns the queue URL.
@@ -214,13 +212,7 @@ async fn the_example_repository_reconciles_with_every_drill_passing_in_every_reg
     support::create_table(&east.dynamodb, "SpatialScans", ITEMS).await;
     support::create_table(&east.dynamodb, "FloorPlans", ITEMS).await;
     support::create_table(&west.dynamodb, "RenderJobs", ITEMS).await;
-    east.backup
-        .update_region_settings()
-        .resource_type_opt_in_preference("DynamoDB", true)
-        .resource_type_management_preference("DynamoDB", true)
-        .send()
-        .await
-        .unwrap();
+    support::enable_advanced_backup(&east.backup).await;
     // floor-plans announces on the audit team's existing topic, by ARN.
     let audit = east.sns.create_topic().name("dr-announcements-audit").send().await.unwrap().topic_arn().unwrap().to_string();
     let files = [
@@ -230,10 +222,7 @@ async fn the_example_repository_reconciles_with_every_drill_passing_in_every_reg
     ];
     let desired = policy::check(files.iter().map(|(file, text)| Input { file: file.to_string(), content: Ok(text.as_bytes().to_vec()) }));
     assert!(!desired.has_errors(), "{:#?}", desired.findings);
-    for bootstrap in drctl::render::bootstraps(desired.valid().map(|p| &p.policy), None) {
-        let stack = drctl::render::render_bootstrap(&bootstrap).unwrap();
-        assert!(!apply::deploy_stack(&account.aws, &stack, Vec::new(), &apply::Options::default(), &Progress::Quiet).await.is_failure());
-    }
+    bootstrap(&account, desired.valid().map(|p| &p.policy)).await;
     let topics = [
         format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id),
         format!("arn:aws:sns:{}:{}:dr-announcements", support::DR_REGION, account.id),

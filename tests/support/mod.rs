@@ -549,6 +549,12 @@ pub async fn put_items(dynamodb: &aws_sdk_dynamodb::Client, table: &str, items: 
 }
 
 /// Waits until table `name` exists and is ACTIVE.
+/// Turns on AWS Backup's advanced DynamoDB features (cross-region copies
+/// need them), as an operator does once per account and region.
+pub async fn enable_advanced_backup(backup: &aws_sdk_backup::Client) {
+    backup.update_region_settings().resource_type_management_preference("DynamoDB", true).send().await.unwrap();
+}
+
 /// A table shaped like the state table `drctl bootstrap` creates.
 pub async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
