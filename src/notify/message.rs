@@ -117,10 +117,9 @@ fn reasons(a: &Announcement) -> Vec<String> {
 /// Every stack of the policy with the change set executed for this commit
 /// (`null` when none was), plus any recorded change set of another stack.
 fn stacks(a: &Announcement) -> Vec<Value> {
-    let rendered: Vec<(String, String)> = match render::render(a.policy) {
-        Ok(stacks) => stacks.into_iter().map(|s| (s.name, s.region)).collect(),
-        Err(_) => Vec::new(),
-    };
+    let name = &a.policy.metadata.name;
+    let copies = a.policy.spec.backup.copies.iter().map(|c| (render::dr_stack_name(name, &c.region), c.region.clone()));
+    let rendered: Vec<(String, String)> = copies.chain([(render::stack_name(name), a.policy.spec.region.clone())]).collect();
     let change_set = |stack: &str, region: &str| {
         a.change_sets.iter().find(|c| c.stack == stack && c.region == region).and_then(|c| c.change_set_id.clone())
     };
