@@ -1,6 +1,7 @@
 """Change-set details (Replacement, Scope, Details) computed with the real
-replacement rules, AWS's ChangeSetType semantics, and the DescribeChangeSet
-fields moto leaves out (PhysicalResourceId, PolicyAction)."""
+replacement rules, AWS's ChangeSetType semantics, names unique per stack
+(ClientToken retries answer the first change set), and the DescribeChangeSet
+fields moto leaves out (PhysicalResourceId, PolicyAction, Tags)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Stack
-from moto.cloudformation.responses import CloudFormationResponse
+from moto.cloudformation.responses import CloudFormationResponse, transform_dict
 from moto.cloudformation.utils import (
     generate_changeset_id,
     generate_stack_id,
@@ -219,13 +220,30 @@ def _live_stack(backend: CloudFormationBackend, name_or_id: str) -> Stack | None
     return None
 
 
+def _named(backend: CloudFormationBackend, stack: Stack | None, name: str) -> ChangeSet | None:
+    """The change set called `name` on `stack` (names are unique per stack)."""
+    if stack is None:
+        return None
+    for change_set in backend.change_sets.values():
+        if change_set.stack_id == stack.stack_id and change_set.change_set_name == name:
+            return change_set
+    return None
+
+
 def create_change_set(self: CloudFormationBackend, stack_name: str, change_set_name: str,
                       template: str, parameters: dict[str, str], description: str,
                       change_set_type: str, notification_arns: list[str] | None = None,
                       tags: dict[str, str] | None = None,
-                      role_arn: str | None = None) -> tuple[str, str]:
+                      role_arn: str | None = None,
+                      client_token: str | None = None) -> tuple[str, str]:
     validate_create_change_set(change_set_name)
     stack = _live_stack(self, stack_name)
+    existing = _named(self, stack, change_set_name)
+    if existing is not None:
+        # ClientToken: a retry of the request that made this change set
+        # answers what that request answered, whatever the stack did since.
+        if client_token and getattr(existing, "client_token", None) == client_token:
+            return existing.change_set_id, existing.stack_id
     if change_set_type == "UPDATE":
         if stack is None:
             raise ValidationError(message=f"Stack [{stack_name}] does not exist")
@@ -257,9 +275,8 @@ def create_change_set(self: CloudFormationBackend, stack_name: str, change_set_n
     else:
         raise ValidationError(message=f"ChangeSetType {change_set_type} is not supported here")
 
-    for existing in self.change_sets.values():
-        if existing.stack_id == stack.stack_id and existing.change_set_name == change_set_name:
-            raise ChangeSetAlreadyExists(f"ChangeSet [{change_set_name}] already exists")
+    if _named(self, stack, change_set_name) is not None:
+        raise ChangeSetAlreadyExists(f"ChangeSet [{change_set_name}] already exists")
 
     change_set = ChangeSet(
         change_set_type=change_set_type,
@@ -273,6 +290,7 @@ def create_change_set(self: CloudFormationBackend, stack_name: str, change_set_n
         tags=tags,
         role_arn=role_arn,
     )
+    change_set.client_token = client_token
     annotate(change_set)
     unchanged = (
         change_set_type == "UPDATE"
@@ -340,8 +358,14 @@ def create_change_set_response(self: CloudFormationResponse):
         tags=tags,
         role_arn=self._get_param("RoleARN"),
         change_set_type=change_set_type,
+        client_token=self._get_param("ClientToken"),
     )
     return ActionResult({"Id": change_set_id, "StackId": stack_id})
+
+
+def tags_out(tags: dict[str, str] | None) -> list[dict[str, str]] | None:
+    """DescribeChangeSet's Tags: moto keeps a dict and has no transformer for it."""
+    return transform_dict(tags) if tags else None
 
 
 def find_change_set(backend: CloudFormationBackend, name: str, stack_name: str | None) -> ChangeSet:

@@ -166,7 +166,10 @@ def update(self: Stack, template: str, role_arn: str | None = None,
     self.resource_map.__dict__["_drctl_failed"] = {}
     self.status = "UPDATE_IN_PROGRESS"
     try:
-        _original_stack_update(self, template, role_arn, parameters=parameters, tags=tags)
+        # RoleARN: "If you don't specify a value, CloudFormation uses the role
+        # that was previously associated with the stack" (moto clears it).
+        _original_stack_update(self, template, role_arn or self.role_arn,
+                               parameters=parameters, tags=tags)
     except StackResourceFailure as failure:
         self.status = "UPDATE_ROLLBACK_IN_PROGRESS"
         self._add_stack_event(
@@ -206,6 +209,11 @@ def execute_change_set(self: CloudFormationBackend, change_set_name: str,
         stack.template = change_set.template
         stack._parse_template()
         stack.parameters = change_set.parameters
+        # The stack may be an earlier CREATE change set's review stack.
+        stack.role_arn = change_set.role_arn or stack.role_arn
+        if change_set.tags:
+            stack.tags = dict(change_set.tags)
+            stack.resource_map.tags = dict(change_set.tags)
         try:
             change_set.apply()
         except StackResourceFailure as failure:

@@ -1,5 +1,6 @@
 """CloudFormation: AWS::Backup::* types, Retain, change-set details,
-ChangeSetType semantics, roll-back on a failing resource."""
+ChangeSetType semantics, roll-back on a failing resource, change-set names,
+ARNs, client tokens, role and tags."""
 
 import copy
 import json
@@ -198,3 +199,153 @@ def test_failing_resource_rolls_back(aws, control):
     stack = deploy(cfn, "u", updated, "UPDATE", "c2")
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     assert "doomed-2" not in [v["BackupVaultName"] for v in b.list_backup_vaults()["BackupVaultList"]]
+
+
+# ---------------------------------------------------------------------------
+# Change-set identity: names, ARNs, client tokens, role and tags
+
+TOPIC = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+OTHER_TOPIC = json.dumps({"Resources": {"Other": {"Type": "AWS::SNS::Topic"}}})
+CFN_ROLE = "arn:aws:iam::123456789012:role/drctl-cfn"
+
+
+def raw_bodies(client):
+    """The raw HTTP bodies the client receives, to look at the wire format."""
+    bodies = []
+    client.meta.events.register(
+        "before-parse.cloudformation.*",
+        lambda response_dict, **_: bodies.append((response_dict["status_code"], response_dict["body"])),
+    )
+    return bodies
+
+
+def test_create_change_set_name_already_on_the_stack(aws):
+    """CreateChangeSet — Errors: "AlreadyExists: The resource with the name
+    requested already exists. HTTP Status Code: 400" (CloudFormation API
+    Reference, CreateChangeSet; botocore's model: AlreadyExistsException,
+    awsQueryError code AlreadyExistsException, httpStatusCode 400). The
+    earlier change set is neither replaced nor joined by a second one. Names
+    are per stack: the same name on another stack is a new change set."""
+    cfn = aws.client("cloudformation")
+    first = cfn.create_change_set(StackName="dup", ChangeSetName="cs", TemplateBody=TOPIC,
+                                  ChangeSetType="CREATE", Description="first")
+    bodies = raw_bodies(cfn)
+    with pytest.raises(ClientError) as err:
+        cfn.create_change_set(StackName="dup", ChangeSetName="cs", TemplateBody=OTHER_TOPIC,
+                              ChangeSetType="CREATE", Description="second")
+    assert err.value.response["Error"]["Code"] == "AlreadyExistsException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    status, body = bodies[-1]
+    assert status == 400 and body.lstrip().startswith(b"<ErrorResponse")
+    assert b"<Code>AlreadyExistsException</Code>" in body
+    summaries = cfn.list_change_sets(StackName="dup")["Summaries"]
+    assert [s["ChangeSetId"] for s in summaries] == [first["Id"]]
+    described = cfn.describe_change_set(StackName="dup", ChangeSetName="cs")
+    assert described["ChangeSetId"] == first["Id"] and described["Description"] == "first"
+    assert [c["ResourceChange"]["LogicalResourceId"] for c in described["Changes"]] == ["Topic"]
+
+    other = cfn.create_change_set(StackName="dup-2", ChangeSetName="cs", TemplateBody=TOPIC,
+                                  ChangeSetType="CREATE")
+    assert other["Id"] != first["Id"] and other["StackId"] != first["StackId"]
+
+
+def test_create_change_set_retry_with_client_token(aws):
+    """CreateChangeSet — ClientToken: "A unique identifier for this
+    CreateChangeSet request. Specify this token if you plan to retry requests
+    so that CloudFormation knows that you're not attempting to create another
+    change set with the same name. You might retry CreateChangeSet requests
+    to ensure that CloudFormation successfully received them." (CloudFormation
+    API Reference, CreateChangeSet, Request Parameters.) A retry with the
+    same name and token answers the first request's Id and StackId and
+    creates nothing; another token, or none, is AlreadyExistsException
+    (CreateChangeSet — Errors)."""
+    cfn = aws.client("cloudformation")
+    first = cfn.create_change_set(StackName="tok", ChangeSetName="cs", TemplateBody=TOPIC,
+                                  ChangeSetType="CREATE", ClientToken="t-1")
+    again = cfn.create_change_set(StackName="tok", ChangeSetName="cs", TemplateBody=TOPIC,
+                                  ChangeSetType="CREATE", ClientToken="t-1")
+    assert (again["Id"], again["StackId"]) == (first["Id"], first["StackId"])
+    for token in ({"ClientToken": "t-2"}, {}):
+        with pytest.raises(ClientError) as err:
+            cfn.create_change_set(StackName="tok", ChangeSetName="cs", TemplateBody=TOPIC,
+                                  ChangeSetType="CREATE", **token)
+        assert err.value.response["Error"]["Code"] == "AlreadyExistsException"
+    assert [s["ChangeSetId"] for s in cfn.list_change_sets(StackName="tok")["Summaries"]] == [first["Id"]]
+
+    # A change set made without a token is not matched by a retry without one.
+    cfn.create_change_set(StackName="tok", ChangeSetName="plain", TemplateBody=TOPIC,
+                          ChangeSetType="CREATE")
+    with pytest.raises(ClientError) as err:
+        cfn.create_change_set(StackName="tok", ChangeSetName="plain", TemplateBody=TOPIC,
+                              ChangeSetType="CREATE")
+    assert err.value.response["Error"]["Code"] == "AlreadyExistsException"
+
+
+@pytest.mark.parametrize("with_stack_name", [True, False])
+def test_change_set_arn_as_change_set_name(aws, with_stack_name):
+    """DescribeChangeSet, ExecuteChangeSet, DeleteChangeSet — ChangeSetName:
+    "The name or Amazon Resource Name (ARN) of the change set ..."; StackName:
+    "If you specified the name of a change set, specify the stack name or ID
+    (ARN) ..." (CloudFormation API Reference, Request Parameters of each), so
+    the ARN (CreateChangeSet's Id) alone names the change set, and with the
+    StackName it still does. A deleted one is gone: DescribeChangeSet —
+    Errors: "ChangeSetNotFound: The specified change set name or ID doesn't
+    exit. ... HTTP Status Code: 404"."""
+    cfn = aws.client("cloudformation")
+    stack = {"StackName": "arn-cs"} if with_stack_name else {}
+    created = cfn.create_change_set(StackName="arn-cs", ChangeSetName="c1", TemplateBody=TOPIC,
+                                    ChangeSetType="CREATE")
+    arn = created["Id"]
+    assert arn.startswith("arn:aws:cloudformation:") and ":changeSet/c1/" in arn
+    described = cfn.describe_change_set(ChangeSetName=arn, **stack)
+    assert described["ChangeSetName"] == "c1" and described["StackId"] == created["StackId"]
+    cfn.execute_change_set(ChangeSetName=arn, **stack)
+    assert cfn.describe_stacks(StackName="arn-cs")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert cfn.describe_change_set(ChangeSetName=arn, **stack)["ExecutionStatus"] == "EXECUTE_COMPLETE"
+
+    update = cfn.create_change_set(StackName="arn-cs", ChangeSetName="c2", TemplateBody=OTHER_TOPIC)
+    cfn.delete_change_set(ChangeSetName=update["Id"], **stack)
+    with pytest.raises(ClientError) as err:
+        cfn.describe_change_set(ChangeSetName=update["Id"], **stack)
+    assert err.value.response["Error"]["Code"] == "ChangeSetNotFound"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName="arn-cs")["Summaries"]] == ["c1"]
+
+
+def test_change_set_role_and_tags_reach_the_stack(aws):
+    """CreateChangeSet — RoleARN: "The Amazon Resource Name (ARN) of an IAM
+    role that CloudFormation assumes when executing the change set ...
+    CloudFormation uses this role for all future operations on the stack ...
+    If you don't specify a value, CloudFormation uses the role that was
+    previously associated with the stack." Tags: "Key-value pairs to
+    associate with this stack." DescribeChangeSet — Tags: "If you execute the
+    change set, the tags that will be associated with the stack."
+    DescribeStacks — Stack.RoleARN: "The Amazon Resource Name (ARN) of an IAM
+    role that's associated with the stack." (CloudFormation API Reference.)
+    DescribeChangeSet has no RoleARN among its response elements, so the
+    role shows on the stack only."""
+    cfn = aws.client("cloudformation")
+    tags = [{"Key": "team", "Value": "dr"}, {"Key": "owner", "Value": "drctl"}]
+    cfn.create_change_set(StackName="role", ChangeSetName="c1", TemplateBody=TOPIC,
+                          ChangeSetType="CREATE", RoleARN=CFN_ROLE, Tags=tags)
+    described = cfn.describe_change_set(StackName="role", ChangeSetName="c1")
+    assert sorted(described["Tags"], key=lambda t: t["Key"]) == sorted(tags, key=lambda t: t["Key"])
+    cfn.execute_change_set(StackName="role", ChangeSetName="c1")
+    stack = cfn.describe_stacks(StackName="role")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["RoleARN"] == CFN_ROLE
+    assert sorted(stack["Tags"], key=lambda t: t["Key"]) == sorted(tags, key=lambda t: t["Key"])
+
+    # An UPDATE change set without a role keeps the stack's role.
+    cfn.create_change_set(StackName="role", ChangeSetName="c2", TemplateBody=OTHER_TOPIC)
+    cfn.execute_change_set(StackName="role", ChangeSetName="c2")
+    stack = cfn.describe_stacks(StackName="role")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE" and stack["RoleARN"] == CFN_ROLE
+
+    # ... and one with another role and tags hands both to the stack.
+    role2 = CFN_ROLE + "-2"
+    cfn.create_change_set(StackName="role", ChangeSetName="c3", TemplateBody=TOPIC, RoleARN=role2,
+                          Tags=[{"Key": "team", "Value": "ops"}])
+    cfn.execute_change_set(StackName="role", ChangeSetName="c3")
+    stack = cfn.describe_stacks(StackName="role")["Stacks"][0]
+    assert stack["RoleARN"] == role2 and stack["Tags"] == [{"Key": "team", "Value": "ops"}]
