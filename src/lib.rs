@@ -10,6 +10,7 @@ pub mod cli;
 pub mod drill;
 pub mod gc;
 pub mod markup;
+pub mod nonce;
 pub mod notify;
 pub mod plan;
 pub mod policy;

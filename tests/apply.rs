@@ -138,6 +138,117 @@ async fn replacing_a_vault_is_refused_and_nothing_changes() {
     assert!(pending.is_empty(), "the refused change set is deleted: {pending:?}");
 }
 
+/// The pull-request plan role may create change sets on drctl's stacks.
+/// Whatever it prepares there — under the name an apply used to take, with
+/// a template of its own, with no changes at all — `reconcile` executes
+/// only the change set CloudFormation created for its own run.
+#[tokio::test]
+async fn a_change_set_prepared_by_someone_else_is_never_executed() {
+    let account = support::account().await;
+    tables(&account).await;
+    let desired = checked(&[("desired/spatial-scans.yaml", SCANS)]);
+    reconcile(&account.aws, &desired, false).await;
+    let cfn = account.region(support::REGION).cloudformation;
+    let deployed = cfn.get_template().stack_name("drctl-spatial-scans").send().await.unwrap().template_body().unwrap().to_string();
+    let mut squatted: serde_json::Value = serde_json::from_str(&deployed).unwrap();
+    squatted["Resources"]["Squatter"] = serde_json::json!({"Type": "AWS::SNS::Topic"});
+    // The names a squatter can compute from the pull request: the template
+    // the merge will deploy is public, so its hash is too.
+    let shorter = SCANS.replace("    retention: 35d", "    retention: 14d");
+    let next = checked(&[("desired/spatial-scans.yaml", &shorter)]);
+    let stacks = drctl::render::render(&next.policies[0].policy).unwrap();
+    let hash = deployed::template_hash(stacks.iter().find(|s| s.name == "drctl-spatial-scans").unwrap());
+    let predictable = [format!("drctl-apply-{}", &hash[..16]), format!("drctl-apply-{}-0000000000000000", &hash[..12])];
+    for (name, body) in [(&predictable[0], squatted.to_string()), (&predictable[1], deployed.clone())] {
+        cfn.create_change_set()
+            .stack_name("drctl-spatial-scans")
+            .change_set_name(name)
+            .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Update)
+            .template_body(body)
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (_, report) = reconcile(&account.aws, &next, false).await;
+    assert_applied(&report, "drctl-spatial-scans", "UPDATE_COMPLETE");
+    let StackOutcome::Applied { change_set_id, .. } = outcome(&report, "drctl-spatial-scans") else { unreachable!() };
+    assert!(predictable.iter().all(|name| !change_set_id.contains(&format!("/{name}/"))), "{change_set_id}");
+    assert_eq!(rule_retention_days(&account).await, 14);
+    let now = cfn.get_template().stack_name("drctl-spatial-scans").send().await.unwrap();
+    assert!(!now.template_body().unwrap().contains("Squatter"), "the squatter's template never ran");
+}
+
+/// A change set name already taken is someone else's: drctl refuses it
+/// rather than adopt it (it never has a reason to reuse a name).
+#[tokio::test]
+async fn a_change_set_name_already_taken_is_refused_not_adopted() {
+    let account = support::account().await;
+    tables(&account).await;
+    let desired = checked(&[("desired/spatial-scans.yaml", SCANS)]);
+    reconcile(&account.aws, &desired, false).await;
+    let stacks = drctl::render::render(&desired.policies[0].policy).unwrap();
+    let primary = stacks.iter().find(|s| s.name == "drctl-spatial-scans").unwrap();
+    let cfn = account.region(support::REGION).cloudformation;
+    cfn.create_change_set()
+        .stack_name(&primary.name)
+        .change_set_name("drctl-apply-taken")
+        .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Update)
+        .template_body(r#"{"Resources":{"Squatter":{"Type":"AWS::SNS::Topic"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    let request =
+        plan::changeset::Request { stack: primary, exists: true, tags: Vec::new(), name: "drctl-apply-taken".into(), role_arn: None };
+    let error = plan::changeset::create(&account.aws, &request).await.unwrap_err();
+    assert!(matches!(error, plan::changeset::ChangeSetError::NotOurs { .. }), "{error}");
+    assert!(error.to_string().contains("already exists and this run did not create it"), "{error}");
+    let listed = cfn.list_change_sets().stack_name(&primary.name).send().await.unwrap();
+    let taken: Vec<_> = listed.summaries().iter().filter(|c| c.change_set_name() == Some("drctl-apply-taken")).collect();
+    assert_eq!(taken.len(), 1, "{listed:?}");
+    assert_eq!(taken[0].execution_status().map(|s| s.as_str()), Some("AVAILABLE"), "left for a person to inspect, never run");
+}
+
+/// A stack is found by its name, and a name proves nothing: a stack named
+/// as drctl would name it, without drctl's tags for this policy, is
+/// refused, never updated, and the refusal names the tag that is wrong.
+#[tokio::test]
+async fn a_stack_with_a_drctl_name_but_not_drctl_tags_is_refused() {
+    let account = support::account().await;
+    tables(&account).await;
+    let dr = account.region(support::DR_REGION).cloudformation;
+    let foreign = r#"{"Resources":{"Topic":{"Type":"AWS::SNS::Topic"}}}"#;
+    support::deploy_stack(&dr, "drctl-spatial-scans-dr-us-west-2", foreign).await;
+    let desired = checked(&[("desired/spatial-scans.yaml", SCANS)]);
+    let (_, report) = reconcile(&account.aws, &desired, false).await;
+    assert!(report.failed());
+    let StackOutcome::Refused { why } = outcome(&report, "drctl-spatial-scans-dr-us-west-2") else { panic!("{report:#?}") };
+    assert!(why.contains("tag drctl:managed-by is missing"), "{why}");
+    assert_eq!(report.policies[0].stacks.len(), 1, "nothing after a refusal: {report:#?}");
+    let template = dr.get_template().stack_name("drctl-spatial-scans-dr-us-west-2").send().await.unwrap();
+    assert!(template.template_body().unwrap().contains("AWS::SNS::Topic"), "the foreign stack was not touched");
+    let change_sets = dr.list_change_sets().stack_name("drctl-spatial-scans-dr-us-west-2").send().await.unwrap();
+    assert!(change_sets.summaries().is_empty(), "no change set was even created: {change_sets:?}");
+
+    // drctl's tags naming another policy are not this policy's.
+    dr.delete_stack().stack_name("drctl-spatial-scans-dr-us-west-2").send().await.unwrap();
+    let tag = |key: &str, value: &str| aws_sdk_cloudformation::types::Tag::builder().key(key).value(value).build();
+    dr.create_stack()
+        .stack_name("drctl-spatial-scans-dr-us-west-2")
+        .template_body(foreign)
+        .tags(tag("drctl:managed-by", "drctl"))
+        .tags(tag("drctl:role", "dr-copy"))
+        .tags(tag("drctl:policy", "render-jobs"))
+        .send()
+        .await
+        .unwrap();
+    support::wait_stack(&dr, "drctl-spatial-scans-dr-us-west-2").await;
+    let (_, report) = reconcile(&account.aws, &desired, false).await;
+    let StackOutcome::Refused { why } = outcome(&report, "drctl-spatial-scans-dr-us-west-2") else { panic!("{report:#?}") };
+    assert!(why.contains("tag drctl:policy is render-jobs (expected spatial-scans)"), "{why}");
+}
+
 #[tokio::test]
 async fn prune_deletes_an_orphan_but_keeps_its_vault_and_recovery_points() {
     let account = support::account().await;

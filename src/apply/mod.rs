@@ -7,8 +7,13 @@
 //!   desired policy never loses its vault. The only way to remove drctl's
 //!   stacks is `--prune` of orphans, and vaults and their recovery points
 //!   are retained even then (`DeletionPolicy: Retain`).
-//! - Change sets carry a client request token and executions a client
-//!   request token: a retried call never applies twice.
+//! - A stack is changed only when its tags say it is drctl's, for this
+//!   policy (or the bootstrap): a stack that merely has the name is refused.
+//! - Only the change set this run created is executed, by the id
+//!   CloudFormation returned; its name carries a nonce, so nobody can
+//!   prepare it in advance (see [`changeset`]).
+//! - Change sets and executions carry client request tokens: a retried
+//!   call never applies twice.
 //! - One policy's failure is isolated and reported; the others apply.
 //!
 //! # Caveats
@@ -192,9 +197,13 @@ fn on_off(value: Option<bool>) -> &'static str {
 /// vault, executes and follows it. Bootstrap stacks come this way too.
 pub async fn deploy_stack(aws: &Aws, stack: &Stack, tags: Vec<(String, String)>, options: &Options, progress: &Progress) -> StackOutcome {
     let current = match settle(aws, stack, options, progress).await {
-        Ok(status) => status,
+        Ok(current) => current,
         Err(outcome) => return outcome,
     };
+    if let Some(why) = current.as_ref().and_then(|found| not_ours(stack, &found.tags)) {
+        return StackOutcome::Refused { why };
+    }
+    let current = current.map(|found| found.status);
     let exists = match current.as_deref() {
         None => false,
         Some("ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS") => {
@@ -215,13 +224,8 @@ pub async fn deploy_stack(aws: &Aws, stack: &Stack, tags: Vec<(String, String)>,
         Some(_) => true,
     };
     let template_hash = plan::deployed::template_hash(stack);
-    let request = changeset::Request {
-        stack,
-        exists,
-        name: format!("drctl-apply-{}", &template_hash[..16]),
-        client_token: format!("drctl-apply-{}", &template_hash[..32]),
-        tags,
-    };
+    let request =
+        changeset::Request { stack, exists, name: changeset::run_name(changeset::APPLY_PREFIX, &template_hash), role_arn: None, tags };
     let (id, changes) = match changeset::create(aws, &request).await {
         Ok(Created::NoChanges) => return StackOutcome::NoChanges,
         Ok(Created::Ready { id, changes }) => (id, changes),
@@ -230,13 +234,47 @@ pub async fn deploy_stack(aws: &Aws, stack: &Stack, tags: Vec<(String, String)>,
         }
     };
     if let Some(why) = destructive(&changes) {
-        let _ = changeset::delete(aws, stack, &request.name).await;
+        let _ = changeset::delete(aws, stack, &id).await;
         if !exists {
             let _ = changeset::delete_review_stack(aws, stack).await;
         }
         return StackOutcome::Refused { why };
     }
-    execute(aws, stack, &id, &request.client_token, options, progress).await
+    execute(aws, stack, &id, &request.name, options, progress).await
+}
+
+/// Why an existing stack of this name is not this stack's to change: an
+/// ownership tag missing or naming someone else. drctl finds stacks by
+/// name, and a name is no proof of ownership.
+pub fn not_ours(stack: &Stack, found: &BTreeMap<String, String>) -> Option<String> {
+    let mut expected = vec![(render::MANAGED_BY_TAG, Some(render::MANAGED_BY_VALUE.to_string()))];
+    match &stack.policy {
+        Some(policy) => {
+            expected.push((plan::deployed::ROLE_TAG, Some(stack.role.tag_value().to_string())));
+            expected.push((render::POLICY_TAG, Some(policy.clone())));
+        }
+        // Bootstrap stacks of early releases carry no role tag; no policy
+        // tag is what tells them from a policy's stack.
+        None => expected.push((render::POLICY_TAG, None)),
+    }
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter_map(|(key, value)| match (found.get(*key), value) {
+            (None, Some(value)) => Some(format!("tag {key} is missing (expected {value})")),
+            (Some(other), Some(value)) if other != value => Some(format!("tag {key} is {other} (expected {value})")),
+            (Some(other), None) => Some(format!("tag {key} is {other} (a bootstrap stack has none)")),
+            _ => None,
+        })
+        .collect();
+    (!wrong.is_empty()).then(|| {
+        format!(
+            "refused: stack {} in {} exists but is not drctl's for this {}: {}. Rename the policy, or delete or retag the stack if it is drctl's",
+            stack.name,
+            stack.region,
+            stack.policy.as_deref().map_or("bootstrap".to_string(), |p| format!("policy ({p})")),
+            wrong.join("; ")
+        )
+    })
 }
 
 /// Why a change set must not run: it would remove or replace a vault.
@@ -255,31 +293,48 @@ fn destructive(changes: &[crate::plan::ResourceChange]) -> Option<String> {
     })
 }
 
+/// What drctl reads of an existing stack before it changes it.
+struct Found {
+    status: String,
+    tags: BTreeMap<String, String>,
+}
+
 /// Waits out an operation already in progress on the stack; returns its
-/// settled status (`None` when it does not exist).
-async fn settle(aws: &Aws, stack: &Stack, options: &Options, progress: &Progress) -> Result<Option<String>, StackOutcome> {
-    let status =
-        stack_status(aws, stack).await.map_err(|why| StackOutcome::Failed { status: "UNKNOWN".into(), reasons: vec![why], fix: None })?;
-    match status {
-        Some(status) if status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS" => {
-            progress.note(&stack.name, &format!("{status}: another operation is running, waiting for it"));
-            follow(aws, stack, options, progress).await.map(Some).map_err(|why| StackOutcome::Failed {
-                status,
-                reasons: vec![why],
-                fix: None,
-            })
+/// settled status and tags (`None` when it does not exist).
+async fn settle(aws: &Aws, stack: &Stack, options: &Options, progress: &Progress) -> Result<Option<Found>, StackOutcome> {
+    let found =
+        stack_found(aws, stack).await.map_err(|why| StackOutcome::Failed { status: "UNKNOWN".into(), reasons: vec![why], fix: None })?;
+    match found {
+        Some(found) if found.status.ends_with("_IN_PROGRESS") && found.status != "REVIEW_IN_PROGRESS" => {
+            progress.note(&stack.name, &format!("{}: another operation is running, waiting for it", found.status));
+            match follow(aws, stack, options, progress).await {
+                Ok(status) => Ok(Some(Found { status, tags: found.tags })),
+                Err(why) => Err(StackOutcome::Failed { status: found.status, reasons: vec![why], fix: None }),
+            }
         }
         other => Ok(other),
     }
 }
 
-async fn stack_status(aws: &Aws, stack: &Stack) -> Result<Option<String>, String> {
+async fn stack_found(aws: &Aws, stack: &Stack) -> Result<Option<Found>, String> {
     let client = aws.region(&stack.region).cloudformation;
     match client.describe_stacks().stack_name(&stack.name).send().await {
-        Ok(output) => Ok(output.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string())),
+        Ok(output) => {
+            let Some(found) = output.stacks().first() else { return Ok(None) };
+            let status = found
+                .stack_status()
+                .map(|s| s.as_str().to_string())
+                .ok_or_else(|| format!("{}: DescribeStacks gave no status", stack.name))?;
+            let tags = found.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+            Ok(Some(Found { status, tags }))
+        }
         Err(error) if error_code(&error) == Some("ValidationError") => Ok(None),
         Err(error) => Err(describe(&error)),
     }
+}
+
+async fn stack_status(aws: &Aws, stack: &Stack) -> Result<Option<String>, String> {
+    Ok(stack_found(aws, stack).await?.map(|found| found.status))
 }
 
 async fn execute(aws: &Aws, stack: &Stack, change_set: &str, token: &str, options: &Options, progress: &Progress) -> StackOutcome {

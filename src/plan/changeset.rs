@@ -1,7 +1,18 @@
-//! CloudFormation change sets, with the hygiene of SPEC §4: an explicit
-//! `ChangeSetType`, deterministic names, both "no changes" answers taken as
-//! no change, paginated descriptions, and previews always cleaned up
-//! (including the empty stack a CREATE preview leaves in REVIEW_IN_PROGRESS).
+//! CloudFormation change sets: an explicit `ChangeSetType`, both "no
+//! changes" answers taken as no change, paginated descriptions, previews
+//! always deleted.
+//!
+//! # Guarantees
+//! - A change set's name carries a per-run nonce, so no other principal
+//!   (the pull-request plan role included) can prepare it in advance; a
+//!   name that already exists is refused, never adopted.
+//! - Everything after `CreateChangeSet` (describe, execute, delete) goes by
+//!   the id CloudFormation returned to this run, never by name.
+//!
+//! # Caveats
+//! - A CREATE preview leaves an empty stack in REVIEW_IN_PROGRESS: the plan
+//!   role has no right to delete stacks, so `drctl gc` (or the apply that
+//!   creates the stack) removes it.
 
 use std::time::Duration;
 
@@ -14,8 +25,17 @@ use crate::aws::{Aws, describe, error_code};
 use crate::render::Stack;
 
 /// Every preview change set drctl creates starts with this, so `drctl gc`
-/// can find one a crashed run left behind.
+/// can find one a crashed run left behind, and IAM can confine the plan
+/// role to it (`cloudformation:ChangeSetName`).
 pub const PREVIEW_PREFIX: &str = "drctl-preview-";
+/// Every change set `reconcile` executes starts with this.
+pub const APPLY_PREFIX: &str = "drctl-apply-";
+
+/// A change set name of this run: the prefix, the template it deploys (so a
+/// person can tell change sets apart) and a nonce nobody can predict.
+pub fn run_name(prefix: &str, template_hash: &str) -> String {
+    format!("{prefix}{}-{}", &template_hash[..12.min(template_hash.len())], crate::nonce::hex(8))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeSetError {
@@ -27,6 +47,14 @@ pub enum ChangeSetError {
     Timeout { stack: String, region: String, name: String, waited: Duration },
     #[error("{stack} ({region}): {action}: {why}")]
     Call { stack: String, region: String, action: &'static str, why: String },
+    #[error(
+        "{stack} ({region}): a change set named {name} already exists and this run did not create it: refused. \
+         Its name carries this run's nonce, so someone prepared it deliberately; inspect it \
+         (aws cloudformation describe-change-set --stack-name {stack} --change-set-name {name} --region {region}) and delete it"
+    )]
+    NotOurs { stack: String, region: String, name: String },
+    #[error("{stack} ({region}): CreateChangeSet answered without the change set's id: refusing to go on by name")]
+    NoId { stack: String, region: String },
 }
 
 /// The outcome of creating a change set.
@@ -45,10 +73,12 @@ pub struct Request<'a> {
     pub stack: &'a Stack,
     pub exists: bool,
     pub tags: Vec<(String, String)>,
-    /// Deterministic: the same request gets the same name.
+    /// This run's own name (see [`run_name`]); doubles as the client token,
+    /// so the SDK's retry of a lost answer is the same request, not a second.
     pub name: String,
-    /// Makes a retried CreateChangeSet a no-op instead of a second one.
-    pub client_token: String,
+    /// The CloudFormation service role the stack operates with; `None`
+    /// leaves the stack's own (a preview never changes it).
+    pub role_arn: Option<String>,
 }
 
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -72,13 +102,19 @@ pub async fn create(aws: &Aws, request: &Request<'_>) -> Result<Created, ChangeS
         .template_body(stack.to_json())
         .capabilities(Capability::CapabilityIam)
         .set_tags(Some(tags))
-        .client_token(&request.client_token)
+        .set_role_arn(request.role_arn.clone())
+        .client_token(&request.name)
         .description("drctl")
         .send()
         .await;
     let id = match sent {
-        Ok(output) => output.id().unwrap_or(&request.name).to_string(),
-        Err(error) if error_code(&error) == Some("AlreadyExistsException") => request.name.clone(),
+        Ok(output) => match output.id() {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => return Err(ChangeSetError::NoId { stack: stack.name.clone(), region: stack.region.clone() }),
+        },
+        Err(error) if error_code(&error) == Some("AlreadyExistsException") => {
+            return Err(ChangeSetError::NotOurs { stack: stack.name.clone(), region: stack.region.clone(), name: request.name.clone() });
+        }
         Err(error) => {
             let why = describe(&error);
             if is_no_change(&why) {
@@ -92,12 +128,25 @@ pub async fn create(aws: &Aws, request: &Request<'_>) -> Result<Created, ChangeS
             });
         }
     };
-    wait_ready(aws, stack, &request.name).await?.map_or(Ok(Created::NoChanges), |changes| Ok(Created::Ready { id, changes }))
+    match wait_ready(aws, stack, &id).await {
+        Ok(Some(changes)) => Ok(Created::Ready { id, changes }),
+        Ok(None) => {
+            // An empty change set is still ours to remove.
+            delete(aws, stack, &id).await?;
+            Ok(Created::NoChanges)
+        }
+        Err(error) => {
+            // A failed change set can never run; removing it is tidiness, and
+            // a failure to do so must not hide why it failed.
+            let _ = delete(aws, stack, &id).await;
+            Err(error)
+        }
+    }
 }
 
-/// Polls until the change set leaves CREATE_PENDING / CREATE_IN_PROGRESS;
-/// `None` when it failed for having no changes.
-async fn wait_ready(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<Vec<ResourceChange>>, ChangeSetError> {
+/// Polls the change set `id` until it leaves CREATE_PENDING /
+/// CREATE_IN_PROGRESS; `None` when it failed for having no changes.
+async fn wait_ready(aws: &Aws, stack: &Stack, id: &str) -> Result<Option<Vec<ResourceChange>>, ChangeSetError> {
     let client = aws.region(&stack.region).cloudformation;
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(100);
@@ -105,12 +154,12 @@ async fn wait_ready(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<Vec<R
         let output = client
             .describe_change_set()
             .stack_name(&stack.name)
-            .change_set_name(name)
+            .change_set_name(id)
             .send()
             .await
             .map_err(|e| call_error(stack, "describing the change set", describe(&e)))?;
         match output.status() {
-            Some(ChangeSetStatus::CreateComplete) => return describe_changes(aws, stack, name).await.map(Some),
+            Some(ChangeSetStatus::CreateComplete) => return describe_changes(aws, stack, id).await.map(Some),
             Some(ChangeSetStatus::Failed) => {
                 let reason = output.status_reason().unwrap_or("no reason given");
                 if is_no_change(reason) {
@@ -119,7 +168,7 @@ async fn wait_ready(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<Vec<R
                 return Err(ChangeSetError::Failed {
                     stack: stack.name.clone(),
                     region: stack.region.clone(),
-                    name: name.to_string(),
+                    name: id.to_string(),
                     why: reason.to_string(),
                 });
             }
@@ -127,7 +176,7 @@ async fn wait_ready(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<Vec<R
                 return Err(ChangeSetError::Timeout {
                     stack: stack.name.clone(),
                     region: stack.region.clone(),
-                    name: name.to_string(),
+                    name: id.to_string(),
                     waited: DEADLINE,
                 });
             }
@@ -140,7 +189,7 @@ async fn wait_ready(aws: &Aws, stack: &Stack, name: &str) -> Result<Option<Vec<R
 }
 
 /// Every change of a ready change set, across pages.
-async fn describe_changes(aws: &Aws, stack: &Stack, name: &str) -> Result<Vec<ResourceChange>, ChangeSetError> {
+async fn describe_changes(aws: &Aws, stack: &Stack, id: &str) -> Result<Vec<ResourceChange>, ChangeSetError> {
     let client = aws.region(&stack.region).cloudformation;
     let mut changes = Vec::new();
     let mut token: Option<String> = None;
@@ -148,7 +197,7 @@ async fn describe_changes(aws: &Aws, stack: &Stack, name: &str) -> Result<Vec<Re
         let output = client
             .describe_change_set()
             .stack_name(&stack.name)
-            .change_set_name(name)
+            .change_set_name(id)
             .set_next_token(token.take())
             .send()
             .await
@@ -194,7 +243,8 @@ fn detail_text(detail: &ResourceChangeDetail) -> Option<String> {
     Some(format!("{place} (requires recreation: {recreation})"))
 }
 
-/// Deletes a change set; a missing one is already gone.
+/// Deletes a change set (by the id this run was given, or by the name `gc`
+/// listed); a missing one is already gone.
 pub async fn delete(aws: &Aws, stack: &Stack, name: &str) -> Result<(), ChangeSetError> {
     let client = aws.region(&stack.region).cloudformation;
     match client.delete_change_set().stack_name(&stack.name).change_set_name(name).send().await {
@@ -224,18 +274,16 @@ pub async fn delete_review_stack(aws: &Aws, stack: &Stack) -> Result<(), ChangeS
     Ok(())
 }
 
-/// A preview: create, describe, and always clean up.
+/// A preview: create, describe, delete. The empty stack a CREATE preview
+/// leaves is not the plan's to delete (see the module's caveats).
 pub async fn preview(aws: &Aws, request: &Request<'_>) -> Result<Vec<ResourceChange>, ChangeSetError> {
-    let created = create(aws, request).await;
-    let deleted = delete(aws, request.stack, &request.name).await;
-    let reviewed = if request.exists { Ok(()) } else { delete_review_stack(aws, request.stack).await };
-    let changes = match created? {
-        Created::NoChanges => Vec::new(),
-        Created::Ready { changes, .. } => changes,
-    };
-    deleted?;
-    reviewed?;
-    Ok(changes)
+    match create(aws, request).await? {
+        Created::NoChanges => Ok(Vec::new()),
+        Created::Ready { id, changes } => {
+            delete(aws, request.stack, &id).await?;
+            Ok(changes)
+        }
+    }
 }
 
 fn call_error(stack: &Stack, action: &'static str, why: String) -> ChangeSetError {

@@ -22,7 +22,7 @@ pub use model::*;
 
 use crate::aws::{Aws, describe};
 use crate::policy::{self, Checked, LoadedPolicy};
-use crate::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE, POLICY_TAG, Stack, StackRole};
+use crate::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE, POLICY_TAG, Stack};
 use deployed::{COMMIT_TAG, CONTENT_HASH_TAG, DeployedStack, REGIONS_TAG, ROLE_TAG, TEMPLATE_HASH_TAG};
 
 /// What the planner needs to know besides the policies.
@@ -101,14 +101,9 @@ async fn list_regions(aws: &Aws, regions: &BTreeSet<String>) -> Deployed {
 /// The stack tags an apply records: ownership, the policy's content hash,
 /// the template's hash and the commit.
 pub fn stack_tags(stack: &Stack, content_hash: &str, commit: Option<&str>, regions: &[String]) -> Vec<(String, String)> {
-    let role = match stack.role {
-        StackRole::Primary => "primary",
-        StackRole::DrCopy => "dr-copy",
-        StackRole::Bootstrap => "bootstrap",
-    };
     let mut tags = vec![
         (MANAGED_BY_TAG.to_string(), MANAGED_BY_VALUE.to_string()),
-        (ROLE_TAG.to_string(), role.to_string()),
+        (ROLE_TAG.to_string(), stack.role.tag_value().to_string()),
         (CONTENT_HASH_TAG.to_string(), content_hash.to_string()),
         (TEMPLATE_HASH_TAG.to_string(), deployed::template_hash(stack)),
     ];
@@ -220,8 +215,8 @@ async fn plan_stack(
         stack,
         exists: updatable.is_some(),
         tags,
-        name: format!("{}{}", changeset::PREVIEW_PREFIX, &template_hash[..16]),
-        client_token: format!("drctl-preview-{}", &template_hash[..32]),
+        name: changeset::run_name(changeset::PREVIEW_PREFIX, &template_hash),
+        role_arn: None,
     };
     if options.preview {
         plan.changes = changeset::preview(aws, &request).await.map_err(|e| e.to_string())?;

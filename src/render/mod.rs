@@ -52,6 +52,17 @@ pub enum StackRole {
     Bootstrap,
 }
 
+impl StackRole {
+    /// The value of the stack's `drctl:role` tag.
+    pub fn tag_value(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::DrCopy => "dr-copy",
+            Self::Bootstrap => "bootstrap",
+        }
+    }
+}
+
 /// One CloudFormation stack, ready to deploy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stack {
