@@ -265,6 +265,31 @@ fn names_tables_regions_topics_and_keys_are_well_formed() {
     assert_clean(&[("spec.backup.vault.kms_key", Some("'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'"))]);
 }
 
+/// A policy's stack is `drctl-<name>` and its copy stacks
+/// `drctl-<name>-dr-<region>`: a name that renders another stack's name
+/// would update that stack in its place, so it is refused where it is
+/// written.
+#[test]
+fn names_that_render_a_stack_drctl_derives_for_something_else_are_refused() {
+    let beside =
+        BASE.replace("name: scans", "name: scans-dr-us-west-2").replace("region: us-east-1\n  backup", "region: us-west-2\n  backup");
+    let findings = policy::check([
+        Input { file: "desired/scans.yaml".into(), content: Ok(BASE.as_bytes().to_vec()) },
+        Input { file: "desired/scans-dr-us-west-2.yaml".into(), content: Ok(beside.into_bytes()) },
+        Input { file: "desired/bootstrap.yaml".into(), content: Ok(BASE.replace("name: scans", "name: bootstrap").into_bytes()) },
+    ])
+    .findings;
+    let reserved: Vec<(&str, usize, &str)> =
+        findings.iter().filter(|f| f.rule == "name-reserved").map(|f| (f.file.as_str(), f.position.line, f.message.as_str())).collect();
+    assert_eq!(reserved.len(), 2, "{findings:#?}");
+    assert_eq!((reserved[0].0, reserved[0].1), ("desired/bootstrap.yaml", 4));
+    assert!(reserved[0].2.contains("drctl bootstrap"), "{}", reserved[0].2);
+    assert_eq!((reserved[1].0, reserved[1].1), ("desired/scans-dr-us-west-2.yaml", 4));
+    assert!(reserved[1].2.contains("copy stack in us-west-2 of a policy named `scans`"), "{}", reserved[1].2);
+    assert!(findings.iter().all(|f| f.file != "desired/scans.yaml" || !f.is_error()), "{findings:#?}");
+    assert_clean(&[("metadata.name", Some("bootstrap-scans"))]);
+}
+
 #[test]
 fn checks_are_consistent() {
     assert_error(&[("spec.verify.recovery_point", Some("latest"))], "check-canary");

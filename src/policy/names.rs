@@ -64,6 +64,17 @@ pub fn is_policy_name(text: &str) -> bool {
         && !text.ends_with('-')
 }
 
+/// Why a well-formed policy name cannot be used: the stacks it would
+/// render (`drctl-<name>`) are named like a stack drctl derives for
+/// something else, which a deploy would then update in its place.
+pub fn reserved_policy_name(name: &str) -> Option<String> {
+    if name == "bootstrap" {
+        return Some("`drctl-bootstrap` is the stack `drctl bootstrap` deploys in every region".to_string());
+    }
+    let (owner, region) = name.rsplit_once("-dr-")?;
+    is_region(region).then(|| format!("`drctl-{name}` is the name of the copy stack in {region} of a policy named `{owner}`"))
+}
+
 /// DynamoDB's rule: 3 to 255 of `[A-Za-z0-9_.-]`.
 pub fn is_table_name(text: &str) -> bool {
     (3..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
@@ -139,6 +150,8 @@ mod tests {
 
     #[test]
     fn names_and_arns() {
+        assert!(reserved_policy_name("bootstrap").is_some() && reserved_policy_name("x-dr-us-west-2").is_some());
+        assert!(reserved_policy_name("bootstrap-scans").is_none() && reserved_policy_name("x-dr-mars").is_none());
         assert!(is_policy_name("spatial-scans") && !is_policy_name("Spatial") && !is_policy_name("-x") && !is_policy_name(&"a".repeat(41)));
         assert!(is_table_name("SpatialScans") && is_table_name("a.b_c-d") && !is_table_name("ab") && !is_table_name("a b c"));
         assert!(is_topic_arn("arn:aws:sns:us-east-1:123456789012:dr-announcements"));

@@ -68,6 +68,8 @@ fn check_identity(findings: &mut Findings, policy: &TablePolicy) {
             format!("`{name}` is not a valid policy name"),
             "use 1 to 40 of a-z, 0-9 and `-`, starting and ending with a letter or digit",
         );
+    } else if let Some(why) = names::reserved_policy_name(name) {
+        findings.error("metadata.name", "name-reserved", format!("the policy name `{name}` is reserved: {why}"), "choose another name");
     } else if let Some(stem) = file_stem(&findings.loaded.file)
         && stem != name
     {
