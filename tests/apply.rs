@@ -17,9 +17,13 @@ fn checked(files: &[(&str, &str)]) -> Checked {
     policy::check(files.iter().map(|(file, text)| Input { file: file.to_string(), content: Ok(text.as_bytes().to_vec()) }))
 }
 
+/// The source tables, and `drctl bootstrap` of every region the example
+/// policies use.
 async fn tables(account: &TestAccount) {
     support::create_table(&account.region(support::REGION).dynamodb, "SpatialScans", 3).await;
     support::create_table(&account.region(support::DR_REGION).dynamodb, "RenderJobs", 3).await;
+    let examples = checked(&[("desired/spatial-scans.yaml", SCANS), ("desired/render-jobs.yaml", RENDER_JOBS)]);
+    support::bootstrap(account, examples.policies.iter().map(|p| &p.policy)).await;
 }
 
 /// One `drctl reconcile`: plan without previews, then apply.

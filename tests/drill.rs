@@ -52,6 +52,7 @@ async fn ground(account: &TestAccount, yaml: &str) -> TablePolicy {
 /// The policy's stacks deployed with the library's plan and apply.
 async fn deploy(account: &TestAccount, yaml: &str) -> TablePolicy {
     let desired = checked(yaml);
+    support::bootstrap(account, desired.policies.iter().map(|p| &p.policy)).await;
     let options = plan::Options { commit: None, extra_regions: Vec::new(), concurrency: 2, preview: false };
     let plan = plan::plan(&account.aws, &desired, &options).await;
     let report = apply::apply(&account.aws, &desired, &plan, &apply::Options::default(), &Progress::Quiet).await;

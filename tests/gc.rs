@@ -240,6 +240,7 @@ async fn deployed(account: &TestAccount, yaml: &str) {
     support::create_table(&account.clients().dynamodb, "SpatialScans", 40).await;
     let desired = policy::check([policy::Input { file: "desired/spatial-scans.yaml".into(), content: Ok(yaml.as_bytes().to_vec()) }]);
     assert!(!desired.has_errors(), "{:#?}", desired.findings);
+    support::bootstrap(account, desired.policies.iter().map(|p| &p.policy)).await;
     let options = plan::Options { commit: None, extra_regions: Vec::new(), concurrency: 2, preview: false };
     let plan = plan::plan(&account.aws, &desired, &options).await;
     let report = apply::apply(&account.aws, &desired, &plan, &apply::Options::default(), &apply::Progress::Quiet).await;

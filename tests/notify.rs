@@ -7,12 +7,9 @@ mod support;
 
 use std::time::SystemTime;
 
-use drctl::apply::{self, Progress, StackOutcome};
 use drctl::drill::{CheckResult, Cleanup, DrillResult, Gap, RecoveryPoint, Rpo, Rto, Verdict};
 use drctl::notify::{self, Announcement, NotifyError};
-use drctl::plan::deployed::template_hash;
 use drctl::policy::{self, Input, TablePolicy};
-use drctl::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE};
 use drctl::state::ChangeSetRecord;
 use serde_json::Value;
 use support::{Fault, TestAccount};
@@ -26,14 +23,9 @@ fn spatial_scans() -> TablePolicy {
     checked.policies[0].policy.clone()
 }
 
-/// `drctl bootstrap` of the policy's primary region: the topic it names.
+/// `drctl bootstrap` of the policy's regions: the topic it names.
 async fn bootstrap(account: &TestAccount, policy: &TablePolicy) {
-    let bootstraps = render::bootstraps([policy], None);
-    let primary = bootstraps.iter().find(|b| b.region == support::REGION).expect("a bootstrap of the primary region");
-    let stack = render::render_bootstrap(primary).unwrap();
-    let tags = vec![(MANAGED_BY_TAG.to_string(), MANAGED_BY_VALUE.to_string()), ("drctl:template-hash".to_string(), template_hash(&stack))];
-    let outcome = apply::deploy_stack(&account.aws, &stack, tags, &apply::Options::default(), &Progress::Quiet).await;
-    assert!(matches!(outcome, StackOutcome::Applied { .. }), "{outcome:?}");
+    support::bootstrap(account, [policy]).await;
 }
 
 /// An SQS queue subscribed to the topic; returns its URL.

@@ -28,6 +28,7 @@ fn options() -> plan::Options {
 /// template, drctl's stack tags.
 async fn deploy(account: &TestAccount, checked: &Checked) {
     tables(account).await;
+    support::bootstrap(account, checked.valid().map(|p| &p.policy)).await;
     for loaded in checked.valid() {
         let hash = policy::content_hash(&loaded.policy);
         for stack in render::render(&loaded.policy).unwrap() {

@@ -40,11 +40,7 @@ async fn ground(account: &TestAccount) -> String {
 
 /// The shared stacks of the policies' regions, as `drctl bootstrap` deploys them.
 async fn bootstrap<'a>(account: &TestAccount, policies: impl IntoIterator<Item = &'a drctl::policy::TablePolicy>) {
-    for bootstrap in drctl::render::bootstraps(policies, None) {
-        let stack = drctl::render::render_bootstrap(&bootstrap).unwrap();
-        let outcome = apply::deploy_stack(&account.aws, &stack, Vec::new(), &apply::Options::default(), &Progress::Quiet).await;
-        assert!(!outcome.is_failure(), "{outcome:?}");
-    }
+    support::bootstrap(account, policies).await;
 }
 
 /// An SQS queue subscribed to the topics; returns the queue URL.

@@ -88,15 +88,83 @@ fn every_vault_is_retained_on_delete_and_on_replacement() {
 
 #[test]
 fn shared_topics_live_in_bootstrap_not_in_policy_stacks() {
+    let mut bootstrap_topics = 0;
     for stack in all_stacks() {
         let types: Vec<&str> = stack.template["Resources"].as_mapping().unwrap().values().filter_map(|r| r["Type"].as_str()).collect();
-        let has_topic = types.contains(&"AWS::SNS::Topic");
-        assert_eq!(
-            has_topic,
-            stack.role == StackRole::Bootstrap && stack.template["Resources"].as_mapping().unwrap().len() > 1,
-            "{}: {types:?}",
-            stack.name
+        let topics = types.iter().filter(|t| **t == "AWS::SNS::Topic").count();
+        if stack.role == StackRole::Bootstrap {
+            bootstrap_topics += topics;
+        } else {
+            assert_eq!(topics, 0, "{}: {types:?}", stack.name);
+        }
+    }
+    assert!(bootstrap_topics > 0, "the example policies name shared topics");
+}
+
+fn statements(role: &yaml_serde::Value) -> Vec<&yaml_serde::Value> {
+    role["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap())
+        .collect()
+}
+
+fn actions(statement: &yaml_serde::Value) -> Vec<&str> {
+    statement["Action"].as_sequence().unwrap().iter().filter_map(|a| a.as_str()).collect()
+}
+
+/// drctl's identity holds no IAM write right: the roles a policy stack
+/// needs are created by the bootstrap's CloudFormation service role, and
+/// that role is confined so a template of someone else's cannot use it to
+/// make an administrator: roles only under /drctl/backup/, only with the
+/// bootstrap's boundary, only AWS Backup's managed policies attached, no
+/// inline policies, trust or boundary changes.
+#[test]
+fn the_service_role_can_make_only_bounded_backup_roles() {
+    for stack in all_stacks().into_iter().filter(|s| s.role == StackRole::Bootstrap) {
+        let resources = &stack.template["Resources"];
+        let role = &resources["CloudFormationRole"];
+        assert_eq!(role["Properties"]["Path"].as_str(), Some("/drctl/cloudformation/"));
+        let trusted = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"];
+        assert_eq!(trusted.as_str(), Some("cloudformation.amazonaws.com"));
+        let allowed: Vec<_> = statements(role).into_iter().filter(|s| s["Effect"].as_str() == Some("Allow")).collect();
+        let with = |action: &str| allowed.iter().filter(|s| actions(s).contains(&action)).copied().collect::<Vec<_>>();
+        let create = with("iam:CreateRole");
+        assert_eq!(create.len(), 1, "{}", stack.name);
+        assert_eq!(create[0]["Condition"]["StringEquals"]["iam:PermissionsBoundary"]["Ref"].as_str(), Some("BackupRoleBoundary"));
+        let attach = with("iam:AttachRolePolicy");
+        assert_eq!(attach.len(), 1);
+        let policies = attach[0]["Condition"]["ArnEquals"]["iam:PolicyARN"].as_sequence().unwrap();
+        assert_eq!(policies.len(), 2);
+        assert!(
+            policies.iter().all(|p| p["Fn::Sub"].as_str().unwrap().contains(":iam::aws:policy/service-role/AWSBackupServiceRolePolicyFor"))
         );
+        for statement in with("iam:CreateRole").iter().chain(&attach).chain(&with("iam:PassRole")) {
+            assert!(statement["Resource"]["Fn::Sub"].as_str().unwrap().ends_with(":role/drctl/backup/*"), "{statement:?}");
+        }
+        assert!(with("iam:PassRole")[0]["Condition"]["StringEquals"]["iam:PassedToService"].as_str() == Some("backup.amazonaws.com"));
+        for never in [
+            "iam:PutRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+            "iam:DeleteRolePermissionsBoundary",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:CreatePolicyVersion",
+        ] {
+            assert!(with(never).is_empty(), "{never} allowed in {}", stack.name);
+            assert!(
+                allowed.iter().all(|s| !actions(s).iter().any(|a| a.ends_with('*') && never.starts_with(a.trim_end_matches('*')))),
+                "{never}"
+            );
+        }
+        let export = &stack.template["Outputs"]["BackupRoleBoundaryArn"]["Export"]["Name"];
+        assert_eq!(export.as_str(), Some(render::BOUNDARY_EXPORT));
+    }
+    for stack in all_stacks().into_iter().filter(|s| s.role == StackRole::Primary) {
+        let role = &stack.template["Resources"]["BackupRole"]["Properties"];
+        assert_eq!(role["Path"].as_str(), Some("/drctl/backup/"), "{}", stack.name);
+        assert_eq!(role["PermissionsBoundary"]["Fn::ImportValue"].as_str(), Some(render::BOUNDARY_EXPORT), "{}", stack.name);
+        assert!(role.get("Policies").is_none(), "no inline policy: {}", stack.name);
     }
 }
 

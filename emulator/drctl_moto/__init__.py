@@ -36,6 +36,7 @@ def install() -> None:
     CloudFormationResponse.create_change_set = changesets.create_change_set_response
     CloudFormationResponse.describe_change_set = changesets.describe_change_set_response
     CloudFormationResponse.delete_change_set = changesets.delete_change_set_response
+    CloudFormationResponse.list_change_sets = changesets.list_change_sets_response
     CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER = {
         **CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER,
         "DescribeChangeSetOutput.Tags": changesets.tags_out,

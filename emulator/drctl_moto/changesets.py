@@ -400,3 +400,15 @@ def delete_change_set_response(self: CloudFormationResponse):
     change_set = find_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
     del backend.change_sets[change_set.change_set_id]
     return EmptyResult()
+
+
+def list_change_sets_response(self: CloudFormationResponse):
+    """ListChangeSets lists the change sets of the stack it names (moto
+    returns the region's every change set)."""
+    from moto.core.responses import ActionResult
+
+    backend = self.cloudformation_backend
+    stack = _live_stack(backend, self._get_param("StackName"))
+    if stack is None:
+        raise ValidationError(self._get_param("StackName"))
+    return ActionResult({"Summaries": [cs for cs in backend.change_sets.values() if cs.stack_id == stack.stack_id]})

@@ -49,6 +49,7 @@ REQUIRED = [
     ("moto.cloudformation.responses", "CloudFormationResponse.create_change_set"),
     ("moto.cloudformation.responses", "CloudFormationResponse.describe_change_set"),
     ("moto.cloudformation.responses", "CloudFormationResponse.delete_change_set"),
+    ("moto.cloudformation.responses", "CloudFormationResponse.list_change_sets"),
     ("moto.cloudformation.responses", "CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER"),
     ("moto.cloudformation.responses", "transform_dict"),
     ("moto.cloudformation.utils", "generate_changeset_id"),

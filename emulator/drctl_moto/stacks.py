@@ -1,8 +1,9 @@
 """Stack operations that end in a proper state: resource-level events,
 roll-back on a failing resource (ROLLBACK_COMPLETE /
 UPDATE_ROLLBACK_COMPLETE instead of an HTML 500), ExecuteChangeSet for both
-change-set types, DeletionPolicy Retain on every removal path, and
-DELETE_FAILED instead of a crash."""
+change-set types, DeletionPolicy Retain on every removal path,
+DELETE_FAILED instead of a crash, and a stack's exports published (and
+withdrawn) whichever way it was created or updated."""
 
 from __future__ import annotations
 
@@ -203,11 +204,16 @@ def execute_change_set(self: CloudFormationBackend, change_set_name: str,
             f"execution status of [{change_set.execution_status}]"
         )
     stack = self.stacks[change_set.stack_id]
+    # Fn::ImportValue resolves against the region's exports; moto hands them
+    # only to stacks made by CreateStack (and drops an empty dict for a copy).
+    stack.cross_stack_resources = self.exports
+    stack.resource_map.cross_stack_resources = self.exports
     if change_set.change_set_type == "CREATE":
         stack.status = "CREATE_IN_PROGRESS"
         stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
         stack.template = change_set.template
         stack._parse_template()
+        stack.resource_map.cross_stack_resources = self.exports
         stack.parameters = change_set.parameters
         # The stack may be an earlier CREATE change set's review stack.
         stack.role_arn = change_set.role_arn or stack.role_arn
@@ -224,6 +230,7 @@ def execute_change_set(self: CloudFormationBackend, change_set_name: str,
             stack._add_stack_event("CREATE_COMPLETE")
             change_set.execution_status = "EXECUTE_COMPLETE"
             stack.output_map = stack._create_output_map()
+            _publish_exports(self, stack)
         stack.description = stack.template_dict.get("Description")
     else:
         stack.update(
@@ -234,11 +241,23 @@ def execute_change_set(self: CloudFormationBackend, change_set_name: str,
         )
         failed = stack.status != "UPDATE_COMPLETE"
         change_set.execution_status = "EXECUTE_FAILED" if failed else "EXECUTE_COMPLETE"
+        if not failed:
+            _publish_exports(self, stack)
     # Every other change set of the stack is now out of date.
     for other in self.change_sets.values():
         if other is not change_set and other.stack_id == stack.stack_id:
             if other.execution_status == "AVAILABLE":
                 other.execution_status = "OBSOLETE"
+
+
+def _publish_exports(backend: CloudFormationBackend, stack: Stack) -> None:
+    """The stack's exports replace the ones it had: moto registers exports
+    only in CreateStack, so a stack made or changed by a change set exported
+    nothing and every Fn::ImportValue of it failed."""
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id]:
+        del backend.exports[name]
+    for export in stack.exports:
+        backend.exports[export.name] = export
 
 
 _original_update_stack = CloudFormationBackend.update_stack
@@ -254,7 +273,10 @@ def update_stack(self: CloudFormationBackend, name: str, template: str, role_arn
         and (not tags or tags == stack.tags)
     ):
         raise ValidationError(stack.name, message="No updates are to be performed.")
-    return _original_update_stack(self, name, template, role_arn, parameters, tags)
+    stack = _original_update_stack(self, name, template, role_arn, parameters, tags)
+    if stack.status == "UPDATE_COMPLETE":
+        _publish_exports(self, stack)
+    return stack
 
 
 def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:

@@ -349,3 +349,49 @@ def test_change_set_role_and_tags_reach_the_stack(aws):
     cfn.execute_change_set(StackName="role", ChangeSetName="c3")
     stack = cfn.describe_stacks(StackName="role")["Stacks"][0]
     assert stack["RoleARN"] == role2 and stack["Tags"] == [{"Key": "team", "Value": "ops"}]
+
+
+def test_exports_of_a_change_set_stack_are_importable(aws):
+    """Outputs — Export: "The name of the resource output to be exported for a
+    cross-stack reference." Fn::ImportValue: "returns the value of an output
+    exported by another stack." An export exists once its stack is created
+    and follows the stack's updates; a stack that imports a missing export
+    fails ("No export named ... found"). (CloudFormation User Guide,
+    "Get exported outputs from a deployed CloudFormation stack" and
+    Fn::ImportValue.) moto registers exports only in CreateStack."""
+    cfn = aws.client("cloudformation")
+
+    def exporting(value):
+        return {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": value}}},
+                "Outputs": {"Arn": {"Value": {"Ref": "T"}, "Export": {"Name": "shared-topic"}}}}
+
+    deploy(cfn, "exporter", exporting("first"))
+    exports = {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}
+    assert exports["shared-topic"].endswith(":first")
+
+    importer = {"Resources": {"Q": {"Type": "AWS::SQS::Queue",
+                                    "Properties": {"QueueName": "importer",
+                                                   "Tags": [{"Key": "topic", "Value": {
+                                                       "Fn::ImportValue": "shared-topic"}}]}}}}
+    assert deploy(cfn, "importer", importer)["StackStatus"] == "CREATE_COMPLETE"
+
+    deploy(cfn, "exporter", exporting("second"), change_set_type="UPDATE", cs="cs2")
+    exports = {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}
+    assert exports["shared-topic"].endswith(":second")
+
+    missing = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {
+        "QueueName": {"Fn::ImportValue": "no-such-export"}}}}}
+    assert deploy(cfn, "orphan", missing)["StackStatus"] == "ROLLBACK_COMPLETE"
+
+
+def test_list_change_sets_lists_only_the_named_stack(aws):
+    """ListChangeSets — StackName (required): "The name or the Amazon
+    Resource Name (ARN) of the CloudFormation stack for which you want to
+    list change sets." (CloudFormation API Reference.)"""
+    cfn = aws.client("cloudformation")
+    deploy(cfn, "one", json.loads(TOPIC), cs="first")
+    deploy(cfn, "two", json.loads(OTHER_TOPIC), cs="second")
+    listed = cfn.list_change_sets(StackName="one")["Summaries"]
+    assert [c["ChangeSetName"] for c in listed] == ["first"]
+    stack_id = cfn.describe_stacks(StackName="two")["Stacks"][0]["StackId"]
+    assert [c["ChangeSetName"] for c in cfn.list_change_sets(StackName=stack_id)["Summaries"]] == ["second"]

@@ -167,7 +167,10 @@ pub async fn apply_policy(aws: &Aws, planned: &PolicyPlan, loaded: &LoadedPolicy
             StackOutcome::Unchanged
         } else {
             let tags = plan::stack_tags(stack, &planned.content_hash, options.commit.as_deref(), &plan::policy_regions(&loaded.policy));
-            deploy_stack(aws, stack, tags, options, progress).await
+            match service_role(aws, &stack.region).await {
+                Ok(role) => deploy_stack(aws, stack, tags, Some(&role), options, progress).await,
+                Err(why) => StackOutcome::Failed { status: "NONE".into(), reasons: vec![why], fix: Some(BOOTSTRAP_FIX.into()) },
+            }
         };
         let failed = outcome.is_failure();
         report.stacks.push(StackReport { stack: stack.name.clone(), region: stack.region.clone(), outcome });
@@ -192,10 +195,78 @@ fn on_off(value: Option<bool>) -> &'static str {
     }
 }
 
+const BOOTSTRAP_FIX: &str = "run `drctl bootstrap` once per region, with credentials that may create IAM roles";
+
+/// The CloudFormation service role policy stacks of `region` are deployed
+/// with: an output of that region's bootstrap stack. No bootstrap, no
+/// deploy: drctl's own credentials hold no right to create the roles a
+/// policy stack needs, and a stack without the role would run with them.
+pub async fn service_role(aws: &Aws, region: &str) -> Result<String, String> {
+    let bootstrap = Stack {
+        name: render::BOOTSTRAP_STACK.to_string(),
+        region: region.to_string(),
+        role: render::StackRole::Bootstrap,
+        policy: None,
+        template: Default::default(),
+    };
+    let client = aws.region(region).cloudformation;
+    let missing = || {
+        format!(
+            "{} in {region} has no {} output: drctl's CloudFormation service role is not set up",
+            bootstrap.name,
+            render::SERVICE_ROLE_OUTPUT
+        )
+    };
+    let output = match client.describe_stacks().stack_name(&bootstrap.name).send().await {
+        Ok(output) => output,
+        Err(error) if error_code(&error) == Some("ValidationError") => return Err(missing()),
+        Err(error) => return Err(format!("{} in {region}: {}", bootstrap.name, describe(&error))),
+    };
+    let found = output.stacks().first().ok_or_else(missing)?;
+    let tags = found.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+    if let Some(why) = not_ours(&bootstrap, &tags) {
+        return Err(why);
+    }
+    found
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some(render::SERVICE_ROLE_OUTPUT))
+        .and_then(|o| o.output_value())
+        .filter(|arn| !arn.is_empty())
+        .map(str::to_string)
+        .ok_or_else(missing)
+}
+
+/// Deploys one region's bootstrap stack, with drctl's tags and the
+/// caller's own credentials (it creates the service role the policy stacks
+/// then run with).
+pub async fn bootstrap(
+    aws: &Aws,
+    bootstrap: &render::Bootstrap,
+    progress: &Progress,
+) -> Result<(Stack, StackOutcome), render::RenderError> {
+    let stack = render::render_bootstrap(bootstrap)?;
+    let tags = vec![
+        (render::MANAGED_BY_TAG.to_string(), render::MANAGED_BY_VALUE.to_string()),
+        (plan::deployed::ROLE_TAG.to_string(), stack.role.tag_value().to_string()),
+        (plan::deployed::TEMPLATE_HASH_TAG.to_string(), plan::deployed::template_hash(&stack)),
+    ];
+    let outcome = deploy_stack(aws, &stack, tags, None, &Options::default(), progress).await;
+    Ok((stack, outcome))
+}
+
 /// Deploys one stack through a change set: waits out an operation in
 /// progress, replaces a stack that died on create, refuses to touch a
-/// vault, executes and follows it. Bootstrap stacks come this way too.
-pub async fn deploy_stack(aws: &Aws, stack: &Stack, tags: Vec<(String, String)>, options: &Options, progress: &Progress) -> StackOutcome {
+/// vault, executes and follows it. `role_arn` is the CloudFormation service
+/// role the stack runs with (`None` only for the bootstrap, which creates it).
+pub async fn deploy_stack(
+    aws: &Aws,
+    stack: &Stack,
+    tags: Vec<(String, String)>,
+    role_arn: Option<&str>,
+    options: &Options,
+    progress: &Progress,
+) -> StackOutcome {
     let current = match settle(aws, stack, options, progress).await {
         Ok(current) => current,
         Err(outcome) => return outcome,
@@ -224,8 +295,13 @@ pub async fn deploy_stack(aws: &Aws, stack: &Stack, tags: Vec<(String, String)>,
         Some(_) => true,
     };
     let template_hash = plan::deployed::template_hash(stack);
-    let request =
-        changeset::Request { stack, exists, name: changeset::run_name(changeset::APPLY_PREFIX, &template_hash), role_arn: None, tags };
+    let request = changeset::Request {
+        stack,
+        exists,
+        name: changeset::run_name(changeset::APPLY_PREFIX, &template_hash),
+        role_arn: role_arn.map(str::to_string),
+        tags,
+    };
     let (id, changes) = match changeset::create(aws, &request).await {
         Ok(Created::NoChanges) => return StackOutcome::NoChanges,
         Ok(Created::Ready { id, changes }) => (id, changes),

@@ -8,9 +8,8 @@ use clap::Args;
 
 use super::{AwsArgs, SourceArgs, exit, inputs, read_policies};
 use crate::apply::{self, Progress, StackOutcome};
-use crate::plan::deployed::{ROLE_TAG, TEMPLATE_HASH_TAG};
 use crate::policy;
-use crate::render::{self, MANAGED_BY_TAG, MANAGED_BY_VALUE};
+use crate::render;
 
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
@@ -35,13 +34,7 @@ pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
     let aws = runtime.block_on(args.aws.connect());
     let mut failed = false;
     for bootstrap in &bootstraps {
-        let stack = render::render_bootstrap(bootstrap)?;
-        let tags = vec![
-            (MANAGED_BY_TAG.to_string(), MANAGED_BY_VALUE.to_string()),
-            (ROLE_TAG.to_string(), stack.role.tag_value().to_string()),
-            (TEMPLATE_HASH_TAG.to_string(), crate::plan::deployed::template_hash(&stack)),
-        ];
-        let outcome = runtime.block_on(apply::deploy_stack(&aws, &stack, tags, &apply::Options::default(), &progress));
+        let (stack, outcome) = runtime.block_on(apply::bootstrap(&aws, bootstrap, &progress))?;
         progress.finish();
         let topics: Vec<&str> = bootstrap.topics.iter().map(String::as_str).collect();
         println!(

@@ -35,6 +35,13 @@ const DR_VAULT_TEMPLATE: &str = include_str!("../../templates/dr-vault.yaml");
 const BOOTSTRAP_TEMPLATE: &str = include_str!("../../templates/bootstrap.yaml");
 const BOOTSTRAP_TOPIC_TEMPLATE: &str = include_str!("../../templates/bootstrap-topic.yaml");
 const BOOTSTRAP_STATE_TABLE_TEMPLATE: &str = include_str!("../../templates/bootstrap-state-table.yaml");
+const BOOTSTRAP_IAM_TEMPLATE: &str = include_str!("../../templates/bootstrap-iam.yaml");
+/// The bootstrap output with the ARN of the CloudFormation service role
+/// every policy stack of its region is deployed with.
+pub const SERVICE_ROLE_OUTPUT: &str = "CloudFormationRoleArn";
+/// The export (per region) with the ARN of the permissions boundary every
+/// AWS Backup role of a policy stack carries.
+pub const BOUNDARY_EXPORT: &str = "drctl-backup-role-boundary";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -307,18 +314,23 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
         }
         outputs.insert(Value::String("StateTableName".into()), value(json!({ "Value": { "Ref": "StateTable" } })).unwrap_or(Value::Null));
     }
-    if resources.is_empty() {
-        // CloudFormation refuses a template without resources; a bootstrap
-        // with nothing to share still marks the region as set up.
-        resources.insert(
-            Value::String("Marker".into()),
-            value(json!({ "Type": "AWS::CloudFormation::WaitConditionHandle" })).unwrap_or(Value::Null),
-        );
+    let iam = template::parse("bootstrap-iam.yaml", BOOTSTRAP_IAM_TEMPLATE)?;
+    let values = Values::from([("tag_list", value(json!([{ "Key": MANAGED_BY_TAG, "Value": MANAGED_BY_VALUE }])))]);
+    if let Value::Mapping(fragment) = template::fill("bootstrap-iam.yaml", &iam, &values)? {
+        resources.extend(fragment);
     }
+    outputs.insert(
+        Value::String(SERVICE_ROLE_OUTPUT.into()),
+        value(json!({ "Value": { "Fn::GetAtt": ["CloudFormationRole", "Arn"] } })).unwrap_or(Value::Null),
+    );
+    outputs.insert(
+        Value::String("BackupRoleBoundaryArn".into()),
+        value(json!({ "Value": { "Ref": "BackupRoleBoundary" }, "Export": { "Name": BOUNDARY_EXPORT } })).unwrap_or(Value::Null),
+    );
     let values = Values::from([
         ("metadata", value(json!({ "generator": "drctl/v1", "role": StackRole::Bootstrap }))),
         ("resources", Some(Value::Mapping(resources))),
-        ("outputs", if outputs.is_empty() { None } else { Some(Value::Mapping(outputs)) }),
+        ("outputs", Some(Value::Mapping(outputs))),
     ]);
     let template = template::fill("bootstrap.yaml", &template::parse("bootstrap.yaml", BOOTSTRAP_TEMPLATE)?, &values)?;
     Ok(Stack { name: BOOTSTRAP_STACK.to_string(), region: bootstrap.region.clone(), role: StackRole::Bootstrap, policy: None, template })

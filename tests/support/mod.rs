@@ -555,6 +555,16 @@ pub async fn enable_advanced_backup(backup: &aws_sdk_backup::Client) {
     backup.update_region_settings().resource_type_management_preference("DynamoDB", true).send().await.unwrap();
 }
 
+/// `drctl bootstrap` of every region the policies use, through the library:
+/// the shared topics and the CloudFormation service role policy stacks are
+/// deployed with.
+pub async fn bootstrap<'a>(account: &TestAccount, policies: impl IntoIterator<Item = &'a drctl::policy::TablePolicy>) {
+    for bootstrap in drctl::render::bootstraps(policies, None) {
+        let (stack, outcome) = drctl::apply::bootstrap(&account.aws, &bootstrap, &drctl::apply::Progress::Quiet).await.unwrap();
+        assert!(!outcome.is_failure(), "{} ({}): {outcome:?}", stack.name, stack.region);
+    }
+}
+
 /// A table shaped like the state table `drctl bootstrap` creates.
 pub async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
