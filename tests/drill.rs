@@ -429,6 +429,14 @@ async fn a_two_region_drill_passes_every_check_in_both_regions_and_leaves_no_scr
     assert_eq!((&dr_point.backup_job_id, &dr_point.created), (&source_point.backup_job_id, &source_point.created), "the same data");
     let dr_scratch = dr.scratch_table.as_deref().unwrap();
     assert_eq!(Some(dr_scratch), primary.scratch_table.as_deref(), "one name, one table per region");
+    // drctl's apply identity may restore and copy only recovery points
+    // tagged as drctl's: both points of the drill carry the tags.
+    for (region, point) in [(support::REGION, source_point), (support::DR_REGION, dr_point)] {
+        let tags = account.region(region).backup.list_tags().resource_arn(&point.arn).send().await.unwrap();
+        let tags = tags.tags().cloned().unwrap_or_default();
+        assert_eq!(tags.get("drctl:managed-by").map(String::as_str), Some("drctl"), "{region}: {tags:?}");
+        assert_eq!(tags.get("drctl:policy").map(String::as_str), Some("spatial-scans"), "{region}: {tags:?}");
+    }
     let restored_in_dr = restore_jobs(&account, support::DR_REGION).await;
     assert_eq!(restored_in_dr.len(), 1);
     assert_eq!(restored_in_dr[0].recovery_point_arn(), Some(dr_point.arn.as_str()));

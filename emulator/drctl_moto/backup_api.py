@@ -101,6 +101,7 @@ class DrctlBackupResponse(BackupResponse):
             resource_arn=body.get("ResourceArn"),
             iam_role_arn=body.get("IamRoleArn"),
             lifecycle_cfg=body.get("Lifecycle"),
+            tags=body.get("RecoveryPointTags"),
         )
         return {
             "BackupJobId": job.job_id,
@@ -146,6 +147,13 @@ class DrctlBackupResponse(BackupResponse):
         self.ext.refresh()
         points = [rp.by_resource() for rp in self.ext.recovery_points.values() if rp.resource_arn == resource]
         return _ok({"RecoveryPoints": points})
+
+    def list_tags(self) -> str:
+        """ListTags reads the ARN after /tags/ with or without a trailing
+        slash (moto takes the second-to-last segment: the SDK for Rust
+        sends none)."""
+        arn = unquote(self.path.split("?", 1)[0].split("/tags/", 1)[1]).rstrip("/")
+        return json.dumps({"Tags": self.backup_backend.list_tags(resource_arn=arn)})
 
     def _recovery_point_from_path(self) -> tuple[str, str]:
         name = self._segment("backup-vaults")

@@ -40,6 +40,22 @@ def ext(backend: BackupBackend) -> "BackupExtension":
     return state
 
 
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _recovery_point_tags(ddb: Any, resource_arn: str, assigned: dict[str, str] | None) -> dict[str, str]:
+    """The table's tags, then the tags assigned to the backup (those win):
+    "Tags that are originally associated with a resource and tags that are
+    assigned during backup are assigned to recovery points ... Tags that are
+    assigned during backup have priority" (AWS Backup Developer Guide,
+    "Copying tags onto backups")."""
+    table = next((t for t in ddb.tables.values() if t.table_arn == resource_arn), None)
+    tags = {t["Key"]: t["Value"] for t in (table.tags if table else [])}
+    tags.update(assigned or {})
+    return tags
+
+
 def backend_for(account: str, region: str) -> BackupBackend:
     return backup_backends[account][region]
 
@@ -261,8 +277,9 @@ class BackupJob(Job):
     kind = "backup"
 
     def __init__(self, ext_, vault, resource_arn, iam_role_arn, lifecycle_cfg,
-                 recovery_point_arn, ddb_backup_arn, created_by=None):
+                 recovery_point_arn, ddb_backup_arn, created_by=None, tags=None):
         super().__init__(ext_)
+        self.tags = dict(tags or {})
         self.vault = vault
         self.resource_arn = resource_arn
         self.iam_role_arn = iam_role_arn
@@ -283,6 +300,8 @@ class BackupJob(Job):
             initiation_date=self.creation_date,
         )
         self.ext.recovery_points[rp.arn] = rp
+        if self.tags and rp.arn.startswith("arn:aws:backup:"):
+            self.ext.backend.tagger.tag_resource(rp.arn, _tag_list(self.tags))
 
     def on_failed(self) -> None:
         ddb = dynamodb_backends[self.account][self.region]
@@ -408,6 +427,11 @@ class CopyJob(Job):
         )
         self.dest_ext.recovery_points[arn] = rp
         self.dest_recovery_point_arn = arn
+        # "If you copy your backup to another Region, AWS Backup copies all
+        # tags of the original backup to the destination Region."
+        tags = self.ext.backend.tagger.get_tag_dict_for_resource(src.arn)
+        if tags:
+            self.dest_ext.backend.tagger.tag_resource(arn, _tag_list(tags))
 
     def describe(self, state: str) -> dict[str, Any]:
         src = self.recovery_point
@@ -541,7 +565,7 @@ class BackupExtension:
 
     # -- backup jobs ------------------------------------------------------
     def start_backup_job(self, vault_name, resource_arn, iam_role_arn, lifecycle_cfg,
-                         created_by=None) -> BackupJob:
+                         created_by=None, tags=None) -> BackupJob:
         vault = self.vault(vault_name)
         if not iam_role_arn:
             raise InvalidParameterValueException(msg="IamRoleArn is required")
@@ -568,7 +592,7 @@ class BackupExtension:
         else:
             rp_arn = backup.arn
         job = BackupJob(self, vault, resource_arn, iam_role_arn, lifecycle_cfg,
-                        rp_arn, backup.arn, created_by)
+                        rp_arn, backup.arn, created_by, _recovery_point_tags(ddb, resource_arn, tags))
         self.backup_jobs[job.job_id] = job
         faults.JOB_FAILURES.apply(job, {"resource_arn": resource_arn})
         self.notify(vault_name, "BACKUP_JOB_STARTED", job, "RUNNING")

@@ -254,3 +254,36 @@ def test_omissions_touch_only_their_account_and_table_and_binary_keys_match(aws,
     assert scan_keys(ddb, "other-r") == {"item-0", "drctl-canary#1"}, "another account's rule"
     assert [i["id"]["B"] for i in ddb.scan(TableName="bin-r")["Items"]] == [b"plain"]
     control.delete("/backups/omit", query="account=000000000001")
+
+
+def test_recovery_points_carry_the_backups_tags_and_copies_keep_them(aws):
+    """StartBackupJob — RecoveryPointTags: "The tags to assign to the
+    resources." (AWS Backup API Reference.) "Tags that are originally
+    associated with a resource and tags that are assigned during backup are
+    assigned to recovery points ... Tags that are assigned during backup
+    have priority." "DynamoDB does not support assigning tags to backups
+    unless you first enable Advanced DynamoDB backup." "If you copy your
+    backup to another Region, AWS Backup copies all tags of the original
+    backup to the destination Region." (AWS Backup Developer Guide,
+    "Copying tags onto backups".) drctl's IAM policy lets it restore and
+    copy only recovery points tagged as its own."""
+    ddb, b, b_dr = aws.client("dynamodb"), aws.client("backup"), aws.client("backup", DR_REGION)
+    arn = make_table(ddb, "tagged", 2)
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "scans"},
+                                            {"Key": "drctl:policy", "Value": "from-table"}])
+    b.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+    b.create_backup_vault(BackupVaultName="tv")
+    dest = b_dr.create_backup_vault(BackupVaultName="tv-dr")["BackupVaultArn"]
+    job = b.start_backup_job(BackupVaultName="tv", ResourceArn=arn, IamRoleArn=ROLE,
+                             RecoveryPointTags={"drctl:managed-by": "drctl", "drctl:policy": "scans"})
+    rp = job["RecoveryPointArn"]
+    expected = {"team": "scans", "drctl:managed-by": "drctl", "drctl:policy": "scans"}
+    assert b.list_tags(ResourceArn=rp)["Tags"] == expected
+    copy = b.start_copy_job(RecoveryPointArn=rp, SourceBackupVaultName="tv",
+                            DestinationBackupVaultArn=dest, IamRoleArn=ROLE)
+    copied = b.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]["DestinationRecoveryPointArn"]
+    assert b_dr.list_tags(ResourceArn=copied)["Tags"] == expected
+
+    # An untagged backup's recovery point has the table's tags only.
+    untagged = b.start_backup_job(BackupVaultName="tv", ResourceArn=arn, IamRoleArn=ROLE)["RecoveryPointArn"]
+    assert b.list_tags(ResourceArn=untagged)["Tags"] == {"team": "scans", "drctl:policy": "from-table"}

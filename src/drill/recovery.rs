@@ -55,6 +55,9 @@ pub struct BackupRequest<'a> {
     /// The recovery point's retention; a vault lock with a maximum
     /// retention refuses a job without one.
     pub delete_after_days: i64,
+    /// drctl's ownership tags: the apply identity may restore and copy only
+    /// recovery points that carry them.
+    pub tags: std::collections::HashMap<String, String>,
 }
 
 /// Starts an on-demand backup job; returns its id. Repeated with the same
@@ -68,6 +71,7 @@ pub async fn start_backup(clients: &Clients, request: &BackupRequest<'_>) -> Res
         .iam_role_arn(request.role_arn)
         .idempotency_token(request.idempotency_token)
         .lifecycle(Lifecycle::builder().delete_after_days(request.delete_after_days).build())
+        .set_recovery_point_tags(Some(request.tags.clone()))
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("StartBackupJob of {} into {}", request.resource_arn, request.vault), &e))?;

@@ -200,6 +200,7 @@ impl<'a> Run<'a> {
                     role_arn: role,
                     idempotency_token: &token,
                     delete_after_days: days(self.policy.spec.backup.retention.days_ceil()),
+                    tags: render::tags_map(&self.policy.metadata.name).into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
                 };
                 let job_id = recovery::start_backup(&self.primary, &request).await?;
                 tracing::info!(%job_id, vault, "backup job started");

@@ -246,7 +246,9 @@ fn copy_action(policy: &str, copy: &Copy) -> serde_json::Value {
     })
 }
 
-fn tags_map(policy: &str) -> BTreeMap<&'static str, &str> {
+/// drctl's ownership tags of `policy`'s objects (vaults, plans, recovery
+/// points): what drctl's IAM conditions and gc recognise as its own.
+pub fn tags_map(policy: &str) -> BTreeMap<&'static str, &str> {
     BTreeMap::from([(MANAGED_BY_TAG, MANAGED_BY_VALUE), (POLICY_TAG, policy)])
 }
 
