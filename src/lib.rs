@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod drill;
 pub mod gc;
+pub mod iam;
 pub mod markup;
 pub mod nonce;
 pub mod notify;

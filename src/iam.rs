@@ -1,0 +1,339 @@
+//! The IAM policies of drctl's own identities, scoped to the current
+//! policies: what `drctl iam-policy` prints.
+//!
+//! Three identities take part (docs/security.md):
+//! - whoever runs `drctl bootstrap` once per region (an administrator): it
+//!   creates the CloudFormation service role and the boundary of the
+//!   backup roles, so no other identity needs an IAM write right;
+//! - the apply identity (`drctl reconcile`, `verify`, `watch`, `status`,
+//!   `gc`): it executes only the change sets it named `drctl-apply-*`, with
+//!   the service role, and holds no right to create or change a role;
+//! - the plan identity of pull requests (`reconcile --dry-run`): it may
+//!   create, read and delete `drctl-preview-*` change sets and nothing that
+//!   changes a resource.
+//!
+//! Every ARN is written in the partition of the policies' regions, so the
+//! policy matches in China and GovCloud regions too.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::plan::changeset::{APPLY_PREFIX, PREVIEW_PREFIX};
+use crate::policy::TablePolicy;
+use crate::policy::model::Check;
+use crate::render::{BOOTSTRAP_STACK, MANAGED_BY_TAG, MANAGED_BY_VALUE};
+
+/// The IAM path of the CloudFormation service role `drctl bootstrap` creates.
+pub const SERVICE_ROLE_PATH: &str = "/drctl/cloudformation/";
+/// The IAM path of every AWS Backup role a policy stack creates.
+pub const BACKUP_ROLE_PATH: &str = "/drctl/backup/";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IamError {
+    #[error(
+        "the policies span AWS partitions ({found}): one IAM policy cannot name resources in several; keep each partition's policies (and drctl identity) apart"
+    )]
+    MixedPartitions { found: String },
+}
+
+/// The AWS partition of `region`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// What the printed policy is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub partition: &'static str,
+    /// ARNs of the source tables (account left as `*`).
+    pub tables: Vec<String>,
+    /// ARNs of the source tables whose drills write a canary item.
+    pub canary_tables: Vec<String>,
+    /// ARNs of the topics drctl announces on.
+    pub topics: Vec<String>,
+    /// The DynamoDB state table, when the state lives there.
+    pub state_table: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `policies` (all in one partition); `state_table` names the
+    /// DynamoDB state store's table.
+    pub fn of<'a>(policies: impl IntoIterator<Item = &'a TablePolicy>, state_table: Option<&str>) -> Result<Scope, IamError> {
+        let policies: Vec<&TablePolicy> = policies.into_iter().collect();
+        let partitions: BTreeSet<&str> =
+            policies.iter().flat_map(|p| crate::plan::policy_regions(p)).map(|region| partition(&region)).collect();
+        if partitions.len() > 1 {
+            return Err(IamError::MixedPartitions { found: partitions.into_iter().collect::<Vec<_>>().join(", ") });
+        }
+        let partition = partitions.into_iter().next().unwrap_or("aws");
+        let table = |p: &TablePolicy| format!("arn:{partition}:dynamodb:{}:*:table/{}", p.spec.region, p.spec.table);
+        let sorted = |items: Vec<String>| items.into_iter().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
+        let canary = |p: &&&TablePolicy| p.spec.verify.checks.iter().any(|c| matches!(c, Check::Canary(true)));
+        let topic = |p: &TablePolicy| {
+            let topic = &p.spec.notify.sns_topic;
+            if topic.starts_with("arn:") { topic.clone() } else { format!("arn:{partition}:sns:*:*:{topic}") }
+        };
+        Ok(Scope {
+            partition,
+            tables: sorted(policies.iter().map(|p| table(p)).collect()),
+            canary_tables: sorted(policies.iter().filter(canary).map(|p| table(p)).collect()),
+            topics: sorted(policies.iter().map(|p| topic(p)).collect()),
+            state_table: state_table.map(|t| format!("arn:{partition}:dynamodb:*:*:table/{t}")),
+        })
+    }
+
+    fn stacks(&self) -> String {
+        format!("arn:{}:cloudformation:*:*:stack/drctl-*/*", self.partition)
+    }
+
+    fn bootstrap_stack(&self) -> String {
+        format!("arn:{}:cloudformation:*:*:stack/{BOOTSTRAP_STACK}/*", self.partition)
+    }
+
+    fn role(&self, path: &str) -> String {
+        format!("arn:{}:iam::*:role{path}*", self.partition)
+    }
+
+    fn scratch_tables(&self) -> String {
+        format!("arn:{}:dynamodb:*:*:table/{}*", self.partition, crate::drill::scratch::SCRATCH_PREFIX)
+    }
+}
+
+/// The policy of the pull-request plan identity: reads, and change sets
+/// named `drctl-preview-*` it may create, read and delete but never run.
+pub fn dry_run_policy(scope: &Scope) -> Value {
+    document(dry_run_statements(scope))
+}
+
+/// The policy of the apply identity: the dry run's rights, plus executing
+/// its own `drctl-apply-*` change sets with the service role, drills, state,
+/// announcements and garbage collection.
+pub fn apply_policy(scope: &Scope) -> Value {
+    let mut statements = dry_run_statements(scope);
+    statements.extend(apply_statements(scope));
+    statements.extend(drill_statements(scope));
+    statements.extend(gap_statements(scope));
+    document(statements)
+}
+
+/// An Allow statement on `resources`, or none when there are none (IAM
+/// refuses a statement without a resource).
+fn allow_on(sid: &str, actions: &[&str], resources: &[String]) -> Option<Value> {
+    (!resources.is_empty()).then(|| json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources }))
+}
+
+fn document(statements: Vec<Value>) -> Value {
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+fn dry_run_statements(scope: &Scope) -> Vec<Value> {
+    let mut statements = vec![
+        // gc and status find drctl's stacks by listing: DescribeStacks
+        // without a stack name authorizes on `*`.
+        json!({ "Sid": "ListStacks", "Effect": "Allow", "Action": ["cloudformation:DescribeStacks"], "Resource": "*" }),
+        json!({
+            "Sid": "ReadDrctlStacks",
+            "Effect": "Allow",
+            "Action": ["cloudformation:GetTemplate", "cloudformation:DescribeChangeSet", "cloudformation:ListChangeSets"],
+            "Resource": scope.stacks()
+        }),
+        json!({
+            "Sid": "PreviewChangeSets",
+            "Effect": "Allow",
+            "Action": ["cloudformation:CreateChangeSet", "cloudformation:DeleteChangeSet"],
+            "Resource": scope.stacks(),
+            "Condition": { "StringLike": { "cloudformation:ChangeSetName": format!("{PREVIEW_PREFIX}*") } }
+        }),
+        // Copies need AWS Backup's advanced DynamoDB features: the plan checks them.
+        json!({ "Sid": "ReadBackupSettings", "Effect": "Allow", "Action": ["backup:DescribeRegionSettings"], "Resource": "*" }),
+    ];
+    statements.extend(allow_on("ReadPointInTimeRecovery", &["dynamodb:DescribeContinuousBackups"], &scope.tables));
+    statements
+}
+
+/// Applying: CloudFormation runs the change sets with the service role, so
+/// the caller needs no right on vaults, plans or roles, only to hand that
+/// one role to CloudFormation.
+fn apply_statements(scope: &Scope) -> Vec<Value> {
+    let mut statements = vec![
+        json!({
+            "Sid": "CreateOwnChangeSetsWithTheServiceRole",
+            "Effect": "Allow",
+            "Action": ["cloudformation:CreateChangeSet"],
+            "Resource": scope.stacks(),
+            "Condition": {
+                "StringLike": { "cloudformation:ChangeSetName": format!("{APPLY_PREFIX}*") },
+                "ArnLike": { "cloudformation:RoleArn": scope.role(SERVICE_ROLE_PATH) }
+            }
+        }),
+        // ExecuteChangeSet has no RoleArn condition key: the change set it
+        // runs was created under the condition above.
+        json!({
+            "Sid": "ExecuteOwnChangeSets",
+            "Effect": "Allow",
+            "Action": ["cloudformation:ExecuteChangeSet"],
+            "Resource": scope.stacks(),
+            "Condition": { "StringLike": { "cloudformation:ChangeSetName": format!("{APPLY_PREFIX}*") } }
+        }),
+        json!({
+            "Sid": "FollowAndCollectStacks",
+            "Effect": "Allow",
+            "Action": [
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DescribeStackResources",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:DeleteStack"
+            ],
+            "Resource": scope.stacks()
+        }),
+        // The bootstrap stack holds the service role itself: only whoever
+        // runs `drctl bootstrap` changes it.
+        json!({
+            "Sid": "NeverChangeTheBootstrap",
+            "Effect": "Deny",
+            "Action": [
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:DeleteStack",
+                "cloudformation:UpdateStack",
+                "cloudformation:CreateStack",
+                "cloudformation:SetStackPolicy",
+                "cloudformation:UpdateTerminationProtection"
+            ],
+            "Resource": scope.bootstrap_stack()
+        }),
+        json!({
+            "Sid": "PassTheServiceRoleToCloudFormation",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": scope.role(SERVICE_ROLE_PATH),
+            "Condition": { "StringEquals": { "iam:PassedToService": "cloudformation.amazonaws.com" } }
+        }),
+        json!({
+            "Sid": "PassBackupRolesToAwsBackup",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": scope.role(BACKUP_ROLE_PATH),
+            "Condition": { "StringEquals": { "iam:PassedToService": "backup.amazonaws.com" } }
+        }),
+    ];
+    statements.extend(allow_on("PointInTimeRecovery", &["dynamodb:UpdateContinuousBackups"], &scope.tables));
+    statements.extend(allow_on("Announcements", &["sns:Publish", "sns:GetTopicAttributes"], &scope.topics));
+    let state: Vec<String> = scope.state_table.iter().cloned().collect();
+    statements.extend(allow_on("StateTable", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DescribeTable"], &state));
+    statements
+}
+
+/// A restore drill: jobs in drctl's vaults on recovery points tagged as
+/// drctl's (so the holder cannot restore, and then read, another team's
+/// backup), reads of the source tables, the canary item where a policy
+/// asks for one, and the scratch tables drctl restores into.
+fn drill_statements(scope: &Scope) -> Vec<Value> {
+    let p = scope.partition;
+    let scratch = scope.scratch_tables();
+    let mut statements = vec![
+        json!({
+            "Sid": "DrillBackupsIntoDrctlVaults",
+            "Effect": "Allow",
+            "Action": ["backup:StartBackupJob"],
+            "Resource": format!("arn:{p}:backup:*:*:backup-vault:drctl-*")
+        }),
+        json!({
+            "Sid": "DrillCopiesAndRestoresOfDrctlRecoveryPoints",
+            "Effect": "Allow",
+            "Action": ["backup:StartCopyJob", "backup:StartRestoreJob"],
+            "Resource": format!("arn:{p}:backup:*:*:recovery-point:*"),
+            "Condition": { "StringEquals": { format!("aws:ResourceTag/{MANAGED_BY_TAG}"): MANAGED_BY_VALUE } }
+        }),
+        json!({
+            "Sid": "DrillReadDrctlVaults",
+            "Effect": "Allow",
+            "Action": ["backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault", "backup:DescribeRecoveryPoint"],
+            "Resource": format!("arn:{p}:backup:*:*:backup-vault:drctl-*")
+        }),
+        // These job and listing calls take no resource-level permissions
+        // in AWS Backup: `*` is the only resource they accept.
+        json!({
+            "Sid": "DrillJobReads",
+            "Effect": "Allow",
+            "Action": [
+                "backup:DescribeBackupJob",
+                "backup:DescribeCopyJob",
+                "backup:DescribeRestoreJob",
+                "backup:ListCopyJobs",
+                "backup:ListRecoveryPointsByResource"
+            ],
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "DrillScratchTables",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeTable",
+                "dynamodb:Scan",
+                "dynamodb:Query",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:TagResource",
+                "dynamodb:ListTagsOfResource"
+            ],
+            "Resource": [scratch.clone(), format!("{scratch}/index/*")]
+        }),
+        json!({
+            "Sid": "DeleteOnlyTaggedScratchTables",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DeleteTable"],
+            "Resource": scratch,
+            "Condition": { "StringEquals": { format!("aws:ResourceTag/{}", crate::drill::scratch::SCRATCH_TAG): "true" } }
+        }),
+        json!({ "Sid": "FindScratchTables", "Effect": "Allow", "Action": ["dynamodb:ListTables"], "Resource": "*" }),
+    ];
+    let with_indexes: Vec<String> = scope.tables.iter().flat_map(|t| [t.clone(), format!("{t}/index/*")]).collect();
+    let reads = ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"];
+    statements.extend(allow_on("DrillSourceReads", &reads, &with_indexes));
+    // The canary is the only write to a source table; its key is drctl's
+    // (`drctl-canary#…`) but number keys cannot be told apart by
+    // dynamodb:LeadingKeys, so the right is limited by table instead.
+    statements.extend(allow_on("DrillCanaryItem", &["dynamodb:PutItem", "dynamodb:DeleteItem"], &scope.canary_tables));
+    statements
+}
+
+/// The reads a drill's post-restore gaps make, on the source tables and on
+/// drctl's scratch tables. Application Auto Scaling's Describe calls take
+/// no resource-level permissions, hence `*`.
+fn gap_statements(scope: &Scope) -> Vec<Value> {
+    let mut resources = scope.tables.clone();
+    resources.push(scope.scratch_tables());
+    vec![
+        json!({
+            "Sid": "PostRestoreGaps",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy"],
+            "Resource": resources
+        }),
+        json!({
+            "Sid": "PostRestoreGapsAutoScaling",
+            "Effect": "Allow",
+            "Action": ["application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"],
+            "Resource": "*"
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_follow_the_region() {
+        assert_eq!(partition("us-east-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+    }
+}
