@@ -261,7 +261,7 @@ fn new_drill_id() -> String {
 
 /// Whether `id` has the shape of a drill id (16 hexadecimal digits): the
 /// scratch name and the canary's nonce are cut from it.
-fn is_drill_id(id: &str) -> bool {
+pub fn is_drill_id(id: &str) -> bool {
     id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
 }
 

@@ -437,9 +437,10 @@ fn finished_drill<'a>(states: &'a [PolicyState], region: &str, table: &str) -> O
 
 /// Whether `table` is the scratch name a drill of `policy` with `drill_id`
 /// gives (as the drill itself checks on resume), so a damaged record cannot
-/// point gc at another table.
+/// point gc at another table: a drill id that is not 16 hexadecimal digits
+/// (`archive` would name `drctl-drill-<policy>-archive`) names nothing.
 fn named_by_drill(table: &str, policy: &str, drill_id: &str) -> bool {
-    !drill_id.is_empty() && scratch::scratch_name(policy, drill_id.get(..8).unwrap_or(drill_id)) == table
+    crate::drill::is_drill_id(drill_id) && scratch::scratch_name(policy, &drill_id[..8]) == table
 }
 
 /// The record whose in-flight drill restores into `table` in `region`.
@@ -555,6 +556,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(decide(TABLE, "us-west-2", &BTreeMap::new(), &states, NOW), Verdict::Keep(_)), "another region's table");
+    }
+
+    #[test]
+    fn a_hand_edited_drill_id_never_names_a_users_table() {
+        for id in ["archive", "reports-archive", "0a1b2c3d", "0a1b2c3d4e5f607g", "0a1b2c3d4e5f60711"] {
+            let mut state = record(&format!("drctl-drill-scans-{}", id.get(..8).unwrap_or(id)), None);
+            state.in_flight.as_mut().unwrap().drill_id = Some(id.into());
+            let table = format!("drctl-drill-scans-{}", id.get(..8).unwrap_or(id));
+            let why = kept(decide(&table, "us-east-1", &BTreeMap::new(), &[state], NOW));
+            assert!(why.contains("not the scratch name"), "{id}: {why}");
+        }
+        assert!(named_by_drill("drctl-drill-scans-0a1b2c3d", "scans", "0a1b2c3d4e5f6071"));
     }
 
     #[test]
