@@ -104,6 +104,23 @@ fn validate_reads_an_older_ref_and_a_remote_url() {
     assert!(elsewhere.path().join(".drctl/cache").is_dir(), "remote cloned into the cache");
 }
 
+/// A pull request adding more policy files than the cap is refused whole,
+/// before any of them is read or previewed, and the error names the flag.
+#[test]
+fn more_policy_files_than_the_cap_are_refused_naming_the_flag() {
+    let repo = repo_with_examples();
+    let output = drctl(repo.path(), &["validate", "--max-policies", "2"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has 3 policy files in desired/, more than the 2") && stderr.contains("--max-policies"), "{stderr}");
+    assert!(!stdout(&output).contains("policy files:"), "nothing was validated: {}", stdout(&output));
+
+    let output = drctl(repo.path(), &["iam-policy", "--max-policies", "2"]);
+    assert_eq!(output.status.code(), Some(1));
+    let output = drctl(repo.path(), &["validate", "--max-policies", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 #[test]
 fn validate_with_an_unknown_ref_is_an_error_naming_it() {
     let repo = repo_with_examples();

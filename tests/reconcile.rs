@@ -461,6 +461,7 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
         plan_concurrency: 2,
         extra_regions: Vec::new(),
         max_passes: None,
+        max_policies: drctl::source::DEFAULT_MAX_POLICIES,
         reconcile: options("watcher"),
     };
     let stop = Stop::default();

@@ -115,6 +115,9 @@ pub struct SourceArgs {
     /// Where remote repositories are cloned.
     #[arg(long, default_value = ".drctl/cache", env = "DRCTL_CACHE_DIR")]
     pub cache_dir: PathBuf,
+    /// The most policy files a revision may hold; more is an error, nothing is read.
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_POLICIES, env = "DRCTL_MAX_POLICIES")]
+    pub max_policies: usize,
 }
 
 /// Where reconcile state lives (SPEC §6).
@@ -224,7 +227,7 @@ pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
     } else {
         source.read_at(&args.reference, policy::MAX_FILE_BYTES as u64)?
     };
-    Ok(set)
+    Ok(set.at_most(args.max_policies, &source.to_string())?)
 }
 
 /// The policy loader's view of a policy set.

@@ -50,6 +50,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         plan_concurrency: args.concurrency,
         extra_regions: Vec::new(),
         max_passes: args.passes,
+        max_policies: args.source.max_policies,
         reconcile: reconcile::Options {
             commit: None,
             owner: crate::state::lease::owner_id(),

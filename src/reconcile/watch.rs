@@ -34,6 +34,8 @@ pub struct Settings {
     pub extra_regions: Vec<String>,
     /// Passes to run before returning (tests); `None` runs until stopped.
     pub max_passes: Option<u64>,
+    /// The most policy files a commit may hold (a pass over more fails).
+    pub max_policies: usize,
     pub reconcile: Options,
 }
 
@@ -108,7 +110,7 @@ pub async fn pass(
 ) -> Result<Pass, PassError> {
     source.fetch()?;
     let commit = source.resolve(&settings.reference)?;
-    let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?;
+    let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?.at_most(settings.max_policies, &source.to_string())?;
     let checked = policy::check(set.inputs());
     let moved = last_reconciled != Some(commit.as_str());
     let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
@@ -165,6 +167,7 @@ mod tests {
             plan_concurrency: 1,
             extra_regions: Vec::new(),
             max_passes: None,
+            max_policies: crate::source::DEFAULT_MAX_POLICIES,
             reconcile: Options {
                 commit: None,
                 owner: "t".into(),

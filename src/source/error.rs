@@ -7,6 +7,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error(
+        "{repo} at {revision} has {count} policy files in desired/, more than the {max} drctl reads at once (each may cost a preview change set and a drill); split the repository, or raise the cap with --max-policies"
+    )]
+    TooManyPolicies { repo: String, revision: String, count: usize, max: usize },
+
+    #[error(
         "`{}` is not a git repository; give the top directory of a work tree, a bare repository, or a file:// URL",
         path.display()
     )]

@@ -93,6 +93,26 @@ pub struct PolicySet {
     pub files: Vec<PolicyFile>,
 }
 
+/// How many policy files drctl reads from one revision unless told
+/// otherwise: a pull request adding thousands would otherwise ask for as
+/// many preview change sets.
+pub const DEFAULT_MAX_POLICIES: usize = 500;
+
+impl PolicySet {
+    /// The set, or [`SourceError::TooManyPolicies`] when it holds more than
+    /// `max` files: refused whole, so no run acts on a part of it.
+    pub fn at_most(self, max: usize, repo: &str) -> Result<PolicySet, SourceError> {
+        if self.files.len() <= max {
+            return Ok(self);
+        }
+        let revision = match &self.revision {
+            Revision::Commit { sha, .. } => sha.clone(),
+            Revision::WorkTree { .. } => "the work tree".to_string(),
+        };
+        Err(SourceError::TooManyPolicies { repo: repo.to_string(), revision, count: self.files.len(), max })
+    }
+}
+
 /// Where a [`PolicySet`] was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revision {
