@@ -317,6 +317,46 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     assert!(tables(&account).await.contains(&"SpatialScans".to_string()), "the source table stays");
 }
 
+/// Two controllers with two state stores: gc reading one never deletes the
+/// scratch table of a drill running under the other. The drill claims its
+/// table with an expiry tag it renews; gc reads the claim from the table.
+#[tokio::test]
+async fn gc_with_one_state_store_leaves_a_scratch_table_a_drill_of_another_store_uses() {
+    let account = support::account().await;
+    let yaml = primary_only();
+    deployed(&account, &yaml).await;
+    let dir = repo(&yaml);
+    account.inject_fault(support::Fault::latency("dynamodb", "Scan", 3000));
+    let (theirs, ours) = (dir.path().join("theirs.json"), dir.path().join("ours.json"));
+    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans", "--state", theirs.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let table = support::poll("a tagged scratch table", support::DEADLINE, || async {
+        scratch_tables(&account).await.into_iter().find(|(_, tagged)| *tagged).map(|(name, _)| name)
+    })
+    .await;
+
+    let (code, report) = gc_cli(&account, dir.path(), &ours);
+
+    verify.kill().unwrap();
+    verify.wait().unwrap();
+    account.clear_faults();
+    assert_eq!(code, Some(0), "{report:#}");
+    let entry = report["found"].as_array().unwrap().iter().find(|f| f["name"] == table.as_str()).unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(entry["outcome"], "kept", "{report:#}");
+    assert!(entry["why"].as_str().unwrap().contains("in use: a drill claims it until"), "{report:#}");
+    assert_eq!(scratch_tables(&account).await, BTreeMap::from([(table.clone(), true)]));
+
+    // The store that ran the drill knows it died once its lease lapsed.
+    lapse_lease(&theirs).await;
+    let (code, report) = gc_cli(&account, dir.path(), &theirs);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["summary"]["deleted"], 1, "{report:#}");
+    assert_eq!(scratch_tables(&account).await, BTreeMap::new());
+}
+
 /// The killed run's lease on spatial-scans lapses (as it would a minute
 /// later), and nothing else in the record changes.
 async fn lapse_lease(path: &std::path::Path) {

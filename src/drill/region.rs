@@ -70,8 +70,19 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         self.result.recovery_point = Some(point.clone());
         let (restored, restore_start) = self.restore(&point, &shared.role).await?;
         let to_active = since(restore_start);
-        self.run_checks(&shared.source, &restored).await;
-        self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
+        {
+            // Checks of a large table take long: the claim on the scratch
+            // table is renewed while they run, so `gc` reading the table
+            // leaves it, whatever state store it reads.
+            let (clients, table) = (self.clients.clone(), restored.table_name().unwrap_or_default().to_string());
+            let renewing = renew_claim(&clients, &table);
+            let checking = async {
+                self.run_checks(&shared.source, &restored).await;
+                self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
+            };
+            futures_util::pin_mut!(checking, renewing);
+            futures_util::future::select(checking, renewing).await;
+        }
         let objective = self.run.policy.spec.objectives.rto.seconds();
         let measured = since(restore_start);
         self.result.rto = Some(Rto {
@@ -192,7 +203,10 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         let ended = scratch::wait_restore(&self.clients, job_id, options.backoff, options.job_deadline).await;
         drop(slot);
         ended?;
-        scratch::tag(&self.clients, table, &scratch::scratch_tags(self.run.name(), &self.run.drill_id)).await?;
+        let mut tags = scratch::scratch_tags(self.run.name(), &self.run.drill_id);
+        let (key, until) = scratch::expires_tag(SystemTime::now() + options.table_deadline + scratch::SCRATCH_HOLD);
+        tags.insert(key, until);
+        scratch::tag(&self.clients, table, &tags).await?;
         scratch::wait_active(&self.clients, table, options.backoff, options.table_deadline).await
     }
 
@@ -216,6 +230,19 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         if let (true, Some(table)) = (self.restore_started, self.result.scratch_table.clone()) {
             let options = self.run.options;
             self.result.scratch_cleanup = scratch::delete(&self.clients, &table, options.backoff, options.table_deadline).await;
+        }
+    }
+}
+
+/// Renews the scratch table's expiry tag every quarter of
+/// [`scratch::SCRATCH_HOLD`], for as long as it is polled. A failed renewal
+/// is logged: the state store's lease still guards the table, and the next
+/// renewal may succeed.
+async fn renew_claim(clients: &Clients, table: &str) {
+    loop {
+        tokio::time::sleep(scratch::SCRATCH_HOLD / 4).await;
+        if let Err(error) = scratch::claim(clients, table, scratch::SCRATCH_HOLD).await {
+            tracing::warn!(%error, table, "renewing the claim on the scratch table failed");
         }
     }
 }

@@ -18,6 +18,13 @@ pub const SCRATCH_PREFIX: &str = "drctl-drill-";
 /// `drctl:scratch=true` marks a table drctl restored for a drill.
 pub const SCRATCH_TAG: &str = "drctl:scratch";
 pub const DRILL_ID_TAG: &str = "drctl:drill-id";
+/// `drctl:expires=<RFC 3339 time>`: until when a drill uses the table. The
+/// drill renews it while it works, so `gc` can tell a table in use from a
+/// leftover from the table itself, whatever state store it reads.
+pub const EXPIRES_TAG: &str = "drctl:expires";
+/// How far ahead a drill claims its scratch table; renewed every quarter
+/// of it while checks run.
+pub const SCRATCH_HOLD: Duration = Duration::from_secs(30 * 60);
 
 /// The scratch table name of a drill of `policy`.
 pub fn scratch_name(policy: &str, short_id: &str) -> String {
@@ -31,6 +38,27 @@ pub fn scratch_tags(policy: &str, drill_id: &str) -> BTreeMap<String, String> {
         (POLICY_TAG.to_string(), policy.to_string()),
         (DRILL_ID_TAG.to_string(), drill_id.to_string()),
     ])
+}
+
+/// The expiry tag claiming a scratch table until `until`.
+pub fn expires_tag(until: SystemTime) -> (String, String) {
+    let value = aws_smithy_types::DateTime::from(until)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| "9999-12-31T23:59:59Z".to_string());
+    (EXPIRES_TAG.to_string(), value)
+}
+
+/// Until when the table with `tags` is claimed by a drill: `None` without
+/// an expiry tag, an error when the tag holds no time (drctl then cannot
+/// tell that the table is free).
+pub fn claimed_until(tags: &BTreeMap<String, String>) -> Option<Result<SystemTime, String>> {
+    let value = tags.get(EXPIRES_TAG)?;
+    Some(
+        aws_smithy_types::DateTime::from_str(value, aws_smithy_types::date_time::Format::DateTime)
+            .ok()
+            .and_then(|t| SystemTime::try_from(t).ok())
+            .ok_or_else(|| format!("its {EXPIRES_TAG} tag {value:?} is not an RFC 3339 time")),
+    )
 }
 
 /// Whether drctl may delete table `name` with `tags`: only a table whose
@@ -224,6 +252,12 @@ async fn delete_checked(clients: &Clients, table: &str, backoff: Backoff, deadli
     })
     .await?;
     Ok(Cleanup::Deleted)
+}
+
+/// Claims `table` for `hold` more from now (renewing its expiry tag).
+pub async fn claim(clients: &Clients, table: &str, hold: Duration) -> Result<(), DrillError> {
+    let (key, value) = expires_tag(SystemTime::now() + hold);
+    tag(clients, table, &BTreeMap::from([(key, value)])).await
 }
 
 /// Every tag of the resource `arn` (paginated).

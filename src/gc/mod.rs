@@ -27,11 +27,16 @@
 //! - One region's failure (a listing refused) is reported; the other regions
 //!   are still collected.
 //!
+//! - A tagged scratch table whose `drctl:expires` tag lies in the future is
+//!   kept unless this gc's state store knows the drill (a drill of another
+//!   store, or a bare `drctl verify`, claims its table that way and renews
+//!   the claim while its checks run); a drill the store knows is judged by
+//!   its lease. An expiry tag that holds no time keeps the table.
+//!
 //! # Caveats
-//! - A drill run without a state store (a bare `drctl verify`) holds no
-//!   lease: a `gc` running at the same time may delete its tagged scratch
-//!   table under it, failing that drill. Run drills and `gc` against the
-//!   same state store.
+//! - A drill killed while another store's gc runs leaves a table that gc
+//!   keeps until the claim expires (at most the table deadline plus
+//!   [`scratch::SCRATCH_HOLD`] after the restore ended).
 //! - Tables without the prefix are never read beyond their names; they are
 //!   reported as kept.
 
@@ -385,6 +390,25 @@ fn decide(name: &str, region: &str, tags: &BTreeMap<String, String>, states: &[P
     if let Some(holder) = recorded.filter(|s| live(s, now)) {
         return Verdict::Keep(in_use(holder));
     }
+    // The drill's own claim on the table, read from the table, for a drill
+    // this gc's state store does not know (another store's, a bare `drctl
+    // verify`). A drill the store knows is judged by its lease: when that
+    // lapsed the drill is dead, whatever its claim says.
+    let known = recorded.is_some() || finished_drill(states, region, name).is_some();
+    match scratch::claimed_until(tags).filter(|_| !known) {
+        Some(Ok(until)) => {
+            let until = until.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            if until > now {
+                return Verdict::Keep(format!(
+                    "in use: a drill claims it until {} (its {} tag)",
+                    crate::state::rfc3339(until),
+                    scratch::EXPIRES_TAG
+                ));
+            }
+        }
+        Some(Err(why)) => return Verdict::Keep(format!("{why}: drctl cannot tell that no drill uses it")),
+        None => {}
+    }
     if scratch::deletable(name, tags).is_ok() {
         return Verdict::Delete {
             why: format!("a scratch table (tagged {}=true) no running drill uses", scratch::SCRATCH_TAG),
@@ -556,6 +580,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(decide(TABLE, "us-west-2", &BTreeMap::new(), &states, NOW), Verdict::Keep(_)), "another region's table");
+    }
+
+    #[test]
+    fn a_scratch_table_claimed_by_its_expiry_tag_is_kept_whatever_the_state_says() {
+        let mut tags = scratch::scratch_tags("scans", "0a1b2c3d4e5f6071");
+        let at = |seconds: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        tags.extend([scratch::expires_tag(at(NOW + 60))]);
+        let why = kept(decide(TABLE, "us-east-1", &tags, &[], NOW));
+        assert!(why.contains("a drill claims it until") && why.contains("drctl:expires"), "{why}");
+        tags.extend([scratch::expires_tag(at(NOW - 1))]);
+        assert!(matches!(decide(TABLE, "us-east-1", &tags, &[], NOW), Verdict::Delete { .. }), "an expired claim frees it");
+        tags.insert(scratch::EXPIRES_TAG.into(), "soon".into());
+        let why = kept(decide(TABLE, "us-east-1", &tags, &[], NOW));
+        assert!(why.contains("not an RFC 3339 time"), "{why}");
+
+        // This store's own drill, its lease lapsed: dead, claim or not.
+        tags.extend([scratch::expires_tag(at(NOW + 3600))]);
+        let lapsed = record(TABLE, Some(NOW - 1));
+        assert!(matches!(decide(TABLE, "us-east-1", &tags, &[lapsed], NOW), Verdict::Delete { .. }));
     }
 
     #[test]
