@@ -32,7 +32,7 @@ use aws_sdk_applicationautoscaling::types::{PolicyType, ScalableTarget, ScalingP
 use aws_sdk_dynamodb::types::{PointInTimeRecoveryStatus, TableDescription, TimeToLiveStatus};
 use serde_json::Value;
 
-use super::scratch::{DRILL_ID_TAG, SCRATCH_TAG};
+use super::scratch::{DRILL_ID_TAG, EXPIRES_TAG, SCRATCH_TAG};
 use super::{DrillError, Gap};
 use crate::aws::Clients;
 use crate::render::POLICY_TAG;
@@ -126,7 +126,7 @@ pub async fn read(clients: &Clients, table: &TableDescription) -> Settings {
 
 /// The tags drctl puts on a scratch table, which no source table needs.
 fn is_scratch_tag(key: &str) -> bool {
-    [SCRATCH_TAG, DRILL_ID_TAG, POLICY_TAG].contains(&key)
+    [SCRATCH_TAG, DRILL_ID_TAG, EXPIRES_TAG, POLICY_TAG].contains(&key)
 }
 
 async fn read_pitr(clients: &Clients, table: &str) -> Reading<Option<i32>> {
@@ -659,7 +659,7 @@ mod tests {
 
     #[test]
     fn drctl_scratch_tags_are_not_a_setting_of_the_restore() {
-        assert!(is_scratch_tag(SCRATCH_TAG) && is_scratch_tag(DRILL_ID_TAG) && is_scratch_tag(POLICY_TAG));
+        assert!(is_scratch_tag(SCRATCH_TAG) && is_scratch_tag(DRILL_ID_TAG) && is_scratch_tag(EXPIRES_TAG) && is_scratch_tag(POLICY_TAG));
         assert!(!is_scratch_tag("team"));
     }
 
