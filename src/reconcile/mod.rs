@@ -619,7 +619,10 @@ impl<'a> Held<'a> {
 
     /// Renews the lease every third of its time to live; returns only when
     /// it is lost. A store that fails is tried again at the next third: the
-    /// lease still holds until it expires, and the step goes on meanwhile.
+    /// lease still holds until it expires, and the step goes on meanwhile,
+    /// but not past the last renewal before the expiry: then it is lost
+    /// ([`LeaseError::Lapsing`]) and the step, dropped, stops where it is
+    /// (as a crash would: the next run resumes from the journal).
     async fn keep(&self, ttl: Duration) -> LeaseError {
         loop {
             tokio::time::sleep(ttl / 3).await;
@@ -630,7 +633,14 @@ impl<'a> Held<'a> {
             };
             match renewed {
                 Ok(renewed) => *state = renewed,
-                Err(LeaseError::State(error)) => tracing::warn!(%error, "lease not renewed; trying again"),
+                Err(LeaseError::State(error)) => {
+                    let expires = state.lease.as_ref().map_or(0, |l| l.expires);
+                    if state::now() + (ttl / 3).as_secs() >= expires {
+                        tracing::error!(%error, "lease not renewed and about to expire; stopping");
+                        return LeaseError::Lapsing { policy: state.policy.clone(), expires };
+                    }
+                    tracing::warn!(%error, "lease not renewed; trying again");
+                }
                 Err(lost) => return lost,
             }
         }
@@ -695,6 +705,59 @@ mod tests {
 
         let stored = store.get("p").await.unwrap().unwrap();
         assert_eq!((stored.desired_hash.as_deref(), stored.lease), (Some("h"), None));
+    }
+
+    /// A store whose writes fail once `failing` is set (reads still work).
+    struct Unwritable {
+        inner: crate::state::FileStore,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl StateStore for Unwritable {
+        async fn get(&self, policy: &str) -> Result<Option<PolicyState>, StateError> {
+            self.inner.get(policy).await
+        }
+        async fn list(&self) -> Result<Vec<PolicyState>, StateError> {
+            self.inner.list().await
+        }
+        async fn put(&self, state: &PolicyState) -> Result<PolicyState, StateError> {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StateError::File { path: "state.json".into(), why: "disk unreachable".into() });
+            }
+            self.inner.put(state).await
+        }
+        fn describe(&self) -> String {
+            "unwritable".into()
+        }
+    }
+
+    /// A run that cannot renew its lease stops before the lease expires:
+    /// the step it guards is dropped (here: one that would run for an hour
+    /// and then delete), so no other run can ever act beside it.
+    #[tokio::test]
+    async fn a_run_that_cannot_renew_its_lease_stops_before_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Unwritable { inner: crate::state::FileStore::open(dir.path().join("state.json")), failing: false.into() };
+        let ttl = Duration::from_secs(3);
+        let taken = lease::acquire(&store, "p", "me", ttl).await.unwrap();
+        let expires = taken.lease.as_ref().unwrap().expires;
+        let held = Held::new(&store, "me", taken);
+        store.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let deleted = std::sync::atomic::AtomicBool::new(false);
+        let step = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+
+        let lost = tokio::select! {
+            () = step => None,
+            lost = held.keep(ttl) => Some(lost),
+        };
+
+        assert!(matches!(lost, Some(LeaseError::Lapsing { ref policy, expires: at }) if policy == "p" && at == expires), "{lost:?}");
+        assert!(!deleted.load(std::sync::atomic::Ordering::SeqCst), "the step never reached its delete");
+        assert!(crate::state::now() < expires, "stopped while the lease still kept others out");
     }
 
     #[tokio::test]

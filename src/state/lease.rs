@@ -20,6 +20,9 @@
 //!   clocks must agree to well within the time to live.
 //! - A lease that expired but that nobody took over is still its owner's:
 //!   [`update`] and [`renew`] go on working, as no other run can have acted.
+//!   A run that keeps its lease alive (the reconcile's `Held::keep`) stops
+//!   once renewals have failed until the lease is about to expire
+//!   ([`LeaseError::Lapsing`]), before anyone can take it over.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +59,10 @@ pub enum LeaseError {
     /// The record carries no lease of `owner` (never taken, or released).
     #[error("{policy} is not leased to {owner}; acquire the lease first")]
     NotHeld { policy: String, owner: String },
+    /// Renewals failed until the lease was about to expire: another run may
+    /// take it over, so this one must stop before it writes or deletes more.
+    #[error("the lease of {policy} could not be renewed and expires at {}: stopping before another run may take over", super::rfc3339(*expires))]
+    Lapsing { policy: String, expires: u64 },
     #[error(transparent)]
     State(#[from] StateError),
 }
