@@ -15,6 +15,14 @@ pub fn hex(bytes: usize) -> String {
     ::hex::encode(buffer)
 }
 
+/// `N` random bytes from the operating system (a secret key), with the
+/// same refusal as [`hex`].
+pub fn secret<const N: usize>() -> [u8; N] {
+    let mut buffer = [0u8; N];
+    getrandom::fill(&mut buffer).expect("the operating system's random source is unavailable");
+    buffer
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

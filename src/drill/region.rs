@@ -75,12 +75,13 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
             // table is renewed while they run, so `gc` reading the table
             // leaves it, whatever state store it reads.
             let (clients, table) = (self.clients.clone(), restored.table_name().unwrap_or_default().to_string());
-            let renewing = renew_claim(&clients, &table);
-            let checking = async {
+            // Boxed: the checks' futures are large, and kept inline they
+            // would grow every drill future that awaits this one.
+            let renewing = Box::pin(renew_claim(&clients, &table));
+            let checking = Box::pin(async {
                 self.run_checks(&shared.source, &restored).await;
                 self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
-            };
-            futures_util::pin_mut!(checking, renewing);
+            });
             futures_util::future::select(checking, renewing).await;
         }
         let objective = self.run.policy.spec.objectives.rto.seconds();

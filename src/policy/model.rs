@@ -234,6 +234,11 @@ pub struct ItemCountCheck {
 pub struct SampleCheck {
     /// How many items to compare (1 to 10000).
     pub items: u32,
+    /// Report the primary keys of differing items as they are. Off by
+    /// default: keys are often personal data and the report goes to SNS,
+    /// the state and pull requests, so each key is shown as a keyed hash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub show_keys: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

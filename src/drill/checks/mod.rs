@@ -152,7 +152,7 @@ async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckRe
     let keys = tables.key_names();
     let restored = sample::first_items(&tables.restored_clients.dynamodb, tables.restored_name(), spec.items as usize).await?;
     let source = sample::source_items(&tables.source_clients.dynamodb, tables.source_name(), &restored, &keys).await?;
-    let outcome = sample::tally(&restored, &source, &keys);
+    let outcome = sample::tally(&restored, &source, &keys, spec.show_keys);
     let mismatched = outcome.mismatches.len() as u64;
     // An empty restore has nothing to sample (item_count judges emptiness);
     // a sample whose every key is gone from the source proves nothing.

@@ -21,20 +21,36 @@ pub struct SampleOutcome {
 }
 
 /// Tallies the comparisons of restored items with the source items found
-/// by key (`source` keyed by [`key_bytes`]).
-pub fn tally(restored: &[Item], source: &HashMap<Vec<u8>, Item>, key_names: &[String]) -> SampleOutcome {
+/// by key (`source` keyed by [`key_bytes`]). A differing item is named by
+/// its key when `show_keys`, else by [`key_hash`].
+pub fn tally(restored: &[Item], source: &HashMap<Vec<u8>, Item>, key_names: &[String], show_keys: bool) -> SampleOutcome {
     let mut outcome = SampleOutcome::default();
     for item in restored {
         outcome.compared += 1;
-        match compare(item, source.get(&key_bytes(item, key_names))) {
+        let key = key_bytes(item, key_names);
+        match compare(item, source.get(&key)) {
             Comparison::Equal => outcome.equal += 1,
             Comparison::MissingFromSource => outcome.missing_from_source += 1,
             Comparison::Differs(attributes) => {
-                outcome.mismatches.push(format!("{:?} differs in {}", key_of(item, key_names), attributes.join(", ")))
+                let named = if show_keys { format!("{:?}", key_of(item, key_names)) } else { key_hash(&key) };
+                outcome.mismatches.push(format!("{named} differs in {}", attributes.join(", ")))
             }
         }
     }
     outcome
+}
+
+/// An item's key as this run names it in reports: `key hmac:<16 hex>`, an
+/// HMAC-SHA256 under a key drawn at random once per run. Equal keys read
+/// alike within a run's report; the value behind one cannot be recovered
+/// or guessed from it (the secret is never written anywhere).
+pub fn key_hash(key: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let secret = SECRET.get_or_init(crate::nonce::secret::<32>);
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else { return "key (hidden)".to_string() };
+    mac.update(key);
+    format!("key hmac:{}", hex::encode(&mac.finalize().into_bytes()[..8]))
 }
 
 /// The first `n` items a scan of `table` returns.
@@ -97,9 +113,26 @@ mod tests {
         let restored = vec![item("a", "1"), item("b", "2"), item("c", "3")];
         let source: HashMap<Vec<u8>, Item> =
             [item("a", "1"), item("b", "changed")].into_iter().map(|i| (key_bytes(&i, &keys), i)).collect();
-        let outcome = tally(&restored, &source, &keys);
+        let outcome = tally(&restored, &source, &keys, true);
         assert_eq!((outcome.compared, outcome.equal, outcome.missing_from_source), (3, 1, 1));
         assert_eq!(outcome.mismatches.len(), 1);
         assert!(outcome.mismatches[0].contains("differs in payload"), "{:?}", outcome.mismatches);
+        assert!(outcome.mismatches[0].contains("\"b\""), "shown when asked: {:?}", outcome.mismatches);
+    }
+
+    /// Keys are often personal data (a customer's email as partition key):
+    /// unless the policy asks, a differing item is named by a keyed hash,
+    /// the same for the same key within a run, never the value.
+    #[test]
+    fn a_differing_items_key_is_a_keyed_hash_unless_asked() {
+        let keys = vec!["pk".to_string()];
+        let email = "jane.doe@example.com";
+        let restored = vec![item(email, "1"), item(email, "1")];
+        let source: HashMap<Vec<u8>, Item> = [item(email, "2")].into_iter().map(|i| (key_bytes(&i, &keys), i)).collect();
+        let outcome = tally(&restored, &source, &keys, false);
+        assert_eq!(outcome.mismatches.len(), 2);
+        assert!(outcome.mismatches.iter().all(|m| !m.contains("jane") && m.starts_with("key hmac:")), "{:?}", outcome.mismatches);
+        assert_eq!(outcome.mismatches[0], outcome.mismatches[1], "the same key reads alike");
+        assert_ne!(key_hash(b"a"), key_hash(b"b"));
     }
 }
