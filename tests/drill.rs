@@ -344,6 +344,59 @@ async fn a_latest_drill_restores_the_newest_completed_recovery_point() {
     assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
 }
 
+/// AWS's answers may leave out any member; the recovery point's creation
+/// time is what the RPO is measured from. Without it the drill stops with
+/// the operation named, instead of taking "now" and passing any RPO.
+#[tokio::test]
+async fn a_recovery_point_without_a_creation_date_fails_the_drill_naming_the_call() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    account.inject_fault(Fault::omit("backup", "DescribeRecoveryPoint", "CreationDate"));
+
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+
+    assert_eq!(result.verdict, Verdict::Failed, "{result:#?}");
+    let error = result.error.as_deref().unwrap_or_default();
+    assert!(error.contains("DescribeRecoveryPoint") && error.contains("no CreationDate"), "{result:#?}");
+    assert!(result.rpo.is_none(), "no RPO without the point's time: {:?}", result.rpo);
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
+}
+
+/// With `latest`, a completed copy in the DR vault is reused; when drctl
+/// cannot ask whether that copy is still there (DescribeRecoveryPoint
+/// throttled past the SDK's retries), it stops: "could not tell" is not
+/// "expired", and it starts no second copy job.
+#[tokio::test]
+async fn a_throttled_look_at_a_copied_point_starts_no_second_copy_job() {
+    let account = support::account().await;
+    let policy = ground(&account, &two_region_yaml("latest")).await;
+    enable_advanced_backup(&account).await;
+    let backup = account.clients().backup;
+    backup
+        .start_backup_job()
+        .backup_vault_name("drctl-spatial-scans")
+        .resource_arn(account.table_arn(support::REGION, "SpatialScans"))
+        .iam_role_arn(account.backup_role_arn())
+        .send()
+        .await
+        .unwrap();
+    let first = drill::prove(&account.aws, &policy, &fast(), &NoJournal).await;
+    assert!(first.iter().all(|r| r.verdict == Verdict::Passed), "{first:#?}");
+    let copies = || async { backup.list_copy_jobs().send().await.unwrap().copy_jobs().len() };
+    assert_eq!(copies().await, 1);
+
+    account.inject_fault(Fault::throttle("backup", "DescribeRecoveryPoint"));
+    let second = drill::prove(&account.aws, &policy, &fast(), &NoJournal).await;
+
+    account.clear_faults();
+    let dr = second.iter().find(|r| r.region == support::DR_REGION).unwrap();
+    let error = dr.error.as_deref().unwrap_or_default();
+    assert!(error.contains("DescribeRecoveryPoint"), "{dr:#?}");
+    assert_eq!(copies().await, 1, "no second copy job");
+    assert_eq!(scratch_tables_in(&account, support::DR_REGION).await, Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn a_restore_past_its_deadline_is_a_failed_drill_naming_the_timeout() {
     let account = support::account().await;

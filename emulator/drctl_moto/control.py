@@ -229,7 +229,7 @@ class DrctlApp:
             operation = operation_of(environ, service)
             account = account_of(environ)
             faults.CALLS.count(account, service, operation)
-            latency, rule = faults.FAULTS.decide(service, operation, account)
+            latency, rule, omitted = faults.FAULTS.decide(service, operation, account)
             if latency:
                 time.sleep(latency / 1000.0)
             if rule is not None:
@@ -238,4 +238,28 @@ class DrctlApp:
                 headers["Content-Length"] = str(len(body))
                 start_response(f"{status} Injected", list(headers.items()))
                 return [body]
+            if omitted:
+                return self._without(environ, start_response, omitted)
         return self.moto_app(environ, start_response)
+
+    def _without(self, environ: dict[str, Any], start_response: Callable, fields: list[str]) -> list[bytes]:
+        """moto's answer with `fields` dropped from its top-level JSON object."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(self.moto_app(environ, capture))
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict):
+            for field in fields:
+                answer.pop(field, None)
+            body = json.dumps(answer).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]

@@ -5,6 +5,10 @@ Faults are matched on (service, operation, account).  A rule fires either
 for its next N matching calls (``times``) or for a seeded fraction of them
 (``probability`` with ``seed``), or both (a fraction of calls until N have
 fired).  A rule with neither fires on every matching call.
+
+An ``omit`` rule lets the call through and drops one top-level field
+(``field``) from its JSON answer: an answer AWS's API reference allows
+(response members are optional) that drctl must not read as a default.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ KIND_DEFAULTS = {
     "internal": ("InternalFailure", 500, "We encountered an internal error. Please try again."),
     "unavailable": ("ServiceUnavailable", 503, "Service is unavailable. Please try again later."),
     "latency": (None, 200, ""),
+    "omit": (None, 200, ""),
 }
 
 
@@ -48,7 +53,7 @@ class FaultRule:
             kind = "internal"
         if kind not in KIND_DEFAULTS:
             raise ValueError(
-                f"unknown fault kind {kind!r}: throttle, internal (5xx), unavailable or latency"
+                f"unknown fault kind {kind!r}: throttle, internal (5xx), unavailable, latency or omit"
             )
         if not spec.get("service"):
             raise ValueError("a fault needs a service (e.g. dynamodb, cloudformation, backup)")
@@ -71,6 +76,9 @@ class FaultRule:
         self.latency_ms = int(spec.get("latency_ms") or 0)
         if kind == "latency" and not self.latency_ms:
             raise ValueError("a latency fault needs latency_ms")
+        self.field = spec.get("field")
+        if kind == "omit" and not self.field:
+            raise ValueError("an omit fault needs the field to drop from the answer")
 
     def matches(self, service: str, operation: str, account: str) -> bool:
         if self.service not in ("*", service):
@@ -107,6 +115,7 @@ class FaultRule:
             "status": self.status if self.kind != "latency" else None,
             "message": self.message or None,
             "latency_ms": self.latency_ms or None,
+            "field": self.field,
         }
 
 
@@ -134,10 +143,13 @@ class FaultRegistry:
         with _lock:
             return [r.to_dict() for r in self.rules if account is None or r.account == account]
 
-    def decide(self, service: str, operation: str, account: str) -> tuple[int, FaultRule | None]:
-        """Total latency to add (ms) and the error rule that fires, if any."""
+    def decide(self, service: str, operation: str,
+               account: str) -> tuple[int, FaultRule | None, list[str]]:
+        """Total latency to add (ms), the error rule that fires, if any, and
+        the fields to drop from the answer."""
         latency = 0
         error = None
+        omitted: list[str] = []
         with _lock:
             for rule in self.rules:
                 if not rule.matches(service, operation, account):
@@ -145,10 +157,13 @@ class FaultRegistry:
                 if rule.kind == "latency":
                     if rule.roll():
                         latency += rule.latency_ms
+                elif rule.kind == "omit":
+                    if rule.roll():
+                        omitted.append(rule.field)
                 elif error is None and rule.roll():
                     error = rule
                     latency += rule.latency_ms
-        return latency, error
+        return latency, error, omitted
 
 
 FAULTS = FaultRegistry()

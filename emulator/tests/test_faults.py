@@ -99,3 +99,21 @@ def test_selfcheck_passes():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "self-check passed" in out.stdout
+
+
+def test_an_omit_fault_drops_a_field_from_the_answer(aws, control):
+    """DescribeRecoveryPoint — every response member is optional ("Type:
+    Timestamp ... Required: No" for CreationDate in the AWS Backup API
+    Reference): an omit fault returns such an answer, once."""
+    from conftest import ROLE, make_table
+
+    b, ddb = aws.client("backup"), aws.client("dynamodb")
+    arn = make_table(ddb, "omitted", 1)
+    b.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+    b.create_backup_vault(BackupVaultName="ov")
+    rp = b.start_backup_job(BackupVaultName="ov", ResourceArn=arn, IamRoleArn=ROLE)["RecoveryPointArn"]
+    control.post("/faults", {"account": aws.account, "service": "backup", "operation": "DescribeRecoveryPoint",
+                             "kind": "omit", "field": "CreationDate", "times": 1})
+    first = b.describe_recovery_point(BackupVaultName="ov", RecoveryPointArn=rp)
+    assert "CreationDate" not in first and first["RecoveryPointArn"] == rp
+    assert "CreationDate" in b.describe_recovery_point(BackupVaultName="ov", RecoveryPointArn=rp)

@@ -108,7 +108,13 @@ async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, dead
             .await
             .map_err(|e| DrillError::aws(format!("DescribeBackupJob {job_id}"), &e))?;
         match job.state() {
-            Some(BackupJobState::Completed) => Ok(Some(job.recovery_point_arn().unwrap_or_default().to_string())),
+            Some(BackupJobState::Completed) => match job.recovery_point_arn().filter(|arn| !arn.is_empty()) {
+                Some(arn) => Ok(Some(arn.to_string())),
+                None => Err(DrillError::Aws {
+                    action: format!("DescribeBackupJob {job_id}"),
+                    why: "the job is COMPLETED but the answer names no RecoveryPointArn".into(),
+                }),
+            },
             Some(state @ (BackupJobState::Failed | BackupJobState::Aborted | BackupJobState::Expired | BackupJobState::Partial)) => {
                 Err(DrillError::JobFailed {
                     kind: "backup",
@@ -132,7 +138,28 @@ pub(crate) async fn describe_point(clients: &Clients, vault: &str, arn: &str) ->
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("DescribeRecoveryPoint {arn}"), &e))?;
-    Ok(recovery_point(arn, vault, point.creation_date()))
+    recovery_point(arn, vault, point.creation_date(), "DescribeRecoveryPoint")
+}
+
+/// The recovery point `arn` in `vault` if it is still there to restore:
+/// `None` only when AWS says so (not found, or its status EXPIRED,
+/// DELETING or STOPPED). Any other failure to ask (a throttle, a denial)
+/// is an error: "could not tell" never means "gone".
+pub(crate) async fn find_point(clients: &Clients, vault: &str, arn: &str) -> Result<Option<RecoveryPoint>, DrillError> {
+    let described = clients.backup.describe_recovery_point().backup_vault_name(vault).recovery_point_arn(arn).send().await;
+    let point = match described {
+        Ok(point) => point,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(DrillError::aws(format!("DescribeRecoveryPoint {arn}"), &e)),
+    };
+    match point.status() {
+        Some(RecoveryPointStatus::Expired | RecoveryPointStatus::Deleting | RecoveryPointStatus::Stopped) => Ok(None),
+        Some(RecoveryPointStatus::Completed) => recovery_point(arn, vault, point.creation_date(), "DescribeRecoveryPoint").map(Some),
+        other => Err(DrillError::Aws {
+            action: format!("DescribeRecoveryPoint {arn}"),
+            why: format!("its status is {}, not COMPLETED", other.map_or("missing", |s| s.as_str())),
+        }),
+    }
 }
 
 /// The newest COMPLETED recovery point of `resource_arn` in `vault`.
@@ -159,20 +186,26 @@ pub async fn latest(clients: &Clients, vault: &str, resource_arn: &str) -> Resul
     }
     let (created, arn) =
         newest.ok_or_else(|| DrillError::NoRecoveryPoint { vault: vault.to_string(), resource: resource_arn.to_string() })?;
-    Ok(recovery_point(&arn, vault, Some(&created)))
+    recovery_point(&arn, vault, Some(&created), "ListRecoveryPointsByBackupVault")
 }
 
 fn instant(time: &DateTime) -> (i64, u32) {
     (time.secs(), time.subsec_nanos())
 }
 
-pub(crate) fn recovery_point(arn: &str, vault: &str, created: Option<&DateTime>) -> RecoveryPoint {
-    let created_at = created.and_then(|c| SystemTime::try_from(*c).ok()).unwrap_or_else(SystemTime::now);
-    RecoveryPoint {
+/// The point `arn` in `vault` taken at `created`, as `action` answered.
+/// An answer without the time is an error: the RPO is measured from it, and
+/// "now" in its place would make any point look fresh.
+pub(crate) fn recovery_point(arn: &str, vault: &str, created: Option<&DateTime>, action: &str) -> Result<RecoveryPoint, DrillError> {
+    let created_at = created.and_then(|c| SystemTime::try_from(*c).ok()).ok_or_else(|| DrillError::Aws {
+        action: format!("{action} {arn}"),
+        why: "the answer has no CreationDate: the recovery point's age (the RPO) cannot be measured".into(),
+    })?;
+    Ok(RecoveryPoint {
         arn: arn.to_string(),
         vault: vault.to_string(),
         created: DateTime::from(created_at).fmt(Format::DateTime).unwrap_or_default(),
         backup_job_id: None,
         created_at,
-    }
+    })
 }

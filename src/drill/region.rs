@@ -149,8 +149,9 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         let Some((job_id, arn)) = copy::existing(&self.run.primary, resource, &shared.point.arn, destination).await? else {
             return Ok(None);
         };
-        // A copy whose point has expired since is no use.
-        Ok(recovery::describe_point(&self.clients, vault, &arn).await.ok().map(|_| (job_id, arn)))
+        // A copy whose point has expired since is no use; one drctl could
+        // not ask about is an error, never a reason for a second copy.
+        Ok(recovery::find_point(&self.clients, vault, &arn).await?.map(|_| (job_id, arn)))
     }
 
     /// Restores into this region's scratch table (within a restore slot),

@@ -103,7 +103,12 @@ pub fn plan(policy: &str, drill_id: &str, recorded: Option<&(String, Option<Stri
 /// When restore job `job_id` was created (for the RTO of a resumed drill).
 pub async fn restore_created(clients: &Clients, job_id: &str) -> Result<SystemTime, DrillError> {
     let job = describe_restore(clients, job_id).await?;
-    Ok(job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or_else(SystemTime::now))
+    // "now" in place of a missing time would hide the restore's duration
+    // so far from the RTO.
+    job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).ok_or_else(|| DrillError::Aws {
+        action: format!("DescribeRestoreJob {job_id}"),
+        why: "the answer has no CreationDate: the resumed restore's RTO cannot be measured".into(),
+    })
 }
 
 async fn describe_restore(

@@ -288,6 +288,11 @@ impl Fault {
         Self::new(service, operation, "latency").with("latency_ms", json!(latency_ms))
     }
 
+    /// The call goes through; `field` is dropped from its JSON answer.
+    pub fn omit(service: &str, operation: &str, field: &str) -> Self {
+        Self::new(service, operation, "omit").with("field", json!(field))
+    }
+
     fn new(service: &str, operation: &str, kind: &str) -> Self {
         let mut spec = serde_json::Map::new();
         spec.insert("service".into(), json!(service));
