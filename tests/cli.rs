@@ -121,6 +121,34 @@ fn more_policy_files_than_the_cap_are_refused_naming_the_flag() {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
+/// `drctl watch --passes N` exits 1 when its last pass failed (a service
+/// manager or a CI job sees the failure) and 0 when it succeeded.
+#[test]
+fn watch_exits_non_zero_when_its_last_pass_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("desired")).unwrap();
+    std::fs::write(dir.path().join("desired/.keep"), "").unwrap();
+    commit_all(dir.path(), "no policies yet");
+    let watch = |extra: &[&str]| {
+        let mut args = vec!["watch", "--passes", "1", "--endpoint-url", "http://127.0.0.1:9", "--state", "state.json"];
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .current_dir(dir.path())
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let failed = watch(&["--ref", "no-such-branch"]);
+    let logs = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{logs}");
+    assert!(logs.contains("no-such-branch") && logs.contains("\"last_pass_failed\":true"), "{logs}");
+    let passed = watch(&[]);
+    assert_eq!(passed.status.code(), Some(0), "{}", String::from_utf8_lossy(&passed.stderr));
+}
+
 #[test]
 fn validate_with_an_unknown_ref_is_an_error_naming_it() {
     let repo = repo_with_examples();

@@ -474,7 +474,8 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
         stop.request();
         (second, state)
     };
-    let ((second, _), ()) = tokio::join!(pushing, watching);
+    let ((second, _), ended) = tokio::join!(pushing, watching);
+    assert!(!ended.last_pass_failed, "{ended:?}");
     let state = store.get("spatial-scans").await.unwrap().unwrap();
 
     assert_eq!(state.applied.as_ref().map(|a| a.commit.as_str()), Some(second.as_str()));

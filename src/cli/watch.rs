@@ -63,19 +63,22 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         },
     };
     let stop = Stop::default();
-    runtime.block_on(async {
-        let signals = tokio::spawn(stop_on_signals(stop.clone()));
+    let ended = runtime.block_on(async {
+        // A controller that a SIGTERM would kill mid-step is not started.
+        let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| anyhow::anyhow!("drctl watch cannot handle SIGTERM ({e}); refusing to run without a graceful stop"))?;
+        let signals = tokio::spawn(stop_on_signals(terminate, stop.clone()));
         tracing::info!(owner = %settings.reconcile.owner, store = %store.describe(), reference = %settings.reference, "watch started");
-        watch::watch(&aws, store.as_ref(), &source, &settings, &stop).await;
+        let ended = watch::watch(&aws, store.as_ref(), &source, &settings, &stop).await;
         signals.abort();
-    });
-    Ok(exit::OK)
+        anyhow::Ok(ended)
+    })?;
+    Ok(if ended.last_pass_failed { exit::ERROR } else { exit::OK })
 }
 
 /// The first SIGTERM or SIGINT asks the loop to stop after the steps under
 /// way; a second one ends the process (the next run resumes from the state).
-async fn stop_on_signals(stop: Stop) {
-    let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+async fn stop_on_signals(mut terminate: tokio::signal::unix::Signal, stop: Stop) {
     for count in 1.. {
         tokio::select! {
             _ = terminate.recv() => {}

@@ -57,7 +57,14 @@ pub enum Pass {
 }
 
 /// Runs passes until `stop` is requested (or `max_passes`).
-pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings: &Settings, stop: &Stop) {
+/// How the loop ended: whether its last pass failed (a source or state
+/// error, a policy that failed to apply, a drill that failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub last_pass_failed: bool,
+}
+
+pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings: &Settings, stop: &Stop) -> Ended {
     let mut last_reconciled: Option<String> = None;
     let mut failures: u32 = 0;
     let mut passes = 0u64;
@@ -86,7 +93,8 @@ pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings:
         }
         stop.sleep(wait_after(failures, settings)).await;
     }
-    tracing::info!("watch stopped");
+    tracing::info!(last_pass_failed = failures > 0, "watch stopped");
+    Ended { last_pass_failed: failures > 0 }
 }
 
 /// The wait before the next pass: the interval, or a backoff after failures.
