@@ -344,6 +344,28 @@ async fn a_latest_drill_restores_the_newest_completed_recovery_point() {
     assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
 }
 
+/// A poll that stays throttled past the SDK's retries is not a failed job:
+/// drctl polls again until the job's deadline and the drill passes.
+#[tokio::test]
+async fn job_polls_throttled_past_the_sdks_retries_keep_polling_and_the_drill_passes() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    // The SDK tries each call 3 times; three whole calls' worth of
+    // throttles, for every job a drill polls.
+    const ATTEMPTS: u32 = 3;
+    let aws = account.aws_with_attempts(ATTEMPTS).await;
+    for operation in ["DescribeBackupJob", "DescribeRestoreJob"] {
+        account.inject_fault(Fault::throttle("backup", operation).times(3 * ATTEMPTS));
+    }
+
+    let result = drill_primary(&aws, &policy, &fast()).await;
+
+    assert_eq!(result.verdict, Verdict::Passed, "{result:#?}");
+    let calls = account.calls();
+    assert!(calls.of("backup/DescribeBackupJob") > u64::from(3 * ATTEMPTS), "{calls:?}");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+}
+
 /// AWS's answers may leave out any member; the recovery point's creation
 /// time is what the RPO is measured from. Without it the drill stops with
 /// the operation named, instead of taking "now" and passing any RPO.

@@ -130,6 +130,44 @@ where
     }
 }
 
+/// Error codes AWS services answer when the caller should slow down or
+/// the service failed on its side: asking again later may succeed.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "SlowDown",
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Whether `error` says "not now" rather than "no": a throttle, a server
+/// error, a timeout or an endpoint that could not be reached. Such a
+/// failure of a poll is not a failure of what is polled.
+pub fn is_transient<E, R: std::fmt::Debug + 'static>(error: &aws_sdk_cloudformation::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_cloudformation::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}
+
 /// An error and its causes, by their Display forms only: the Debug form of
 /// SDK errors carries raw responses.
 fn chain(error: &dyn std::error::Error) -> String {

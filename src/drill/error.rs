@@ -9,6 +9,11 @@ pub enum DrillError {
     /// An AWS call failed (after the SDK's own retries).
     #[error("{action}: {why}")]
     Aws { action: String, why: String },
+    /// An AWS call failed with an answer that means "not now" (a throttle,
+    /// a server error, a timeout) after the SDK's own retries: a poll goes
+    /// on polling (see `poll::until`).
+    #[error("{action}: {why}")]
+    Transient { action: String, why: String },
     /// A backup or restore job ended in a state other than COMPLETED.
     #[error("{kind} job {job_id} ended {state}: {message}")]
     JobFailed { kind: &'static str, job_id: String, state: String, message: String },
@@ -60,6 +65,7 @@ impl DrillError {
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + 'static,
     {
-        Self::Aws { action: action.into(), why: crate::aws::describe(error) }
+        let (action, why) = (action.into(), crate::aws::describe(error));
+        if crate::aws::is_transient(error) { Self::Transient { action, why } } else { Self::Aws { action, why } }
     }
 }

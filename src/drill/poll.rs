@@ -20,7 +20,10 @@ impl Default for Backoff {
 }
 
 /// Calls `probe` until it answers `Some` (done) or an error; a
-/// [`DrillError::Timeout`] naming `what` once `deadline` has passed.
+/// [`DrillError::Timeout`] naming `what` once `deadline` has passed. A
+/// [`DrillError::Transient`] answer (a throttled or failed poll) is not the
+/// end of what is polled: it is polled again, until the deadline, when the
+/// last such error is returned.
 pub(crate) async fn until<T, F, Fut>(what: &str, backoff: Backoff, deadline: Duration, mut probe: F) -> Result<T, DrillError>
 where
     F: FnMut() -> Fut,
@@ -29,12 +32,18 @@ where
     let started = Instant::now();
     let mut delay = backoff.initial;
     loop {
-        if let Some(done) = probe().await? {
-            return Ok(done);
-        }
+        let transient = match probe().await {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) => None,
+            Err(error @ DrillError::Transient { .. }) => {
+                tracing::warn!(%error, what, "poll failed; polling again");
+                Some(error)
+            }
+            Err(error) => return Err(error),
+        };
         let waited = started.elapsed();
         if waited >= deadline {
-            return Err(DrillError::Timeout { what: what.to_string(), waited });
+            return Err(transient.unwrap_or(DrillError::Timeout { what: what.to_string(), waited }));
         }
         tokio::time::sleep(delay.min(deadline - waited)).await;
         delay = (delay * 2).min(backoff.max);
