@@ -18,6 +18,13 @@ use support::TestAccount;
 const EMPTY_TEMPLATE: &str = r#"{"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#;
 const OTHER_TEMPLATE: &str = r#"{"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}, "Second": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#;
 
+/// gc in the test regions, sparing no preview however young (the tests'
+/// previews are made a moment before).
+async fn collect(account: &TestAccount, states: &[PolicyState], mode: Mode) -> GcReport {
+    let options = gc::Options { preview_grace: std::time::Duration::ZERO, ..gc::Options::default() };
+    gc::run_with(&account.aws, &regions(), states, mode, &options).await
+}
+
 fn regions() -> Vec<String> {
     vec![support::REGION.to_string()]
 }
@@ -131,7 +138,7 @@ async fn tagged_scratch_tables_and_previews_go_and_nothing_else_does() {
     change_set(&account, "team-3d-dashboards", "drctl-preview-7a7a7a7a7a7a7a7a", ChangeSetType::Update, Vec::new()).await;
     assert_eq!(stack_status(&account, "drctl-render-jobs").await.as_deref(), Some("REVIEW_IN_PROGRESS"));
 
-    let dry = gc::run(&account.aws, &regions(), &[], Mode::DryRun).await;
+    let dry = collect(&account, &[], Mode::DryRun).await;
 
     assert!(!dry.failed(), "{dry:#?}");
     assert_eq!(outcome(&dry, Kind::ScratchTable, tagged), Outcome::WouldDelete);
@@ -140,7 +147,7 @@ async fn tagged_scratch_tables_and_previews_go_and_nothing_else_does() {
     assert_eq!(tables(&account).await, ["SpatialScans", tagged, untagged], "a dry run deletes nothing");
     assert_eq!(change_set_names(&account, "drctl-spatial-scans").await, ["drctl-preview-5e5e5e5e5e5e5e5e"]);
 
-    let report = gc::run(&account.aws, &regions(), &[], Mode::Delete).await;
+    let report = collect(&account, &[], Mode::Delete).await;
 
     assert!(!report.failed(), "{report:#?}");
     assert_eq!(outcome(&report, Kind::ScratchTable, tagged), Outcome::Deleted);
@@ -160,7 +167,7 @@ async fn tagged_scratch_tables_and_previews_go_and_nothing_else_does() {
     assert!(report.found.iter().all(|f| f.stack.as_deref() != Some("team-3d-dashboards")), "{report:#?}");
     assert_eq!(change_set_names(&account, "team-3d-dashboards").await, ["drctl-preview-7a7a7a7a7a7a7a7a"], "not a drctl stack");
 
-    let again = gc::run(&account.aws, &regions(), &[], Mode::Delete).await;
+    let again = collect(&account, &[], Mode::Delete).await;
     assert_eq!(again.count(Outcome::Deleted), 0, "{again:#?}");
 }
 
@@ -174,7 +181,7 @@ async fn an_untagged_table_the_state_records_goes_and_a_running_drills_table_sta
     let now = drctl::state::now();
     let states = [in_flight("spatial-scans", orphan, Some(now - 5)), in_flight("floor-plans", running, Some(now + 600))];
 
-    let report = gc::run(&account.aws, &regions(), &states, Mode::Delete).await;
+    let report = collect(&account, &states, Mode::Delete).await;
 
     assert!(!report.failed(), "{report:#?}");
     let removed = found(&report, Kind::ScratchTable, orphan);
@@ -194,9 +201,9 @@ async fn a_review_stack_with_a_pending_apply_or_a_young_preview_is_kept() {
     let account = support::account().await;
     change_set(&account, "drctl-spatial-scans", "drctl-apply-0123456789abcdef", ChangeSetType::Create, managed_tags("spatial-scans")).await;
     change_set(&account, "drctl-floor-plans", "drctl-preview-0123456789abcdef", ChangeSetType::Create, managed_tags("floor-plans")).await;
-    let options = gc::Options { preview_grace: std::time::Duration::from_secs(600), ..gc::Options::default() };
 
-    let report = gc::run_with(&account.aws, &regions(), &[], Mode::Delete, &options).await;
+    // The library's default spares young previews, as the command line does.
+    let report = gc::run(&account.aws, &regions(), &[], Mode::Delete).await;
 
     assert!(!report.failed(), "{report:#?}");
     let pending = found(&report, Kind::ReviewStack, "drctl-spatial-scans");

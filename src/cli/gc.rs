@@ -30,7 +30,7 @@ pub struct GcArgs {
     pub regions: Vec<String>,
     /// Keep preview change sets younger than this (seconds): a plan running
     /// now may still be reading them.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = gc::DEFAULT_PREVIEW_GRACE.as_secs())]
     pub preview_grace_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextOrJson,

@@ -63,7 +63,11 @@ pub enum Mode {
     DryRun,
 }
 
-/// How gc waits and what it spares.
+/// How young a preview change set (or review stack) gc spares by default:
+/// a plan running now may still be reading it.
+pub const DEFAULT_PREVIEW_GRACE: Duration = Duration::from_secs(600);
+
+/// How gc waits and what it spares. The defaults are the command line's.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Previews (and review stacks) younger than this are kept: a plan
@@ -78,7 +82,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { preview_grace: Duration::ZERO, table_deadline: Duration::from_secs(900), backoff: Backoff::default(), concurrency: 4 }
+        Self { preview_grace: DEFAULT_PREVIEW_GRACE, table_deadline: Duration::from_secs(900), backoff: Backoff::default(), concurrency: 4 }
     }
 }
 
