@@ -394,7 +394,7 @@ async fn unchanged_template_change_set_fails_with_the_no_changes_reason_and_is_d
     assert_eq!(out.execution_status(), Some(&ExecutionStatus::Unavailable));
     let reason = out.status_reason().unwrap();
     assert_eq!(reason, "The submitted information didn't contain changes. Submit different information to create a change set.");
-    assert!(support::is_no_changes(reason));
+    assert!(drctl::plan::changeset::is_no_change(reason));
     assert!(out.changes().is_empty());
 
     let listed = cfn.list_change_sets().stack_name("same").send().await.unwrap();
@@ -409,7 +409,7 @@ async fn unchanged_template_change_set_fails_with_the_no_changes_reason_and_is_d
 
     let err = cfn.update_stack().stack_name("same").template_body(&body).send().await.unwrap_err().into_service_error();
     assert_eq!(err.meta().code(), Some("ValidationError"));
-    assert!(support::is_no_changes(err.meta().message().unwrap_or_default()), "{err:?}");
+    assert!(drctl::plan::changeset::is_no_change(err.meta().message().unwrap_or_default()), "{err:?}");
 }
 
 /// A CREATE change set that is deleted instead of executed leaves its empty

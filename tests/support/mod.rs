@@ -655,9 +655,3 @@ pub fn output<'a>(stack: &'a aws_sdk_cloudformation::types::Stack, key: &str) ->
     stack.outputs().iter().find(|o| o.output_key() == Some(key)).and_then(|o| o.output_value())
 }
 
-/// Whether a failed change set's reason (or an UpdateStack error message)
-/// is CloudFormation's way of saying "nothing to do": both are success for
-/// drctl, not errors. (Not in the library yet; `src/apply` should own it.)
-pub fn is_no_changes(reason: &str) -> bool {
-    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
-}
