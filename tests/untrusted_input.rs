@@ -508,6 +508,26 @@ fn hostile_values_in_every_field_are_findings() {
     }
 }
 
+/// A hostile literal in place of a schedule is refused, and the finding
+/// points at the schedule's line (not merely a well-formed answer: an
+/// accepted hostile schedule fails this test).
+#[test]
+fn every_hostile_schedule_is_an_error_on_the_schedules_line() {
+    let mut checked_schedules = 0;
+    for (example, (file, _)) in examples().iter().zip(EXAMPLES) {
+        let Some(span) = example.values.iter().find(|(start, _)| example.text[..*start].ends_with("schedule: ")) else { continue };
+        let line = example.text[..span.0].lines().count();
+        for literal in HOSTILE_VALUES {
+            let checked = check_bytes(file, splice(example.text, *span, literal).as_bytes());
+            let errors: Vec<&Finding> = checked.findings.iter().filter(|f| f.severity == Severity::Error).collect();
+            assert!(!errors.is_empty(), "schedule {literal} was accepted in {file}");
+            assert!(errors.iter().any(|f| f.position.line == line), "schedule {literal} in {file}: not on line {line}: {errors:#?}");
+        }
+        checked_schedules += 1;
+    }
+    assert_eq!(checked_schedules, 2, "both examples with a schedule");
+}
+
 /// The fields that hold numbers refuse numbers they cannot hold. (Where:
 /// see `a_bad_duration_is_reported_on_its_own_line`.)
 #[test]

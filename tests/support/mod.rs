@@ -654,4 +654,3 @@ pub async fn deploy_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str, tem
 pub fn output<'a>(stack: &'a aws_sdk_cloudformation::types::Stack, key: &str) -> Option<&'a str> {
     stack.outputs().iter().find(|o| o.output_key() == Some(key)).and_then(|o| o.output_value())
 }
-
