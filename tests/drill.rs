@@ -807,7 +807,7 @@ async fn a_drill_does_not_restore_what_it_cannot_record() {
     let results = drill::prove(&account.aws, &policy, &fast(), &journal).await;
 
     let result = &results[0];
-    assert_eq!(result.verdict, Verdict::Failed);
+    assert_eq!(result.verdict, Verdict::Inconclusive, "a state store that is down says nothing against the recovery");
     let error = result.error.as_deref().unwrap_or_default();
     assert!(error.contains("could not record the scratch table") && error.contains("unavailable"), "{error}");
     assert!(result.restore_job_id.is_none());

@@ -94,6 +94,7 @@ fn drill(account: &TestAccount, region: &str, passed: bool) -> DrillResult {
         canary_cleanup: Some("removed".into()),
         error: None,
         no_recovery_point: false,
+        interrupted: false,
         verdict: if passed { Verdict::Passed } else { Verdict::Failed },
         reasons: if passed { Vec::new() } else { vec!["item_count: 50 items restored, 61 in the source".into()] },
     }

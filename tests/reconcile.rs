@@ -14,7 +14,7 @@ use drctl::plan;
 use drctl::policy::{self, Checked, Input};
 use drctl::reconcile::{self, Mode, Report, Status, Stop};
 use drctl::state::{DynamoStore, FileStore, PolicyState, StateStore};
-use support::{JobKind, JobTarget, Progression, TestAccount};
+use support::{Fault, JobKind, JobTarget, Progression, TestAccount};
 
 const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
 const FLOOR_PLANS: &str = include_str!("../desired/floor-plans.yaml");
@@ -107,6 +107,8 @@ fn options(owner: &str) -> reconcile::Options {
             ..drill::Options::default()
         },
         retry_failed_after: Duration::from_secs(3600),
+        // Tests reconcile again at once after an inconclusive drill.
+        retry_inconclusive_after: Duration::ZERO,
         mode: Mode::Reconcile,
     }
 }
@@ -327,6 +329,42 @@ async fn a_failed_restore_is_announced_and_leaves_the_policy_unreconciled() {
     // The next run does not hammer a broken restore: it waits for the retry time.
     let again = run(&account, &store, &desired, &options("run-2")).await;
     assert!(matches!(again.policies[0].status, Status::AwaitingRetry { .. }), "{again:#?}");
+}
+
+/// A drill AWS would not let finish (its backup throttled past the SDK's
+/// retries) is inconclusive, not failed: announced as such (a subscription
+/// filtering on `passed`/`failed` stays quiet), exit 4, kept apart in the state so it
+/// neither proves nor fails the policy, and retried by the next run.
+#[tokio::test]
+async fn a_drill_stopped_by_a_throttle_is_inconclusive_and_the_next_run_proves_the_policy() {
+    let account = support::account().await;
+    let queue = ground(&account).await;
+    let (_dir, store) = state_dir();
+    let desired = checked(SCANS);
+    account.inject_fault(Fault::throttle("backup", "StartBackupJob").times(1));
+
+    let report = run(&account, &store, &desired, &options("run-1")).await;
+
+    assert_eq!(report.policies[0].status, Status::DrillInconclusive, "{report:#?}");
+    assert!(report.policies[0].drills.iter().all(|d| d.verdict == drill::Verdict::Inconclusive), "{report:#?}");
+    assert!(!report.failed() && !report.drill_failed(), "{report:#?}");
+    assert_eq!(drctl::cli::reconcile_exit_code(&report, false), 4);
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.last_drill.is_none() && state.reconciled.is_none(), "{state:#?}");
+    let inconclusive = state.last_inconclusive.as_ref().expect("kept apart");
+    assert!(inconclusive.inconclusive && !inconclusive.passed, "{inconclusive:#?}");
+    assert!(inconclusive.reasons.iter().any(|r| r.contains("StartBackupJob") && r.contains("Throttling")), "{inconclusive:#?}");
+    // Announced, with `verdict: inconclusive`: the queue's subscription
+    // filters on passed and failed (as a pager's would), so it stays quiet.
+    assert!(report.policies[0].sns_message_id.is_some(), "{report:#?}");
+    assert!(announcements(&account, &queue).await.is_empty(), "the failed-or-passed filter let an inconclusive drill through");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+
+    let again = run(&account, &store, &desired, &options("run-2")).await;
+
+    assert_eq!(again.policies[0].status, Status::Reconciled, "{again:#?}");
+    let state = store.get("spatial-scans").await.unwrap().unwrap();
+    assert!(state.last_inconclusive.is_none() && state.last_drill.as_ref().is_some_and(|d| d.passed), "{state:#?}");
 }
 
 #[tokio::test]

@@ -89,6 +89,7 @@ fn drill(policy_hash: &str, commit: &str, passed: bool, finished: u64, regions: 
         content_hash: policy_hash.into(),
         commit: commit.into(),
         passed,
+        inconclusive: false,
         regions,
         reasons: if passed { vec![] } else { vec!["us-west-2: restore job FAILED: injected fault".into()] },
     }

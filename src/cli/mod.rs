@@ -12,6 +12,9 @@ mod schema;
 mod status;
 mod validate;
 mod verify;
+
+/// The exit code `drctl reconcile` ends with for a report (documented in the README).
+pub use reconcile::reconcile_exit_code;
 mod watch;
 
 use std::path::PathBuf;
@@ -30,6 +33,9 @@ pub mod exit {
     /// `status --detailed-exitcode`: a policy is out of compliance.
     pub const OUT_OF_COMPLIANCE: u8 = 2;
     pub const DRILL_FAILED: u8 = 3;
+    /// No drill failed, but one could not be completed (throttled past
+    /// retries, the state store down): retried soon, nothing is proven.
+    pub const DRILL_INCONCLUSIVE: u8 = 4;
 }
 
 #[derive(Debug, Parser)]
@@ -153,6 +159,10 @@ pub struct LeaseArgs {
     /// A failed drill of unchanged content is retried after this long.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub retry_failed_after: policy::Duration,
+    /// An inconclusive drill (drctl or AWS could not complete it) is
+    /// retried after this long.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub retry_inconclusive_after: policy::Duration,
 }
 
 /// How drills run.

@@ -96,6 +96,7 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
         apply: apply::Options { commit, prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
         drill: args.drill.options()?,
         retry_failed_after: args.lease.retry_failed_after.to_std(),
+        retry_inconclusive_after: args.lease.retry_inconclusive_after.to_std(),
         mode: Mode::Reconcile,
     };
     let stop = Stop::default();
@@ -107,12 +108,15 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     Ok(reconcile_exit_code(&report, plan.has_errors()))
 }
 
-/// 1 for any error, else 3 when a drill failed, else 0.
+/// 1 for any error, else 3 when a drill failed, else 4 when a drill was
+/// inconclusive, else 0.
 pub fn reconcile_exit_code(report: &reconcile::Report, plan_errors: bool) -> u8 {
     if report.failed() || plan_errors {
         exit::ERROR
     } else if report.drill_failed() {
         exit::DRILL_FAILED
+    } else if report.drill_inconclusive() {
+        exit::DRILL_INCONCLUSIVE
     } else {
         exit::OK
     }

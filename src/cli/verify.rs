@@ -54,6 +54,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
         apply: apply::Options::default(),
         drill,
         retry_failed_after: args.lease.retry_failed_after.to_std(),
+        retry_inconclusive_after: args.lease.retry_inconclusive_after.to_std(),
         mode: Mode::DrillNow,
     };
     let outcome = runtime.block_on(reconcile::verify(&aws, store.as_ref(), loaded, &options, &Progress::Quiet));
@@ -72,6 +73,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     Ok(match outcome.status {
         Status::Reconciled | Status::DrillPassed if outcome.errors.is_empty() => exit::OK,
         Status::DrillFailed => exit::DRILL_FAILED,
+        Status::DrillInconclusive => exit::DRILL_INCONCLUSIVE,
         Status::Held { owner, expires } => {
             eprintln!("drctl: {} is being driven by {owner} (lease until {})", args.name, crate::state::rfc3339(expires));
             exit::ERROR

@@ -59,6 +59,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
             apply: apply::Options { prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
             drill: args.drill.options()?,
             retry_failed_after: args.lease.retry_failed_after.to_std(),
+            retry_inconclusive_after: args.lease.retry_inconclusive_after.to_std(),
             mode: Mode::Reconcile,
         },
     };

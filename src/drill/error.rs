@@ -59,6 +59,13 @@ pub enum DrillError {
 }
 
 impl DrillError {
+    /// Whether this stop says "drctl or AWS could not finish" rather than
+    /// anything about the recovery: a transient AWS answer past retries,
+    /// the state store refusing a step, the process stopping.
+    pub fn is_inconclusive(&self) -> bool {
+        matches!(self, Self::Transient { .. } | Self::Journal { .. } | Self::Stopping)
+    }
+
     /// An AWS call's failure, with the SDK error rendered without its request.
     pub(crate) fn aws<E, R>(action: impl Into<String>, error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
     where

@@ -157,7 +157,13 @@ impl Options {
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Passed,
+    /// The recovery is wrong or too slow: a job or a check failed, an
+    /// objective was missed, a recovery point is missing.
     Failed,
+    /// drctl or AWS could not complete the drill (throttled or failing past
+    /// retries, the state store down, the process stopping): nothing is
+    /// known against the recovery. Retried soon; never replaces a proof.
+    Inconclusive,
 }
 
 /// The measured recovery time against the objective.
@@ -218,6 +224,10 @@ pub struct DrillResult {
     /// the schedule may not have run yet since the policy was applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_recovery_point: bool,
+    /// The error that stopped the drill says "could not finish", not
+    /// "wrong" (see [`DrillError::is_inconclusive`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     pub verdict: Verdict,
     /// Why the verdict is a failure (empty when it passed).
     pub reasons: Vec<String>,
@@ -228,10 +238,15 @@ impl DrillResult {
     pub(crate) fn stopped_by(&mut self, error: &DrillError) {
         self.error = Some(error.to_string());
         self.no_recovery_point = matches!(error, DrillError::NoRecoveryPoint { .. });
+        self.interrupted = error.is_inconclusive();
     }
 
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Passed
+    }
+
+    pub fn inconclusive(&self) -> bool {
+        self.verdict == Verdict::Inconclusive
     }
 
     pub fn check(&self, name: &str) -> Option<&CheckResult> {
@@ -285,6 +300,7 @@ impl DrillResult {
             canary_cleanup: None,
             error: None,
             no_recovery_point: false,
+            interrupted: false,
             verdict: Verdict::Failed,
             reasons: Vec::new(),
         }
@@ -295,14 +311,17 @@ impl DrillResult {
 /// with no error, every check passed, both objectives measured and met, and
 /// everything cleaned up.
 fn judge(result: &mut DrillResult) {
-    let mut reasons: Vec<String> = result.error.iter().cloned().collect();
-    reasons.extend(result.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.reason)));
+    // What speaks against the recovery itself: failed checks, missed objectives.
+    let mut against: Vec<String> = result.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.reason)).collect();
     if let Some(rto) = result.rto.as_ref().filter(|r| !r.met) {
-        reasons.push(format!("RTO {:.0}s exceeds the objective {}s", rto.measured_seconds, rto.objective_seconds));
+        against.push(format!("RTO {:.0}s exceeds the objective {}s", rto.measured_seconds, rto.objective_seconds));
     }
     if let Some(rpo) = result.rpo.as_ref().filter(|r| !r.met) {
-        reasons.push(format!("RPO {:.0}s exceeds the objective {}s", rpo.measured_seconds, rpo.objective_seconds));
+        against.push(format!("RPO {:.0}s exceeds the objective {}s", rpo.measured_seconds, rpo.objective_seconds));
     }
+    let mut reasons: Vec<String> = result.error.iter().cloned().collect();
+    let judged_the_recovery = !against.is_empty();
+    reasons.extend(against);
     if !result.scratch_cleanup.is_ok() {
         reasons.push(format!("scratch table not cleaned up: {:?}", result.scratch_cleanup));
     }
@@ -312,7 +331,11 @@ fn judge(result: &mut DrillResult) {
     if reasons.is_empty() && (result.rto.is_none() || result.rpo.is_none()) {
         reasons.push("the drill ended without measuring RTO and RPO".to_string());
     }
-    result.verdict = if reasons.is_empty() { Verdict::Passed } else { Verdict::Failed };
+    result.verdict = match (reasons.is_empty(), judged_the_recovery, result.interrupted) {
+        (true, _, _) => Verdict::Passed,
+        (false, false, true) => Verdict::Inconclusive,
+        (false, _, _) => Verdict::Failed,
+    };
     result.reasons = reasons;
 }
 
@@ -338,6 +361,7 @@ mod tests {
             canary_cleanup: Some(CANARY_REMOVED.into()),
             error: None,
             no_recovery_point: false,
+            interrupted: false,
             verdict: Verdict::Failed,
             reasons: Vec::new(),
         };
@@ -367,6 +391,30 @@ mod tests {
         assert_eq!(result.reasons, ["RTO 4000s exceeds the objective 3600s"]);
         let result = judged(|r| r.rpo = Some(Rpo { measured_seconds: 90.0, objective_seconds: 60, met: false }));
         assert_eq!(result.reasons, ["RPO 90s exceeds the objective 60s"]);
+    }
+
+    /// A drill stopped by "could not finish" is inconclusive; one stopped
+    /// by a real failure, or with a failed check, is failed whatever else.
+    #[test]
+    fn a_drill_stopped_by_a_transient_error_is_inconclusive_unless_something_failed() {
+        let stop = |error: DrillError, check_fails: bool| {
+            judged(|r| {
+                r.rto = None;
+                r.checks.truncate(1);
+                r.checks[0].passed = !check_fails;
+                r.stopped_by(&error);
+            })
+        };
+        let throttled = DrillError::Transient { action: "StartBackupJob".into(), why: "ThrottlingException: Rate exceeded".into() };
+        let result = stop(throttled.clone(), false);
+        assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
+        assert_eq!(result.reasons, ["StartBackupJob: ThrottlingException: Rate exceeded"]);
+        assert_eq!(stop(DrillError::Stopping, false).verdict, Verdict::Inconclusive);
+        assert_eq!(stop(throttled, true).verdict, Verdict::Failed, "a failed check is a failure");
+        let job = DrillError::JobFailed { kind: "restore", job_id: "j".into(), state: "FAILED".into(), message: "m".into() };
+        assert_eq!(stop(job, false).verdict, Verdict::Failed);
+        let denied = DrillError::Aws { action: "StartRestoreJob".into(), why: "AccessDeniedException".into() };
+        assert_eq!(stop(denied, false).verdict, Verdict::Failed);
     }
 
     #[test]

@@ -6,7 +6,11 @@ use super::DrillResult;
 
 /// The block of one region's drill.
 pub fn text(result: &DrillResult) -> String {
-    let verdict = if result.passed() { "PASSED" } else { "FAILED" };
+    let verdict = match result.verdict {
+        super::Verdict::Passed => "PASSED",
+        super::Verdict::Failed => "FAILED",
+        super::Verdict::Inconclusive => "INCONCLUSIVE",
+    };
     let mut out = format!("drill {} of {} in {}: {verdict}\n", result.drill_id, result.policy, result.region);
     if let Some(point) = &result.recovery_point {
         out.push_str(&format!("  recovery point {} (taken {})\n", point.arn, point.created));

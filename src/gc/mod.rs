@@ -653,6 +653,7 @@ mod tests {
             content_hash: "h".into(),
             commit: "c".into(),
             passed: false,
+            inconclusive: false,
             regions: vec![crate::state::RegionDrill {
                 region: "us-west-2".into(),
                 scratch_table: Some(TABLE.into()),

@@ -20,9 +20,17 @@ pub const MAX_SUBJECT_CHARS: usize = 100;
 const SHRUNK_STRING_CHARS: usize = 1000;
 
 /// Passed only when at least one drill ran and every drill passed: an
-/// announcement with no drill proves nothing.
+/// announcement with no drill proves nothing. Inconclusive when no drill
+/// failed but one could not be completed: a pager filtering on `failed`
+/// stays quiet for a throttle.
 pub fn verdict(a: &Announcement) -> Verdict {
-    if !a.drills.is_empty() && a.drills.iter().all(DrillResult::passed) { Verdict::Passed } else { Verdict::Failed }
+    if !a.drills.is_empty() && a.drills.iter().all(DrillResult::passed) {
+        Verdict::Passed
+    } else if !a.drills.is_empty() && a.drills.iter().all(|d| d.passed() || d.inconclusive()) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Failed
+    }
 }
 
 /// `drctl PASSED spatial-scans: RTO 12s / 1h target (us-east-1, us-west-2)`:
@@ -34,6 +42,7 @@ pub fn subject(a: &Announcement) -> String {
     let head = match verdict(a) {
         Verdict::Passed => "drctl PASSED ",
         Verdict::Failed => "drctl FAILED ",
+        Verdict::Inconclusive => "drctl INCONCLUSIVE ",
     };
     let name = printable(&a.policy.metadata.name);
     let target = a.policy.spec.objectives.rto;
@@ -91,6 +100,7 @@ pub fn attributes(a: &Announcement) -> BTreeMap<String, String> {
     let verdict = match verdict(a) {
         Verdict::Passed => "passed",
         Verdict::Failed => "failed",
+        Verdict::Inconclusive => "inconclusive",
     };
     BTreeMap::from([
         ("verdict".to_string(), verdict.to_string()),
@@ -268,6 +278,7 @@ mod tests {
             canary_cleanup: Some("removed".into()),
             error: None,
             no_recovery_point: false,
+            interrupted: false,
             verdict: if passed { Verdict::Passed } else { Verdict::Failed },
             reasons: if passed { vec![] } else { vec!["item_count: 50 restored, 60 in the source".into()] },
         }
@@ -325,6 +336,23 @@ mod tests {
         assert_eq!(verdict(&a), Verdict::Failed);
         assert_eq!(body(&a)["reasons"], json!(["no drill ran"]));
         assert_eq!(subject(&a), "drctl FAILED spatial-scans: RTO not measured / 1h target (no drill ran)");
+    }
+
+    /// An inconclusive region makes the announcement inconclusive, unless
+    /// another region failed: a failure is never softened.
+    #[test]
+    fn an_inconclusive_region_is_announced_as_inconclusive_and_a_failure_still_wins() {
+        let policy = policy("spatial-scans");
+        let mut unfinished = drill_in("us-west-2", 5.0, false);
+        unfinished.verdict = Verdict::Inconclusive;
+        let drills = [drill_in("us-east-1", 5.0, true), unfinished.clone()];
+        let a = announcement(&policy, &drills, &[]);
+        assert_eq!(verdict(&a), Verdict::Inconclusive);
+        assert_eq!(attributes(&a)["verdict"], "inconclusive");
+        assert!(subject(&a).starts_with("drctl INCONCLUSIVE spatial-scans"), "{}", subject(&a));
+        let failed = [drill_in("us-east-1", 5.0, false), unfinished];
+        let worse = announcement(&policy, &failed, &[]);
+        assert_eq!(verdict(&worse), Verdict::Failed);
     }
 
     #[test]

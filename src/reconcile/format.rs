@@ -64,12 +64,17 @@ fn status_text(status: &Status) -> String {
     match status {
         Status::Reconciled => "reconciled (applied and proven by a drill)".into(),
         Status::Proven => "up to date (applied and proven)".into(),
-        Status::AwaitingRetry { after } => format!("last drill of this content failed; retried after {}", rfc3339(*after)),
+        Status::AwaitingRetry { after } => {
+            format!("last drill of this content did not pass (failed or inconclusive); retried after {}", rfc3339(*after))
+        }
         Status::AwaitingRecoveryPoint { until } => {
             format!("applied; awaiting its first scheduled recovery point to drill (expected by {})", rfc3339(*until))
         }
         Status::ApplyFailed => "apply FAILED".into(),
         Status::DrillFailed => "drill FAILED: not reconciled".into(),
+        Status::DrillInconclusive => {
+            "drill INCONCLUSIVE: drctl or AWS could not complete it; nothing known against the recovery, retried soon".into()
+        }
         Status::DrillPassed => "drill passed (not all drill regions, or content not applied: not marked reconciled)".into(),
         Status::Held { owner, expires } => format!("skipped: held by {owner} until {}", rfc3339(*expires)),
         Status::Stopped => "stopped before its next step".into(),
@@ -79,13 +84,15 @@ fn status_text(status: &Status) -> String {
 
 fn summary(report: &Report) -> String {
     let count = |f: fn(&Status) -> bool| report.policies.iter().filter(|p| f(&p.status)).count();
+    let inconclusive = count(|s| *s == Status::DrillInconclusive);
     format!(
-        "{} reconciled, {} up to date, {} waiting, {} drill failed, {} apply failed, {} skipped",
+        "{} reconciled, {} up to date, {} waiting, {} drill failed, {} apply failed, {} skipped{}",
         count(|s| *s == Status::Reconciled),
         count(|s| *s == Status::Proven),
         count(|s| matches!(s, Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
         count(|s| *s == Status::DrillFailed),
         count(|s| matches!(s, Status::ApplyFailed | Status::Error)),
         count(|s| matches!(s, Status::Held { .. } | Status::Stopped)),
+        if inconclusive > 0 { format!(", {inconclusive} drill inconclusive") } else { String::new() },
     )
 }

@@ -20,7 +20,11 @@
 //! # Caveats
 //! - A failed drill of unchanged content is retried only after
 //!   [`Options::retry_failed_after`], so a broken restore does not start a
-//!   backup and a restore on every run of a watch loop.
+//!   backup and a restore on every run of a watch loop. An inconclusive
+//!   drill (throttled past retries, the state store down) is retried after
+//!   [`Options::retry_inconclusive_after`], and never replaces the last
+//!   proof nor counts as a failure: it is kept apart in the state
+//!   (`last_inconclusive`).
 //! - A stop request ([`Stop`]) lets the step under way finish (a drill can
 //!   take as long as a restore), then releases the lease; a second signal
 //!   ends the process and the next run resumes from the state.
@@ -64,6 +68,9 @@ pub struct Options {
     pub drill: drill::Options,
     /// A failed drill of the same content is not retried before this.
     pub retry_failed_after: Duration,
+    /// An inconclusive drill (drctl or AWS could not complete it) is
+    /// retried after this: soon, as nothing is known against the recovery.
+    pub retry_inconclusive_after: Duration,
     pub mode: Mode,
 }
 
@@ -128,6 +135,8 @@ pub enum Status {
     },
     ApplyFailed,
     DrillFailed,
+    /// No drill failed, but one could not be completed: retried soon.
+    DrillInconclusive,
     /// The drill passed, but it does not prove the applied content in every
     /// drill region (`verify` of some regions, or of content not applied).
     DrillPassed,
@@ -169,6 +178,10 @@ pub struct Report {
 impl Report {
     pub fn drill_failed(&self) -> bool {
         self.policies.iter().any(|p| p.status == Status::DrillFailed)
+    }
+
+    pub fn drill_inconclusive(&self) -> bool {
+        self.policies.iter().any(|p| p.status == Status::DrillInconclusive)
     }
 
     pub fn failed(&self) -> bool {
@@ -233,7 +246,14 @@ pub enum Due {
 }
 
 /// Whether `state`, with `hash` applied, needs a drill at `now`.
-pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry_failed_after: Duration, now: u64) -> Due {
+pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry: Retry, now: u64) -> Due {
+    let retry_failed_after = retry.failed;
+    if let Some(inconclusive) = state.last_inconclusive.as_ref().filter(|d| d.content_hash == hash) {
+        let after = inconclusive.finished.saturating_add(retry.inconclusive.as_secs());
+        if now < after {
+            return Due::RetryAfter(after);
+        }
+    }
     let proven = state.reconciled.as_ref().filter(|r| r.content_hash == hash);
     if let Some(proven) = proven {
         return if now >= proven.at.saturating_add(every.as_secs()) { Due::Now("proof older than verify.every") } else { Due::No };
@@ -243,6 +263,19 @@ pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry_failed_
             Due::RetryAfter(failed.finished.saturating_add(retry_failed_after.as_secs()))
         }
         _ => Due::Now("not proven for this content"),
+    }
+}
+
+/// How long drills that did not pass wait before they are tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub failed: Duration,
+    pub inconclusive: Duration,
+}
+
+impl Options {
+    pub fn retry(&self) -> Retry {
+        Retry { failed: self.retry_failed_after, inconclusive: self.retry_inconclusive_after }
     }
 }
 
@@ -315,7 +348,7 @@ impl Context<'_> {
         state.in_flight.is_none()
             && state.desired_hash.as_ref() == Some(hash)
             && state.applied.as_ref().is_some_and(|a| &a.content_hash == hash)
-            && drill_due(state, hash, every, self.options.retry_failed_after, state::now()) == Due::No
+            && drill_due(state, hash, every, self.options.retry(), state::now()) == Due::No
     }
 
     /// apply → drill → record → announce, each step recorded under the lease.
@@ -355,7 +388,7 @@ impl Context<'_> {
             (None, Mode::Reconcile) => {
                 let state = held.snapshot().await;
                 let every = std::time::Duration::from_secs(loaded.policy.spec.verify.every.seconds());
-                match drill_due(&state, &hash, every, self.options.retry_failed_after, state::now()) {
+                match drill_due(&state, &hash, every, self.options.retry(), state::now()) {
                     Due::Now(reason) => reason,
                     Due::RetryAfter(after) => {
                         outcome.status = Status::AwaitingRetry { after };
@@ -387,14 +420,16 @@ impl Context<'_> {
             return Ok(());
         }
         let passed = !drills.is_empty() && drills.iter().all(DrillResult::passed);
+        let inconclusive = !passed && !drills.is_empty() && drills.iter().all(|d| d.passed() || d.inconclusive());
         let whole =
             self.options.drill.regions.as_ref().is_none_or(|given| loaded.policy.spec.verify.regions.iter().all(|r| given.contains(r)));
         let applied = held.snapshot().await.applied.is_some_and(|a| a.content_hash == hash);
         let proves = passed && whole && applied;
-        outcome.status = match (passed, proves) {
-            (false, _) => Status::DrillFailed,
-            (true, true) => Status::Reconciled,
-            (true, false) => Status::DrillPassed,
+        outcome.status = match (passed, proves, inconclusive) {
+            (false, _, true) => Status::DrillInconclusive,
+            (false, _, false) => Status::DrillFailed,
+            (true, true, _) => Status::Reconciled,
+            (true, false, _) => Status::DrillPassed,
         };
         let record = drill_record(&drills, &hash, &commit, started);
         held.update(|s| {
@@ -402,7 +437,14 @@ impl Context<'_> {
             if proves {
                 s.reconciled = Some(Reconciled { content_hash: hash.clone(), commit: commit.clone(), at: record.finished });
             }
-            s.last_drill = Some(record.clone());
+            // An inconclusive drill is kept apart: the last conclusive drill
+            // (and its proof) still says where the policy stands.
+            if record.inconclusive {
+                s.last_inconclusive = Some(record.clone());
+            } else {
+                s.last_drill = Some(record.clone());
+                s.last_inconclusive = None;
+            }
             s.push_evidence(Evidence {
                 commit: commit.clone(),
                 content_hash: hash.clone(),
@@ -565,6 +607,9 @@ pub fn drill_record(drills: &[DrillResult], hash: &str, commit: &str, started: u
         content_hash: hash.to_string(),
         commit: commit.to_string(),
         passed: !drills.is_empty() && drills.iter().all(DrillResult::passed),
+        inconclusive: !drills.is_empty()
+            && drills.iter().any(DrillResult::inconclusive)
+            && drills.iter().all(|d| d.passed() || d.inconclusive()),
         regions: drills.iter().map(region_drill).collect(),
         reasons: drills.iter().flat_map(|d| d.reasons.iter().map(move |r| format!("{}: {r}", d.region))).collect(),
     }
@@ -675,6 +720,10 @@ mod tests {
     use super::*;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    fn retry(failed: Duration) -> Retry {
+        Retry { failed, inconclusive: Duration::from_secs(300) }
+    }
     const DAY: u64 = 86_400;
 
     fn drilled(hash: &str, passed: bool, finished: u64) -> DrillRecord {
@@ -685,6 +734,7 @@ mod tests {
             content_hash: hash.into(),
             commit: "c".into(),
             passed,
+            inconclusive: false,
             regions: Vec::new(),
             reasons: Vec::new(),
         }
@@ -776,10 +826,10 @@ mod tests {
     #[test]
     fn unproven_content_is_drilled() {
         let state = PolicyState::new("p");
-        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, HOUR, 1_000_000), Due::Now("not proven for this content"));
+        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, retry(HOUR), 1_000_000), Due::Now("not proven for this content"));
         let mut state = PolicyState::new("p");
         state.reconciled = Some(Reconciled { content_hash: "h0".into(), commit: "c".into(), at: 999_000 });
-        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, HOUR, 1_000_000), Due::Now("not proven for this content"));
+        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, retry(HOUR), 1_000_000), Due::Now("not proven for this content"));
     }
 
     #[test]
@@ -787,17 +837,29 @@ mod tests {
         let mut state = PolicyState::new("p");
         state.reconciled = Some(Reconciled { content_hash: "h".into(), commit: "c".into(), at: 10 * DAY });
         let every = Duration::from_secs(7 * DAY);
-        assert_eq!(drill_due(&state, "h", every, HOUR, 16 * DAY), Due::No);
-        assert_eq!(drill_due(&state, "h", every, HOUR, 17 * DAY), Due::Now("proof older than verify.every"));
+        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 16 * DAY), Due::No);
+        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 17 * DAY), Due::Now("proof older than verify.every"));
+    }
+
+    /// An inconclusive drill waits only its short pause, whatever the proof
+    /// of the content says, and is then due again.
+    #[test]
+    fn an_inconclusive_drill_is_retried_after_its_short_pause() {
+        let mut state = PolicyState::new("p");
+        state.last_inconclusive = Some(DrillRecord { inconclusive: true, ..drilled("h", false, 5_000) });
+        let retry = Retry { failed: HOUR, inconclusive: Duration::from_secs(300) };
+        assert_eq!(drill_due(&state, "h", HOUR * 24, retry, 5_100), Due::RetryAfter(5_300));
+        assert_eq!(drill_due(&state, "h", HOUR * 24, retry, 5_300), Due::Now("not proven for this content"));
+        assert_eq!(drill_due(&state, "other", HOUR * 24, retry, 5_100), Due::Now("not proven for this content"));
     }
 
     #[test]
     fn a_failed_drill_is_retried_only_after_the_pause() {
         let mut state = PolicyState::new("p");
         state.last_drill = Some(drilled("h", false, 5_000));
-        assert_eq!(drill_due(&state, "h", HOUR * 24, HOUR, 5_100), Due::RetryAfter(8_600));
-        assert_eq!(drill_due(&state, "h", HOUR * 24, HOUR, 8_600), Due::Now("not proven for this content"));
+        assert_eq!(drill_due(&state, "h", HOUR * 24, retry(HOUR), 5_100), Due::RetryAfter(8_600));
+        assert_eq!(drill_due(&state, "h", HOUR * 24, retry(HOUR), 8_600), Due::Now("not proven for this content"));
         // A failure of other content does not hold back the new content.
-        assert_eq!(drill_due(&state, "h2", HOUR * 24, HOUR, 5_100), Due::Now("not proven for this content"));
+        assert_eq!(drill_due(&state, "h2", HOUR * 24, retry(HOUR), 5_100), Due::Now("not proven for this content"));
     }
 }

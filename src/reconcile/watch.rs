@@ -78,7 +78,7 @@ pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings:
                 failures = 0;
             }
             Ok(Pass::Reconciled { commit, report }) => {
-                let failed = report.failed() || report.drill_failed();
+                let failed = report.failed() || report.drill_failed() || report.drill_inconclusive();
                 tracing::info!(%commit, policies = report.policies.len(), failed, "reconciled");
                 last_reconciled = Some(commit);
                 failures = if failed { failures + 1 } else { 0 };
@@ -156,7 +156,7 @@ async fn due_policy(store: &dyn StateStore, checked: &Checked, options: &Options
         let hash = policy::content_hash(&loaded.policy);
         let every = Duration::from_secs(loaded.policy.spec.verify.every.seconds());
         let interrupted = record.in_flight.is_some() && record.lease.as_ref().is_none_or(|l| l.expires <= now);
-        if interrupted || matches!(drill_due(record, &hash, every, options.retry_failed_after, now), Due::Now(_)) {
+        if interrupted || matches!(drill_due(record, &hash, every, options.retry(), now), Due::Now(_)) {
             return Ok(Some(name.clone()));
         }
     }
@@ -184,6 +184,7 @@ mod tests {
                 apply: Default::default(),
                 drill: Default::default(),
                 retry_failed_after: Duration::from_secs(3600),
+                retry_inconclusive_after: Duration::from_secs(300),
                 mode: super::super::Mode::Reconcile,
             },
         }

@@ -46,6 +46,11 @@ pub struct PolicyState {
     pub applied: Option<Applied>,
     /// The last drill, passed or failed.
     pub last_drill: Option<DrillRecord>,
+    /// The last drill that could not be completed, when it came after
+    /// `last_drill`: it neither proves nor fails the policy, and is retried
+    /// soon (see `reconcile::Options::retry_inconclusive_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inconclusive: Option<DrillRecord>,
     /// The newest content hash a passed drill proved (applied and proven).
     pub reconciled: Option<Reconciled>,
     /// A step started and not yet finished: what a new owner resumes.
@@ -84,6 +89,9 @@ pub struct DrillRecord {
     pub content_hash: String,
     pub commit: String,
     pub passed: bool,
+    /// drctl or AWS could not complete it: neither passed nor failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
     pub regions: Vec<RegionDrill>,
     /// Why it failed (empty when it passed).
     #[serde(default)]

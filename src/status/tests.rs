@@ -41,6 +41,7 @@ fn drill(id: &str, hash: &str, passed: bool, finished: u64, regions: Vec<RegionD
         content_hash: hash.into(),
         commit: format!("commit-of-{hash}-0123456789"),
         passed,
+        inconclusive: false,
         regions,
         reasons: if passed { vec![] } else { vec!["us-west-2: item_count: 3 items restored, 301 in the source".into(), "second".into()] },
     }
@@ -57,6 +58,7 @@ fn proven(hash: &str) -> PolicyState {
         desired_hash: Some(hash.into()),
         applied: Some(Applied { content_hash: hash.into(), commit: format!("commit-of-{hash}-0123456789"), at: at - 300 }),
         last_drill: Some(passed.clone()),
+        last_inconclusive: None,
         reconciled: Some(Reconciled { content_hash: hash.into(), commit: format!("commit-of-{hash}-0123456789"), at }),
         in_flight: None,
         lease: None,
