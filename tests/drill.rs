@@ -385,6 +385,30 @@ async fn a_recovery_point_without_a_creation_date_fails_the_drill_naming_the_cal
     assert_source_untouched(&account).await;
 }
 
+/// A COMPLETED job whose answer names no recovery point, or a started
+/// restore whose answer has no job id, stops the drill naming the call:
+/// one reading of job answers for backup, copy and restore jobs.
+#[tokio::test]
+async fn a_job_answer_without_its_recovery_point_or_id_stops_the_drill_naming_the_call() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    account.inject_fault(Fault::omit("backup", "DescribeBackupJob", "RecoveryPointArn"));
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+    let error = result.error.as_deref().unwrap_or_default();
+    assert!(error.contains("DescribeBackupJob") && error.contains("names no recovery point"), "{result:#?}");
+    assert_eq!(result.verdict, Verdict::Failed);
+
+    account.clear_faults();
+    account.inject_fault(Fault::omit("backup", "StartRestoreJob", "RestoreJobId"));
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+    let error = result.error.as_deref().unwrap_or_default();
+    assert!(error.contains("StartRestoreJob") && error.contains("no job id"), "{result:#?}");
+    account.clear_faults();
+    // The restore did start on AWS's side: its table is drctl's scratch
+    // table all the same, and the drill's clean-up or gc removes it.
+    assert_source_untouched(&account).await;
+}
+
 /// With `latest`, a completed copy in the DR vault is reused; when drctl
 /// cannot ask whether that copy is still there (DescribeRecoveryPoint
 /// throttled past the SDK's retries), it stops: "could not tell" is not

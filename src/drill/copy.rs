@@ -8,7 +8,8 @@ use std::time::Duration;
 use aws_sdk_backup::types::{CopyJobState, Lifecycle};
 
 use super::DrillError;
-use super::poll::{self, Backoff};
+use super::jobs::{self, Seen};
+use super::poll::Backoff;
 use crate::aws::Clients;
 
 /// The resource type AWS Backup's region settings name DynamoDB by.
@@ -69,16 +70,13 @@ pub async fn start(primary: &Clients, request: &CopyRequest<'_>) -> Result<Strin
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("StartCopyJob of {} to {}", request.recovery_point_arn, request.destination_vault_arn), &e))?;
-    started.copy_job_id().map(str::to_string).ok_or_else(|| DrillError::Aws {
-        action: format!("StartCopyJob of {}", request.recovery_point_arn),
-        why: "the answer has no CopyJobId".into(),
-    })
+    jobs::started_id(started.copy_job_id(), format!("StartCopyJob of {}", request.recovery_point_arn))
 }
 
 /// Polls copy job `job_id` (in the primary region) until COMPLETED; returns
 /// the recovery point it made in the destination vault.
 pub async fn wait(primary: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<String, DrillError> {
-    poll::until(&format!("copy job {job_id}"), backoff, deadline, || async {
+    jobs::wait_for_arn("copy", "DescribeCopyJob", job_id, backoff, deadline, || async {
         let described = primary
             .backup
             .describe_copy_job()
@@ -86,22 +84,14 @@ pub async fn wait(primary: &Clients, job_id: &str, backoff: Backoff, deadline: D
             .send()
             .await
             .map_err(|e| DrillError::aws(format!("DescribeCopyJob {job_id}"), &e))?;
-        let Some(job) = described.copy_job() else { return Ok(None) };
-        match job.state() {
-            Some(CopyJobState::Completed) => {
-                job.destination_recovery_point_arn().map(|arn| Some(arn.to_string())).ok_or_else(|| DrillError::Aws {
-                    action: format!("DescribeCopyJob {job_id}"),
-                    why: "COMPLETED without a destination recovery point".into(),
-                })
+        let Some(job) = described.copy_job() else { return Ok(Seen::Running) };
+        Ok(match job.state() {
+            Some(CopyJobState::Completed) => Seen::Completed(job.destination_recovery_point_arn().map(str::to_string)),
+            Some(state @ (CopyJobState::Failed | CopyJobState::Partial)) => {
+                Seen::Ended { state: state.as_str().to_string(), message: job.status_message().map(str::to_string) }
             }
-            Some(state @ (CopyJobState::Failed | CopyJobState::Partial)) => Err(DrillError::JobFailed {
-                kind: "copy",
-                job_id: job_id.to_string(),
-                state: state.as_str().to_string(),
-                message: job.status_message().unwrap_or("no status message").to_string(),
-            }),
-            _ => Ok(None),
-        }
+            _ => Seen::Running,
+        })
     })
     .await
 }

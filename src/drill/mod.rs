@@ -80,6 +80,7 @@ pub mod checks;
 pub mod copy;
 pub mod error;
 pub mod gaps;
+mod jobs;
 pub mod journal;
 pub mod poll;
 pub mod quota;

@@ -9,7 +9,8 @@ use aws_smithy_types::date_time::Format;
 use serde::Serialize;
 
 use super::DrillError;
-use super::poll::{self, Backoff};
+use super::jobs::{self, Seen};
+use super::poll::Backoff;
 use crate::aws::Clients;
 
 /// The primary stack's output naming the role AWS Backup jobs run as.
@@ -75,10 +76,7 @@ pub async fn start_backup(clients: &Clients, request: &BackupRequest<'_>) -> Res
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("StartBackupJob of {} into {}", request.resource_arn, request.vault), &e))?;
-    started.backup_job_id().map(str::to_string).ok_or_else(|| DrillError::Aws {
-        action: format!("StartBackupJob of {}", request.resource_arn),
-        why: "the answer has no BackupJobId".into(),
-    })
+    jobs::started_id(started.backup_job_id(), format!("StartBackupJob of {}", request.resource_arn))
 }
 
 /// Waits for backup job `job_id` into `vault` to complete; returns its
@@ -99,7 +97,7 @@ pub async fn wait_backup(
 /// Polls a backup job until COMPLETED (its recovery point ARN) or an end
 /// that is a failure.
 async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<String, DrillError> {
-    poll::until(&format!("backup job {job_id}"), backoff, deadline, || async {
+    jobs::wait_for_arn("backup", "DescribeBackupJob", job_id, backoff, deadline, || async {
         let job = clients
             .backup
             .describe_backup_job()
@@ -107,24 +105,13 @@ async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, dead
             .send()
             .await
             .map_err(|e| DrillError::aws(format!("DescribeBackupJob {job_id}"), &e))?;
-        match job.state() {
-            Some(BackupJobState::Completed) => match job.recovery_point_arn().filter(|arn| !arn.is_empty()) {
-                Some(arn) => Ok(Some(arn.to_string())),
-                None => Err(DrillError::Aws {
-                    action: format!("DescribeBackupJob {job_id}"),
-                    why: "the job is COMPLETED but the answer names no RecoveryPointArn".into(),
-                }),
-            },
+        Ok(match job.state() {
+            Some(BackupJobState::Completed) => Seen::Completed(job.recovery_point_arn().map(str::to_string)),
             Some(state @ (BackupJobState::Failed | BackupJobState::Aborted | BackupJobState::Expired | BackupJobState::Partial)) => {
-                Err(DrillError::JobFailed {
-                    kind: "backup",
-                    job_id: job_id.to_string(),
-                    state: state.as_str().to_string(),
-                    message: job.status_message().unwrap_or("no status message").to_string(),
-                })
+                Seen::Ended { state: state.as_str().to_string(), message: job.status_message().map(str::to_string) }
             }
-            _ => Ok(None),
-        }
+            _ => Seen::Running,
+        })
     })
     .await
 }

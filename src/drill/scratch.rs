@@ -9,6 +9,7 @@ use aws_sdk_backup::types::RestoreJobStatus;
 use aws_sdk_dynamodb::types::{TableDescription, TableStatus, Tag};
 
 use super::DrillError;
+use super::jobs::{self, Seen};
 use super::poll::{self, Backoff};
 use crate::aws::Clients;
 use crate::render::POLICY_TAG;
@@ -162,26 +163,24 @@ pub async fn start_restore(clients: &Clients, request: &RestoreRequest<'_>) -> R
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("StartRestoreJob of {} into {}", request.recovery_point_arn, request.table), &e))?;
-    Ok(started.restore_job_id().unwrap_or_default().to_string())
+    jobs::started_id(started.restore_job_id(), format!("StartRestoreJob of {} into {}", request.recovery_point_arn, request.table))
 }
 
 /// Polls a restore job until COMPLETED or FAILED/ABORTED (an error with the
 /// job's status message).
 pub async fn wait_restore(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<(), DrillError> {
-    poll::until(&format!("restore job {job_id}"), backoff, deadline, || async {
+    jobs::wait("restore", job_id, backoff, deadline, || async {
         let job = describe_restore(clients, job_id).await?;
-        match job.status() {
-            Some(RestoreJobStatus::Completed) => Ok(Some(())),
-            Some(status @ (RestoreJobStatus::Failed | RestoreJobStatus::Aborted)) => Err(DrillError::JobFailed {
-                kind: "restore",
-                job_id: job_id.to_string(),
-                state: status.as_str().to_string(),
-                message: job.status_message().unwrap_or("no status message").to_string(),
-            }),
-            _ => Ok(None),
-        }
+        Ok(match job.status() {
+            Some(RestoreJobStatus::Completed) => Seen::Completed(job.created_resource_arn().map(str::to_string)),
+            Some(status @ (RestoreJobStatus::Failed | RestoreJobStatus::Aborted)) => {
+                Seen::Ended { state: status.as_str().to_string(), message: job.status_message().map(str::to_string) }
+            }
+            _ => Seen::Running,
+        })
     })
     .await
+    .map(|_| ())
 }
 
 /// Tags the restored table as this drill's scratch table.
