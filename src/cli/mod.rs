@@ -38,11 +38,22 @@ pub mod exit {
     pub const DRILL_INCONCLUSIVE: u8 = 4;
 }
 
+/// The exit codes, as `drctl --help` lists them.
+const EXIT_CODES: &str = "Exit codes:
+  0  done: valid, applied, proven, nothing pending
+  1  an error: an invalid policy, a failed apply, the state store, AWS refusing a call;
+     `watch`: its last pass failed
+  2  `reconcile --dry-run --detailed-exitcode`: changes pending;
+     `status --detailed-exitcode`: a policy out of compliance
+  3  `reconcile`, `verify`: a drill failed (the recovery is wrong or too slow)
+  4  `reconcile`, `verify`: a drill was inconclusive (drctl or AWS could not complete it) and none failed";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drctl",
     version,
-    about = "Keeps the disaster-recovery policies of DynamoDB tables true, and proves them with restore drills."
+    about = "Keeps the disaster-recovery policies of DynamoDB tables true, and proves them with restore drills.",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -1,0 +1,100 @@
+//! The exit codes CI depends on, by running the `drctl` binary against the
+//! emulator as a pipeline does: validate, the pull-request dry run,
+//! bootstrap, reconcile, verify (passed, failed, inconclusive), status and
+//! gc, each with the code the README documents.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Fault, JobKind, JobTarget, TestAccount};
+
+const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
+
+/// spatial-scans drilled in its primary region only (a shorter run).
+fn primary_only() -> String {
+    SCANS.replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]")
+}
+
+/// Commits `files` (path, text) on top of the repository in `dir`.
+fn commit(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let repo = git2::Repository::open(dir).or_else(|_| git2::Repository::init(dir)).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("test", "test@example.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &signature, &signature, "policies", &tree, &parents).unwrap();
+}
+
+/// Runs `drctl args` in `dir` against the account; its exit code and output.
+fn drctl(account: &TestAccount, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .envs(account.cli_env())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), text)
+}
+
+#[tokio::test]
+async fn every_command_ends_with_its_documented_exit_code() {
+    let account = support::account().await;
+    support::create_table(&account.clients().dynamodb, "SpatialScans", 20).await;
+    support::enable_advanced_backup(&account.clients().backup).await;
+    let dir = tempfile::tempdir().unwrap();
+    commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
+    let state = ["--state", "state.json"];
+    let run = |args: &[&str]| {
+        let args: Vec<&str> = args.iter().chain(&state).copied().collect();
+        drctl(&account, dir.path(), &args)
+    };
+    let expect = |(code, text): (Option<i32>, String), want: i32, what: &str| {
+        assert_eq!(code, Some(want), "{what}:\n{text}");
+    };
+
+    expect(drctl(&account, dir.path(), &["validate"]), 0, "validate, clean");
+    expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 2, "a dry run with changes pending");
+    expect(drctl(&account, dir.path(), &["bootstrap"]), 0, "bootstrap");
+    expect(run(&["reconcile"]), 0, "reconcile: applied and proven");
+    expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 0, "a dry run with nothing to do");
+    expect(run(&["status", "--detailed-exitcode"]), 0, "status, compliant");
+
+    account.inject_fault(Fault::throttle("backup", "StartBackupJob").times(1));
+    expect(run(&["verify", "spatial-scans", "--max-attempts", "1"]), 4, "verify, inconclusive");
+    expect(run(&["status", "--detailed-exitcode"]), 0, "an inconclusive drill leaves the proof standing");
+    account.clear_faults();
+
+    account.fail_job(JobKind::Restore, JobTarget::Next, "Insufficient capacity to restore");
+    expect(run(&["verify", "spatial-scans"]), 3, "verify, failed");
+    expect(run(&["status", "--detailed-exitcode"]), 2, "status, out of compliance after a failed drill");
+
+    expect(run(&["gc"]), 0, "gc");
+
+    commit(dir.path(), &[("desired/broken.yaml", "apiVersion: drctl/v1\nkind: TablePolicy\n")]);
+    expect(drctl(&account, dir.path(), &["validate"]), 1, "validate, a broken file");
+    expect(run(&["reconcile"]), 1, "reconcile with an invalid policy");
+
+    let (code, help) = drctl(&account, dir.path(), &["--help"]);
+    assert_eq!(code, Some(0));
+    for documented in [
+        "  0  done",
+        "  1  an error",
+        "  2  `reconcile --dry-run --detailed-exitcode`",
+        "  3  `reconcile`, `verify`: a drill failed",
+        "  4  `reconcile`, `verify`: a drill was inconclusive",
+    ] {
+        assert!(help.contains(documented), "`drctl --help` does not document {documented:?}:\n{help}");
+    }
+}
