@@ -324,3 +324,21 @@ async fn throttling_on_a_third_of_cloudformation_calls_still_converges() {
     assert!(!plan.has_changes(), "converged: {plan:#?}");
     assert!(account.calls().total > 0);
 }
+
+/// Reads of a stack that stay throttled past the SDK's retries (here the
+/// SDK tries once) are read again: a throttled read is not a failed apply.
+#[tokio::test]
+async fn stack_reads_throttled_past_the_sdks_retries_are_read_again_and_the_apply_succeeds() {
+    let account = support::account().await;
+    tables(&account).await;
+    let desired = checked(&[("desired/spatial-scans.yaml", SCANS)]);
+    let options = plan::Options { commit: Some(COMMIT.into()), extra_regions: Vec::new(), concurrency: 4, preview: false };
+    let plan = plan::plan(&account.aws, &desired, &options).await;
+    account.inject_fault(Fault::throttle("cloudformation", "DescribeStacks").times(4));
+
+    let report = apply::apply(&account.aws, &desired, &plan, &apply::Options::default(), &Progress::Quiet).await;
+
+    assert!(!report.failed(), "{report:#?}");
+    assert_applied(&report, "drctl-spatial-scans", "CREATE_COMPLETE");
+    assert_eq!(account.faults()[0]["fired"], 4, "the throttles were met: {:?}", account.faults());
+}

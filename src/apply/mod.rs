@@ -217,7 +217,7 @@ pub async fn service_role(aws: &Aws, region: &str) -> Result<String, String> {
             render::SERVICE_ROLE_OUTPUT
         )
     };
-    let output = match client.describe_stacks().stack_name(&bootstrap.name).send().await {
+    let output = match describe_stack(&client, &bootstrap.name).await {
         Ok(output) => output,
         Err(error) if error_code(&error) == Some("ValidationError") => return Err(missing()),
         Err(error) => return Err(format!("{} in {region}: {}", bootstrap.name, describe(&error))),
@@ -392,9 +392,36 @@ async fn settle(aws: &Aws, stack: &Stack, options: &Options, progress: &Progress
     }
 }
 
+/// How long a stack read that AWS throttles or fails on its side is tried
+/// again: a throttled read is not a failed stack.
+const READ_PATIENCE: Duration = Duration::from_secs(120);
+
+/// DescribeStacks of `name`, asked again with backoff while the answer is
+/// transient (a throttle, a server error, a timeout) for [`READ_PATIENCE`].
+async fn describe_stack(
+    client: &aws_sdk_cloudformation::Client,
+    name: &str,
+) -> Result<
+    aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput,
+    aws_sdk_cloudformation::error::SdkError<aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError>,
+> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match client.describe_stacks().stack_name(name).send().await {
+            Err(error) if crate::aws::is_transient(&error) && started.elapsed() < READ_PATIENCE => {
+                tracing::warn!(stack = name, why = %describe(&error), "reading the stack failed; reading it again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            answer => return answer,
+        }
+    }
+}
+
 async fn stack_found(aws: &Aws, stack: &Stack) -> Result<Option<Found>, String> {
     let client = aws.region(&stack.region).cloudformation;
-    match client.describe_stacks().stack_name(&stack.name).send().await {
+    match describe_stack(&client, &stack.name).await {
         Ok(output) => {
             let Some(found) = output.stacks().first() else { return Ok(None) };
             let status = found
