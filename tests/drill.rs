@@ -99,12 +99,17 @@ struct TestJournal {
     restore_started: tokio::sync::Notify,
     /// Refuse to record a scratch table, as a state store that is down would.
     refuse_restores: bool,
+    /// Refuse to record the start of the drill.
+    refuse_start: bool,
 }
 
 #[async_trait::async_trait]
 impl Journal for TestJournal {
     async fn record(&self, event: &Event) -> Result<(), String> {
         if self.refuse_restores && matches!(event, Event::RestoreStarting { .. }) {
+            return Err("the state table is unavailable".into());
+        }
+        if self.refuse_start && matches!(event, Event::Started { .. }) {
             return Err("the state table is unavailable".into());
         }
         self.events.lock().unwrap().push(event.clone());
@@ -822,6 +827,27 @@ async fn the_fingerprint_command_tells_equal_tables_from_different_ones() {
 
 /// A restore whose scratch table cannot be recorded is not started: a
 /// table no record names could be left behind by a crash.
+/// The state store down when the drill starts: it writes no canary (whose
+/// key no record would hold) and starts no job; inconclusive.
+#[tokio::test]
+async fn a_drill_whose_start_cannot_be_recorded_writes_no_canary_and_starts_nothing() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    account.reset_calls();
+    let journal = TestJournal { refuse_start: true, ..TestJournal::default() };
+
+    let results = drill::prove(&account.aws, &policy, &fast(), &journal).await;
+
+    let result = &results[0];
+    assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
+    assert!(result.error.as_deref().unwrap_or_default().contains("could not record the start of drill"), "{result:#?}");
+    let calls = account.calls();
+    for side_effect in ["dynamodb/PutItem", "backup/StartBackupJob", "backup/StartRestoreJob", "backup/StartCopyJob"] {
+        assert_eq!(calls.of(side_effect), 0, "{side_effect}: {calls:?}");
+    }
+    assert_source_untouched(&account).await;
+}
+
 #[tokio::test]
 async fn a_drill_does_not_restore_what_it_cannot_record() {
     let account = support::account().await;

@@ -6,6 +6,13 @@
 //! The drill awaits [`Journal::record`] before its next step: an event is
 //! durable, as far as the caller makes it so, before anything that depends
 //! on it happens.
+//!
+//! The contract is one rule: an event the journal cannot take stops the
+//! drill before its next side effect (the canary, a backup, copy or restore
+//! job), with [`DrillError::Journal`](super::DrillError::Journal), an
+//! inconclusive verdict. The clean-up of what the drill already made (the
+//! canary, the scratch table) still runs. The next run resumes from the
+//! last event written.
 
 use std::collections::BTreeMap;
 
@@ -14,10 +21,8 @@ use serde::Serialize;
 /// Where a drill's events go.
 #[async_trait::async_trait]
 pub trait Journal: Send + Sync {
-    /// Records one event; the drill waits for it before its next step. A
-    /// drill does not start a drill or a restore it could not record (the
-    /// scratch table would be known to no one); a job already started is
-    /// found again by its idempotency token, so those events only warn.
+    /// Records one event; the drill waits for it before its next step and
+    /// stops, before any further side effect, when it fails.
     async fn record(&self, event: &Event) -> Result<(), String>;
 }
 

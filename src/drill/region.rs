@@ -125,7 +125,10 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                     };
                     let job_id = copy::start(&run.primary, &request).await?;
                     tracing::info!(%job_id, "copy job started");
-                    let _ = run.journal.record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() }).await;
+                    run.journal
+                        .record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() })
+                        .await
+                        .map_err(|why| DrillError::Journal { what: format!("copy job {job_id}"), why })?;
                     self.wait_copy(job_id).await?
                 }
             },
@@ -194,7 +197,10 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         let started = SystemTime::now();
         let job_id = scratch::start_restore(&self.clients, &request).await?;
         tracing::info!(%job_id, table, "restore job started");
-        let _ = run.journal.record(&Event::RestoreStarted { region, job_id: job_id.clone(), scratch_table: table.to_string() }).await;
+        run.journal
+            .record(&Event::RestoreStarted { region, job_id: job_id.clone(), scratch_table: table.to_string() })
+            .await
+            .map_err(|why| DrillError::Journal { what: format!("restore job {job_id}"), why })?;
         Ok((job_id, started))
     }
 

@@ -134,18 +134,25 @@ impl<'a> Run<'a> {
 
     async fn drill(&mut self, targets: &[(String, Result<Target, DrillError>)]) -> Vec<DrillResult> {
         tracing::info!(drill_id = %self.drill_id, resumed = self.resume().is_some(), "drill started");
-        // Nothing is started yet: a journal that cannot take this is caught
-        // before the first restore (`RestoreStarting`).
-        let _ = self.journal.record(&Event::Started { drill_id: self.drill_id.clone() }).await;
+        // The journal's contract: a step it cannot take stops the drill before
+        // its next side effect (here the canary, whose key the drill id
+        // gives), and the drill is inconclusive; the clean-up of what the
+        // drill already made still runs.
+        let started = self
+            .journal
+            .record(&Event::Started { drill_id: self.drill_id.clone() })
+            .await
+            .map_err(|why| DrillError::Journal { what: format!("the start of drill {}", self.drill_id), why });
         let any_dr = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Dr { .. })));
         let any_primary = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Primary)));
         let dr_blocked = match any_dr {
             true => copy::ensure_advanced_backup(&self.primary).await.err(),
             false => None,
         };
-        let shared = match (any_primary, &dr_blocked) {
-            (false, Some(blocked)) => Err(blocked.clone()),
-            _ => self.prepare().await,
+        let shared = match (started, any_primary, &dr_blocked) {
+            (Err(unrecorded), _, _) => Err(unrecorded),
+            (Ok(()), false, Some(blocked)) => Err(blocked.clone()),
+            (Ok(()), _, _) => self.prepare().await,
         };
         let this = &*self;
         let regions = targets.iter().map(|(region, target)| {
@@ -204,7 +211,10 @@ impl<'a> Run<'a> {
                 };
                 let job_id = recovery::start_backup(&self.primary, &request).await?;
                 tracing::info!(%job_id, vault, "backup job started");
-                let _ = self.journal.record(&Event::BackupStarted { job_id: job_id.clone() }).await;
+                self.journal
+                    .record(&Event::BackupStarted { job_id: job_id.clone() })
+                    .await
+                    .map_err(|why| DrillError::Journal { what: format!("backup job {job_id}"), why })?;
                 job_id
             }
         };

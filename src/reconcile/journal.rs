@@ -21,8 +21,8 @@ impl<'a, 'b> StateJournal<'a, 'b> {
         Self { held, failure: Mutex::new(None) }
     }
 
-    /// The first write that failed, if any: the drill went on, but its
-    /// record may be incomplete.
+    /// The first write that failed, if any: it stopped the drill (see the
+    /// drill journal's contract).
     pub fn into_result(self) -> Result<(), LeaseError> {
         match self.failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
             Some(error) => Err(error),

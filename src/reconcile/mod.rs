@@ -527,8 +527,12 @@ impl Context<'_> {
         let journal = StateJournal::new(held);
         // Boxed: a drill's state machine is large, and a run holds several.
         let drills = Box::pin(drill::prove(self.aws, &loaded.policy, &options, &journal)).await;
-        journal.into_result()?;
-        Ok(drills)
+        // A step the journal could not take stopped the drill (inconclusive);
+        // its result is still recorded below, unless the lease was lost.
+        match journal.into_result() {
+            Err(lost @ (LeaseError::Held { .. } | LeaseError::NotHeld { .. })) => Err(lost),
+            _ => Ok(drills),
+        }
     }
 
     async fn announce(
