@@ -160,6 +160,13 @@ fn text_policy(out: &mut String, p: Paint, policy: &PolicyStatus, now: u64) {
     if let Some(lease) = state.and_then(|s| lease_text(s, now)) {
         rows.push(("lease", lease));
     }
+    if let Some(attempt) = state.and_then(|s| s.last_inconclusive.as_ref()) {
+        let why = attempt.reasons.first().map_or("no reason recorded", String::as_str);
+        rows.push((
+            "inconclusive",
+            format!("drill {} {} ({}): {why}; retried soon", attempt.drill_id, rfc3339(attempt.finished), relative(attempt.finished, now)),
+        ));
+    }
     for (label, value) in rows {
         let _ = writeln!(out, "  {} {}", p.paint(DIM, &format!("{label:<11}")), p.paint("", &value));
     }

@@ -482,3 +482,19 @@ fn json_reasons_carry_their_numbers() {
     assert_eq!(value["policies"][0]["next_drill_due"]["overdue"], true);
     assert_eq!(value["policies"][0]["next_drill_due"]["now"], true);
 }
+
+/// An inconclusive drill is shown, but the policy stays compliant on its
+/// standing proof.
+#[test]
+fn an_inconclusive_drill_is_shown_and_leaves_the_policy_compliant() {
+    let scans = example("spatial-scans");
+    let mut state = proven("h2");
+    let mut attempt = drill("d-8", "h2", false, NOW - 120, vec![]);
+    attempt.inconclusive = true;
+    attempt.reasons = vec!["us-east-1: StartBackupJob: ThrottlingException: Rate exceeded".into()];
+    state.last_inconclusive = Some(attempt);
+    let inventory = inventory(&[(&scans, "h2")], &[state], NOW);
+    assert!(inventory.policies[0].compliant(), "{:?}", inventory.policies[0].reasons);
+    let shown = text(&inventory, false);
+    assert!(shown.contains("inconclusive drill d-8") && shown.contains("ThrottlingException") && shown.contains("retried soon"), "{shown}");
+}
