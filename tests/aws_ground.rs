@@ -619,7 +619,7 @@ async fn restore_of_a_backup_job_holds_exactly_the_items_at_backup_time() {
     assert!(again.status_message().is_some_and(|m| !m.is_empty()), "{again:?}");
 }
 
-/// SPEC §6: jobs are started with client tokens so a resumed run does not
+/// Jobs are started with client tokens so a resumed run does not
 /// start a second job. AWS answers a retried StartBackupJob /
 /// StartRestoreJob with the same IdempotencyToken without starting
 /// another job.

@@ -1,4 +1,4 @@
-//! Apply (SPEC §4, §7): the changed stacks of a plan deployed through
+//! Apply: the changed stacks of a plan deployed through
 //! change sets, followed to a terminal state, with the destructive-change
 //! guard in front.
 //!

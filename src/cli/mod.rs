@@ -25,7 +25,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::policy::{self, Input};
 use crate::source::{PolicySet, Source};
 
-/// Exit codes of SPEC §4.
+/// The exit codes (`drctl --help` lists them).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
@@ -137,7 +137,7 @@ pub struct SourceArgs {
     pub max_policies: usize,
 }
 
-/// Where reconcile state lives (SPEC §6).
+/// Where reconcile state lives.
 #[derive(Debug, Args, Clone)]
 pub struct StateArgs {
     /// A state file path, or dynamodb://TABLE (the table `drctl bootstrap --state-table` creates).

@@ -37,7 +37,7 @@ pub enum DrillError {
     #[error("{region} is neither the policy's primary region {primary} nor one of its copy regions ({copies})")]
     NotADrillRegion { region: String, primary: String, copies: String },
     /// Cross-region copies of DynamoDB recovery points need AWS Backup's
-    /// advanced DynamoDB features in the source region (SPEC §3).
+    /// advanced DynamoDB features in the source region.
     #[error(
         "AWS Backup's advanced features for Amazon DynamoDB are off in {region}, and a DynamoDB recovery point cannot be \
          copied to another region without them; turn them on (they apply to backups taken afterwards) with: \

@@ -1,4 +1,4 @@
-//! Post-restore gaps (SPEC §5 step 7): the settings a DynamoDB restore does
+//! Post-restore gaps: the settings a DynamoDB restore does
 //! not carry over, compared between the source table and the restored one,
 //! each with the action a real recovery must take to re-apply it.
 //!

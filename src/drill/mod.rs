@@ -1,4 +1,4 @@
-//! The restore drill (SPEC §5): a policy is proven by restoring a recovery
+//! The restore drill: a policy is proven by restoring a recovery
 //! point into a scratch table and checking it against the source, in every
 //! drill region.
 //!

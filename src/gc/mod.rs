@@ -1,4 +1,4 @@
-//! `drctl gc` (SPEC §4, §5.5): removes what drctl made and left behind —
+//! `drctl gc`: removes what drctl made and left behind —
 //! scratch tables of drills that were killed, preview change sets of plans
 //! that died, the empty stack an aborted CREATE preview leaves — and never
 //! anything else.

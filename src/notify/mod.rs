@@ -1,4 +1,4 @@
-//! The SNS announcement of a drill (SPEC §5.6): every drill of a policy,
+//! The SNS announcement of a drill: every drill of a policy,
 //! passed or failed, is published to the policy's topic as a subject a
 //! person reads in a mail client, a JSON body a machine reads, and message
 //! attributes that subscription filter policies match on.

@@ -9,7 +9,7 @@ use aws_sdk_cloudformation::types::{Stack as CfnStack, Tag};
 use crate::aws::{Aws, describe};
 use crate::render::{MANAGED_BY_TAG, MANAGED_BY_VALUE, POLICY_TAG, Stack};
 
-/// Tags drctl puts on every stack it deploys (SPEC §3).
+/// Tags drctl puts on every stack it deploys.
 pub const CONTENT_HASH_TAG: &str = "drctl:content-hash";
 pub const TEMPLATE_HASH_TAG: &str = "drctl:template-hash";
 pub const COMMIT_TAG: &str = "drctl:commit";

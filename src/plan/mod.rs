@@ -1,4 +1,4 @@
-//! Desired against deployed (SPEC §4): what `drctl reconcile --dry-run`
+//! Desired against deployed: what `drctl reconcile --dry-run`
 //! shows a reviewer before anything changes.
 //!
 //! # Guarantees

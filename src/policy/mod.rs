@@ -1,5 +1,5 @@
 //! The policy language: `desired/*.yaml` files, `apiVersion: drctl/v1`,
-//! `kind: TablePolicy` (SPEC §2).
+//! `kind: TablePolicy`.
 //!
 //! Pure: bytes in, typed policies and findings out. No git, no AWS.
 //!

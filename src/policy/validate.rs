@@ -1,4 +1,4 @@
-//! The semantic rules of a policy (SPEC §2) and the AWS constraints that
+//! The semantic rules of a policy and the AWS constraints that
 //! would otherwise fail only at deploy time. Every finding points at the
 //! value to change and says how.
 

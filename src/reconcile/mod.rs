@@ -1,4 +1,4 @@
-//! One reconcile per policy (SPEC §4 `reconcile`, §5, §6): under the
+//! One reconcile per policy: under the
 //! policy's lease, apply what the plan says changed, drill when the applied
 //! content is not proven (or its proof is older than `verify.every`),
 //! record the result, and announce it on SNS.

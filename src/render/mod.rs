@@ -1,4 +1,4 @@
-//! Policy → CloudFormation (SPEC §3). Pure and deterministic: the same
+//! Policy → CloudFormation. Pure and deterministic: the same
 //! policy renders to the same bytes, with no clock, randomness or AWS call.
 //!
 //! Each policy renders to `drctl-<name>` in its region (vault, plan,

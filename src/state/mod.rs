@@ -1,4 +1,4 @@
-//! The state store (SPEC §6): per policy, what is desired, what is applied,
+//! The state store: per policy, what is desired, what is applied,
 //! the last drill, the step in flight and the lease, behind one trait with a
 //! local-file backend (the default) and a DynamoDB backend for CI and several
 //! replicas.

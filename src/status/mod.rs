@@ -1,4 +1,4 @@
-//! `drctl status`: the DR inventory an auditor asks for (SPEC §1, §4), per
+//! `drctl status`: the DR inventory an auditor asks for, per
 //! desired policy: what it promises (schedule, retention, copies, PITR,
 //! objectives), what drctl last proved (restore, RTO and RPO measured
 //! against the targets), when the next proof is due, what is in flight,
