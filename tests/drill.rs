@@ -371,6 +371,25 @@ async fn job_polls_throttled_past_the_sdks_retries_keep_polling_and_the_drill_pa
     assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
 }
 
+/// A check whose reads stay throttled past the SDK's retries reaches no
+/// verdict: the drill is inconclusive, not failed, and the other checks
+/// still report.
+#[tokio::test]
+async fn a_check_throttled_past_the_sdks_retries_makes_the_drill_inconclusive_not_failed() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    account.inject_fault(Fault::throttle("dynamodb", "Scan").times(1));
+
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+
+    assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
+    let unanswered: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    assert_eq!(unanswered.len(), 1, "{result:#?}");
+    assert!(result.checks.iter().filter(|c| !c.passed).all(|c| c.inconclusive && c.reason.contains("Throttling")), "{result:#?}");
+    assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
+    assert_source_untouched(&account).await;
+}
+
 /// AWS's answers may leave out any member; the recovery point's creation
 /// time is what the RPO is measured from. Without it the drill stops with
 /// the operation named, instead of taking "now" and passing any RPO.

@@ -56,7 +56,13 @@ async fn receive(account: &TestAccount, url: &str, count: usize) -> Vec<Value> {
 }
 
 fn check(name: &str, passed: bool, reason: &str, numbers: &[(&str, u64)]) -> CheckResult {
-    CheckResult { name: name.into(), passed, reason: reason.into(), numbers: numbers.iter().map(|(k, v)| (k.to_string(), *v)).collect() }
+    CheckResult {
+        name: name.into(),
+        passed,
+        reason: reason.into(),
+        numbers: numbers.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        inconclusive: false,
+    }
 }
 
 /// A drill of spatial-scans in `region`, as `drill::prove` reports it.

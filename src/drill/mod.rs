@@ -313,7 +313,11 @@ impl DrillResult {
 /// everything cleaned up.
 fn judge(result: &mut DrillResult) {
     // What speaks against the recovery itself: failed checks, missed objectives.
-    let mut against: Vec<String> = result.checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.reason)).collect();
+    let mut against: Vec<String> =
+        result.checks.iter().filter(|c| !c.passed && !c.inconclusive).map(|c| format!("{}: {}", c.name, c.reason)).collect();
+    let unanswered: Vec<String> =
+        result.checks.iter().filter(|c| !c.passed && c.inconclusive).map(|c| format!("{}: {}", c.name, c.reason)).collect();
+    result.interrupted |= !unanswered.is_empty();
     if let Some(rto) = result.rto.as_ref().filter(|r| !r.met) {
         against.push(format!("RTO {:.0}s exceeds the objective {}s", rto.measured_seconds, rto.objective_seconds));
     }
@@ -323,6 +327,7 @@ fn judge(result: &mut DrillResult) {
     let mut reasons: Vec<String> = result.error.iter().cloned().collect();
     let judged_the_recovery = !against.is_empty();
     reasons.extend(against);
+    reasons.extend(unanswered);
     if !result.scratch_cleanup.is_ok() {
         reasons.push(format!("scratch table not cleaned up: {:?}", result.scratch_cleanup));
     }

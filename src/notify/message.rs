@@ -241,7 +241,13 @@ mod tests {
     }
 
     fn check(name: &str, passed: bool, reason: &str) -> CheckResult {
-        CheckResult { name: name.into(), passed, reason: reason.into(), numbers: BTreeMap::from([("items".to_string(), 60)]) }
+        CheckResult {
+            name: name.into(),
+            passed,
+            reason: reason.into(),
+            numbers: BTreeMap::from([("items".to_string(), 60)]),
+            inconclusive: false,
+        }
     }
 
     fn drill_in(region: &str, rto_seconds: f64, passed: bool) -> DrillResult {

@@ -41,17 +41,22 @@ pub struct CheckResult {
     pub passed: bool,
     pub reason: String,
     pub numbers: BTreeMap<String, u64>,
+    /// The check could not reach a verdict because drctl or AWS could not
+    /// answer (a throttled scan past retries): it says nothing against the
+    /// restore, and makes the drill inconclusive rather than failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
 }
 
 impl CheckResult {
     fn new(name: &str, passed: bool, reason: String, numbers: &[(&str, u64)]) -> Self {
         let numbers = numbers.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        Self { name: name.to_string(), passed, reason, numbers }
+        Self { name: name.to_string(), passed, reason, numbers, inconclusive: false }
     }
 
     /// A check that could not run to a verdict: a failure, with why.
     pub fn errored(name: &str, error: &DrillError) -> Self {
-        Self::new(name, false, error.to_string(), &[])
+        Self { inconclusive: error.is_inconclusive(), ..Self::new(name, false, error.to_string(), &[]) }
     }
 }
 
