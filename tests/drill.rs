@@ -390,6 +390,21 @@ async fn a_check_throttled_past_the_sdks_retries_makes_the_drill_inconclusive_no
     assert_source_untouched(&account).await;
 }
 
+/// AWS refusing a call for access says nothing against the recovery:
+/// drctl could not ask, so the drill is inconclusive, not failed.
+#[tokio::test]
+async fn a_restore_refused_for_access_makes_the_drill_inconclusive() {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    account.inject_fault(Fault::throttle("backup", "StartRestoreJob").code("AccessDeniedException").times(1));
+
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+
+    assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
+    assert!(result.error.as_deref().unwrap_or_default().contains("AccessDeniedException"), "{result:#?}");
+    assert_source_untouched(&account).await;
+}
+
 /// AWS's answers may leave out any member; the recovery point's creation
 /// time is what the RPO is measured from. Without it the drill stops with
 /// the operation named, instead of taking "now" and passing any RPO.

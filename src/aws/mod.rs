@@ -168,6 +168,29 @@ where
     }
 }
 
+/// Error codes of a call AWS refused for a reason outside what is asked
+/// about: the caller's access, its credentials, an account quota.
+const REFUSAL_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "LimitExceededException",
+    "ServiceQuotaExceededException",
+];
+
+/// Whether AWS refused `error`'s call for access, credentials or a quota:
+/// a fact about drctl's setup, not about what it asked.
+pub fn is_refusal<E, R: std::fmt::Debug + 'static>(error: &aws_sdk_cloudformation::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    error.as_service_error().and_then(|e| e.code()).is_some_and(|code| REFUSAL_CODES.contains(&code))
+}
+
 /// An error and its causes, by their Display forms only: the Debug form of
 /// SDK errors carries raw responses.
 fn chain(error: &dyn std::error::Error) -> String {

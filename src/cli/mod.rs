@@ -32,21 +32,21 @@ pub mod exit {
     pub const CHANGES_PENDING: u8 = 2;
     /// `status --detailed-exitcode`: a policy is out of compliance.
     pub const OUT_OF_COMPLIANCE: u8 = 2;
+    /// A drill failed: the recovery is wrong or too slow. An inconclusive
+    /// drill (drctl or AWS could not complete it) is an error (1), not this:
+    /// only a failure pages.
     pub const DRILL_FAILED: u8 = 3;
-    /// No drill failed, but one could not be completed (throttled past
-    /// retries, the state store down): retried soon, nothing is proven.
-    pub const DRILL_INCONCLUSIVE: u8 = 4;
 }
 
 /// The exit codes, as `drctl --help` lists them.
 const EXIT_CODES: &str = "Exit codes:
   0  done: valid, applied, proven, nothing pending
-  1  an error: an invalid policy, a failed apply, the state store, AWS refusing a call;
+  1  an error: an invalid policy, a failed apply, the state store, AWS refusing a call,
+     a drill that was inconclusive (drctl or AWS could not complete it; the output says so);
      `watch`: its last pass failed
   2  `reconcile --dry-run --detailed-exitcode`: changes pending;
      `status --detailed-exitcode`: a policy out of compliance
-  3  `reconcile`, `verify`: a drill failed (the recovery is wrong or too slow)
-  4  `reconcile`, `verify`: a drill was inconclusive (drctl or AWS could not complete it) and none failed";
+  3  `reconcile`, `verify`: a drill failed (the recovery is wrong or too slow)";
 
 #[derive(Debug, Parser)]
 #[command(

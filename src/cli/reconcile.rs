@@ -108,15 +108,13 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     Ok(reconcile_exit_code(&report, plan.has_errors()))
 }
 
-/// 1 for any error, else 3 when a drill failed, else 4 when a drill was
-/// inconclusive, else 0.
+/// 3 when a drill failed (and nothing else did), 1 for any error or an
+/// inconclusive drill, else 0.
 pub fn reconcile_exit_code(report: &reconcile::Report, plan_errors: bool) -> u8 {
-    if report.failed() || plan_errors {
+    if report.failed() || plan_errors || (report.drill_inconclusive() && !report.drill_failed()) {
         exit::ERROR
     } else if report.drill_failed() {
         exit::DRILL_FAILED
-    } else if report.drill_inconclusive() {
-        exit::DRILL_INCONCLUSIVE
     } else {
         exit::OK
     }

@@ -73,7 +73,6 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     Ok(match outcome.status {
         Status::Reconciled | Status::DrillPassed if outcome.errors.is_empty() => exit::OK,
         Status::DrillFailed => exit::DRILL_FAILED,
-        Status::DrillInconclusive => exit::DRILL_INCONCLUSIVE,
         Status::Held { owner, expires } => {
             eprintln!("drctl: {} is being driven by {owner} (lease until {})", args.name, crate::state::rfc3339(expires));
             exit::ERROR

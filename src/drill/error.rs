@@ -14,6 +14,10 @@ pub enum DrillError {
     /// on polling (see `poll::until`).
     #[error("{action}: {why}")]
     Transient { action: String, why: String },
+    /// AWS refused a call for access, credentials or a quota: drctl could
+    /// not ask, so nothing is known against the recovery.
+    #[error("{action}: {why}")]
+    Refused { action: String, why: String },
     /// A backup or restore job ended in a state other than COMPLETED.
     #[error("{kind} job {job_id} ended {state}: {message}")]
     JobFailed { kind: &'static str, job_id: String, state: String, message: String },
@@ -60,10 +64,11 @@ pub enum DrillError {
 
 impl DrillError {
     /// Whether this stop says "drctl or AWS could not finish" rather than
-    /// anything about the recovery: a transient AWS answer past retries,
-    /// the state store refusing a step, the process stopping.
+    /// anything about the recovery: a transient AWS answer past retries, a
+    /// refusal for access or a quota, the state store refusing a step, the
+    /// process stopping.
     pub fn is_inconclusive(&self) -> bool {
-        matches!(self, Self::Transient { .. } | Self::Journal { .. } | Self::Stopping)
+        matches!(self, Self::Transient { .. } | Self::Refused { .. } | Self::Journal { .. } | Self::Stopping)
     }
 
     /// An AWS call's failure, with the SDK error rendered without its request.
@@ -73,6 +78,12 @@ impl DrillError {
         R: std::fmt::Debug + 'static,
     {
         let (action, why) = (action.into(), crate::aws::describe(error));
-        if crate::aws::is_transient(error) { Self::Transient { action, why } } else { Self::Aws { action, why } }
+        if crate::aws::is_transient(error) {
+            Self::Transient { action, why }
+        } else if crate::aws::is_refusal(error) {
+            Self::Refused { action, why }
+        } else {
+            Self::Aws { action, why }
+        }
     }
 }

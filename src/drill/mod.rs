@@ -419,8 +419,10 @@ mod tests {
         assert_eq!(stop(throttled, true).verdict, Verdict::Failed, "a failed check is a failure");
         let job = DrillError::JobFailed { kind: "restore", job_id: "j".into(), state: "FAILED".into(), message: "m".into() };
         assert_eq!(stop(job, false).verdict, Verdict::Failed);
-        let denied = DrillError::Aws { action: "StartRestoreJob".into(), why: "AccessDeniedException".into() };
-        assert_eq!(stop(denied, false).verdict, Verdict::Failed);
+        let denied = DrillError::Refused { action: "StartRestoreJob".into(), why: "AccessDeniedException".into() };
+        assert_eq!(stop(denied, false).verdict, Verdict::Inconclusive, "drctl could not ask");
+        let refused = DrillError::Aws { action: "StartRestoreJob".into(), why: "InvalidParameterValueException".into() };
+        assert_eq!(stop(refused, false).verdict, Verdict::Failed);
     }
 
     #[test]
