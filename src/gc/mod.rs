@@ -398,20 +398,12 @@ fn decide(name: &str, region: &str, tags: &BTreeMap<String, String>, states: &[P
     // this gc's state store does not know (another store's, a bare `drctl
     // verify`). A drill the store knows is judged by its lease: when that
     // lapsed the drill is dead, whatever its claim says.
-    let known = recorded.is_some() || finished_drill(states, region, name).is_some();
-    match scratch::claimed_until(tags).filter(|_| !known) {
-        Some(Ok(until)) => {
-            let until = until.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            if until > now {
-                return Verdict::Keep(format!(
-                    "in use: a drill claims it until {} (its {} tag)",
-                    crate::state::rfc3339(until),
-                    scratch::EXPIRES_TAG
-                ));
-            }
-        }
-        Some(Err(why)) => return Verdict::Keep(format!("{why}: drctl cannot tell that no drill uses it")),
-        None => {}
+    let finished = finished_drill(states, region, name);
+    if recorded.is_none()
+        && finished.is_none()
+        && let Some(claimed) = claim(tags, now)
+    {
+        return claimed;
     }
     if scratch::deletable(name, tags).is_ok() {
         return Verdict::Delete {
@@ -436,7 +428,7 @@ fn decide(name: &str, region: &str, tags: &BTreeMap<String, String>, states: &[P
                 adopt: Some(Adopt { policy: record.policy.clone(), drill_id }),
             }
         }
-        None => match finished_drill(states, region, name) {
+        None => match finished {
             // A drill that ended without deleting it (a restore still
             // running at its deadline, a tag or delete that failed).
             Some((policy, drill_id)) if named_by_drill(name, policy, drill_id) => Verdict::Delete {
@@ -448,6 +440,24 @@ fn decide(name: &str, region: &str, tags: &BTreeMap<String, String>, states: &[P
                 scratch::SCRATCH_TAG
             )),
         },
+    }
+}
+
+/// Kept while the table's expiry tag claims it for a drill, or when the tag
+/// holds no time; `None` when nothing claims it.
+fn claim(tags: &BTreeMap<String, String>, now: u64) -> Option<Verdict> {
+    match scratch::claimed_until(tags)? {
+        Ok(until) => {
+            let until = until.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            (until > now).then(|| {
+                Verdict::Keep(format!(
+                    "in use: a drill claims it until {} (its {} tag)",
+                    crate::state::rfc3339(until),
+                    scratch::EXPIRES_TAG
+                ))
+            })
+        }
+        Err(why) => Some(Verdict::Keep(format!("{why}: drctl cannot tell that no drill uses it"))),
     }
 }
 

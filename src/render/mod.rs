@@ -256,6 +256,21 @@ fn tag_list(policy: &str) -> serde_json::Value {
     json!([{ "Key": MANAGED_BY_TAG, "Value": MANAGED_BY_VALUE }, { "Key": POLICY_TAG, "Value": policy }])
 }
 
+/// drctl's ownership tag as a CloudFormation tag list (shared resources
+/// name no policy).
+fn managed_tag_list() -> Option<Value> {
+    value(json!([{ "Key": MANAGED_BY_TAG, "Value": MANAGED_BY_VALUE }]))
+}
+
+/// The resources a filled fragment template holds; a fragment that is not
+/// a mapping is a broken template, never silently left out.
+fn fragment_resources(template: &'static str, filled: Value) -> Result<yaml_serde::Mapping, RenderError> {
+    match filled {
+        Value::Mapping(resources) => Ok(resources),
+        _ => Err(RenderError::Template { template, why: "a resource fragment must be a mapping of logical ids".into() }),
+    }
+}
+
 /// What the bootstrap stack of one region holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Bootstrap {
@@ -291,15 +306,10 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
     let topic_fragment = template::parse("bootstrap-topic.yaml", BOOTSTRAP_TOPIC_TEMPLATE)?;
     for topic in &bootstrap.topics {
         let id = logical_id(topic);
-        let values = Values::from([
-            ("topic_name", value(topic)),
-            ("tag_list", value(json!([{ "Key": MANAGED_BY_TAG, "Value": MANAGED_BY_VALUE }]))),
-        ]);
+        let values = Values::from([("topic_name", value(topic)), ("tag_list", managed_tag_list())]);
         let filled = template::fill("bootstrap-topic.yaml", &topic_fragment, &values)?;
         let renamed = rename_logical_ids(filled, &[("Topic", format!("Topic{id}")), ("TopicPolicy", format!("TopicPolicy{id}"))], true);
-        if let Value::Mapping(fragment) = renamed {
-            resources.extend(fragment);
-        }
+        resources.extend(fragment_resources("bootstrap-topic.yaml", renamed)?);
         outputs.insert(
             Value::String(format!("Topic{id}Arn")),
             value(json!({ "Value": { "Ref": format!("Topic{id}") } })).unwrap_or(Value::Null),
@@ -307,20 +317,14 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
     }
     if let Some(table) = &bootstrap.state_table {
         let fragment = template::parse("bootstrap-state-table.yaml", BOOTSTRAP_STATE_TABLE_TEMPLATE)?;
-        let values = Values::from([
-            ("state_table", value(table)),
-            ("tag_list", value(json!([{ "Key": MANAGED_BY_TAG, "Value": MANAGED_BY_VALUE }]))),
-        ]);
-        if let Value::Mapping(fragment) = template::fill("bootstrap-state-table.yaml", &fragment, &values)? {
-            resources.extend(fragment);
-        }
+        let values = Values::from([("state_table", value(table)), ("tag_list", managed_tag_list())]);
+        resources
+            .extend(fragment_resources("bootstrap-state-table.yaml", template::fill("bootstrap-state-table.yaml", &fragment, &values)?)?);
         outputs.insert(Value::String("StateTableName".into()), value(json!({ "Value": { "Ref": "StateTable" } })).unwrap_or(Value::Null));
     }
     let iam = template::parse("bootstrap-iam.yaml", BOOTSTRAP_IAM_TEMPLATE)?;
-    let values = Values::from([("tag_list", value(json!([{ "Key": MANAGED_BY_TAG, "Value": MANAGED_BY_VALUE }])))]);
-    if let Value::Mapping(fragment) = template::fill("bootstrap-iam.yaml", &iam, &values)? {
-        resources.extend(fragment);
-    }
+    let values = Values::from([("tag_list", managed_tag_list())]);
+    resources.extend(fragment_resources("bootstrap-iam.yaml", template::fill("bootstrap-iam.yaml", &iam, &values)?)?);
     outputs.insert(
         Value::String(SERVICE_ROLE_OUTPUT.into()),
         value(json!({ "Value": { "Fn::GetAtt": ["CloudFormationRole", "Arn"] } })).unwrap_or(Value::Null),
