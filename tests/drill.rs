@@ -70,6 +70,16 @@ fn fast() -> drill::Options {
     }
 }
 
+/// spatial-scans on the ground, drilled on demand in its primary region
+/// with `fault` injected: the account and the result.
+async fn drilled_under(fault: Fault) -> (TestAccount, DrillResult) {
+    let account = support::account().await;
+    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    account.inject_fault(fault);
+    let result = drill_primary(&account.aws, &policy, &fast()).await;
+    (account, result)
+}
+
 /// The drill of a policy drilled in its primary region only: its one result.
 async fn drill_primary(aws: &drctl::aws::Aws, policy: &TablePolicy, options: &drill::Options) -> DrillResult {
     let mut results = drill::prove(aws, policy, options, &NoJournal).await;
@@ -376,11 +386,7 @@ async fn job_polls_throttled_past_the_sdks_retries_keep_polling_and_the_drill_pa
 /// still report.
 #[tokio::test]
 async fn a_check_throttled_past_the_sdks_retries_makes_the_drill_inconclusive_not_failed() {
-    let account = support::account().await;
-    let policy = ground(&account, &scans_yaml("on-demand")).await;
-    account.inject_fault(Fault::throttle("dynamodb", "Scan").times(1));
-
-    let result = drill_primary(&account.aws, &policy, &fast()).await;
+    let (account, result) = drilled_under(Fault::throttle("dynamodb", "Scan").times(1)).await;
 
     assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
     let unanswered: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
@@ -394,11 +400,7 @@ async fn a_check_throttled_past_the_sdks_retries_makes_the_drill_inconclusive_no
 /// drctl could not ask, so the drill is inconclusive, not failed.
 #[tokio::test]
 async fn a_restore_refused_for_access_makes_the_drill_inconclusive() {
-    let account = support::account().await;
-    let policy = ground(&account, &scans_yaml("on-demand")).await;
-    account.inject_fault(Fault::throttle("backup", "StartRestoreJob").code("AccessDeniedException").times(1));
-
-    let result = drill_primary(&account.aws, &policy, &fast()).await;
+    let (account, result) = drilled_under(Fault::throttle("backup", "StartRestoreJob").code("AccessDeniedException").times(1)).await;
 
     assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
     assert!(result.error.as_deref().unwrap_or_default().contains("AccessDeniedException"), "{result:#?}");
@@ -410,11 +412,7 @@ async fn a_restore_refused_for_access_makes_the_drill_inconclusive() {
 /// the operation named, instead of taking "now" and passing any RPO.
 #[tokio::test]
 async fn a_recovery_point_without_a_creation_date_fails_the_drill_naming_the_call() {
-    let account = support::account().await;
-    let policy = ground(&account, &scans_yaml("on-demand")).await;
-    account.inject_fault(Fault::omit("backup", "DescribeRecoveryPoint", "CreationDate"));
-
-    let result = drill_primary(&account.aws, &policy, &fast()).await;
+    let (account, result) = drilled_under(Fault::omit("backup", "DescribeRecoveryPoint", "CreationDate")).await;
 
     assert_eq!(result.verdict, Verdict::Failed, "{result:#?}");
     let error = result.error.as_deref().unwrap_or_default();

@@ -273,6 +273,20 @@ async fn scratch_tables(account: &TestAccount) -> BTreeMap<String, bool> {
     found
 }
 
+/// `drctl verify spatial-scans` (with `extra` flags) started in `dir` and
+/// held in its checks by slow scans, once its scratch table is tagged: the
+/// running process and the table's name. The caller kills it.
+async fn verify_in_its_checks(account: &TestAccount, dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    account.inject_fault(support::Fault::latency("dynamodb", "Scan", 3000));
+    let args: Vec<&str> = ["verify", "spatial-scans"].iter().chain(extra).copied().collect();
+    let verify = drctl(account, dir, &args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let table = support::poll("a tagged scratch table", support::DEADLINE, || async {
+        scratch_tables(account).await.into_iter().find(|(_, tagged)| *tagged).map(|(name, _)| name)
+    })
+    .await;
+    (verify, table)
+}
+
 /// `drctl gc --format json` in `dir`; its exit code and report.
 fn gc_cli(account: &TestAccount, dir: &std::path::Path, state: &std::path::Path) -> (Option<i32>, serde_json::Value) {
     let output = drctl(account, dir, &["gc", "--format", "json", "--state", state.to_str().unwrap()]).output().unwrap();
@@ -288,19 +302,8 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     let yaml = primary_only();
     deployed(&account, &yaml).await;
     let dir = repo(&yaml);
-    // Slow scans keep the drill in its checks, after the tag went on.
-    account.inject_fault(support::Fault::latency("dynamodb", "Scan", 3000));
-
     let state = dir.path().join("state.json");
-    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans", "--state", state.to_str().unwrap(), "--lease-ttl", "1m"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let table = support::poll("a tagged scratch table", support::DEADLINE, || async {
-        scratch_tables(&account).await.into_iter().find(|(_, tagged)| *tagged).map(|(name, _)| name)
-    })
-    .await;
+    let (mut verify, table) = verify_in_its_checks(&account, dir.path(), &["--state", state.to_str().unwrap(), "--lease-ttl", "1m"]).await;
     verify.kill().unwrap();
     verify.wait().unwrap();
     account.clear_faults();
@@ -333,17 +336,8 @@ async fn gc_with_one_state_store_leaves_a_scratch_table_a_drill_of_another_store
     let yaml = primary_only();
     deployed(&account, &yaml).await;
     let dir = repo(&yaml);
-    account.inject_fault(support::Fault::latency("dynamodb", "Scan", 3000));
     let (theirs, ours) = (dir.path().join("theirs.json"), dir.path().join("ours.json"));
-    let mut verify = drctl(&account, dir.path(), &["verify", "spatial-scans", "--state", theirs.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let table = support::poll("a tagged scratch table", support::DEADLINE, || async {
-        scratch_tables(&account).await.into_iter().find(|(_, tagged)| *tagged).map(|(name, _)| name)
-    })
-    .await;
+    let (mut verify, table) = verify_in_its_checks(&account, dir.path(), &["--state", theirs.to_str().unwrap()]).await;
 
     let (code, report) = gc_cli(&account, dir.path(), &ours);
 
