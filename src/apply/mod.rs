@@ -33,6 +33,11 @@ use crate::plan::changeset::{self, Created};
 use crate::plan::{self, Action, OrphanStack, Plan, PolicyPlan, StackStatus as PlanStatus};
 use crate::policy::{Checked, LoadedPolicy};
 use crate::render::{self, Stack};
+
+mod bootstrap;
+
+use bootstrap::BOOTSTRAP_FIX;
+pub use bootstrap::{bootstrap, service_role};
 pub use progress::{Counts, Progress};
 
 /// How to apply.
@@ -193,66 +198,6 @@ fn on_off(value: Option<bool>) -> &'static str {
         Some(false) => "off",
         None => "no table",
     }
-}
-
-const BOOTSTRAP_FIX: &str = "run `drctl bootstrap` once per region, with credentials that may create IAM roles";
-
-/// The CloudFormation service role policy stacks of `region` are deployed
-/// with: an output of that region's bootstrap stack. No bootstrap, no
-/// deploy: drctl's own credentials hold no right to create the roles a
-/// policy stack needs, and a stack without the role would run with them.
-pub async fn service_role(aws: &Aws, region: &str) -> Result<String, String> {
-    let bootstrap = Stack {
-        name: render::BOOTSTRAP_STACK.to_string(),
-        region: region.to_string(),
-        role: render::StackRole::Bootstrap,
-        policy: None,
-        template: Default::default(),
-    };
-    let client = aws.region(region).cloudformation;
-    let missing = || {
-        format!(
-            "{} in {region} has no {} output: drctl's CloudFormation service role is not set up",
-            bootstrap.name,
-            render::SERVICE_ROLE_OUTPUT
-        )
-    };
-    let output = match describe_stack(&client, &bootstrap.name).await {
-        Ok(output) => output,
-        Err(error) if error_code(&error) == Some("ValidationError") => return Err(missing()),
-        Err(error) => return Err(format!("{} in {region}: {}", bootstrap.name, describe(&error))),
-    };
-    let found = output.stacks().first().ok_or_else(missing)?;
-    let tags = found.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
-    if let Some(why) = not_ours(&bootstrap, &tags) {
-        return Err(why);
-    }
-    found
-        .outputs()
-        .iter()
-        .find(|o| o.output_key() == Some(render::SERVICE_ROLE_OUTPUT))
-        .and_then(|o| o.output_value())
-        .filter(|arn| !arn.is_empty())
-        .map(str::to_string)
-        .ok_or_else(missing)
-}
-
-/// Deploys one region's bootstrap stack, with drctl's tags and the
-/// caller's own credentials (it creates the service role the policy stacks
-/// then run with).
-pub async fn bootstrap(
-    aws: &Aws,
-    bootstrap: &render::Bootstrap,
-    progress: &Progress,
-) -> Result<(Stack, StackOutcome), render::RenderError> {
-    let stack = render::render_bootstrap(bootstrap)?;
-    let tags = vec![
-        (render::MANAGED_BY_TAG.to_string(), render::MANAGED_BY_VALUE.to_string()),
-        (plan::deployed::ROLE_TAG.to_string(), stack.role.tag_value().to_string()),
-        (plan::deployed::TEMPLATE_HASH_TAG.to_string(), plan::deployed::template_hash(&stack)),
-    ];
-    let outcome = deploy_stack(aws, &stack, tags, None, &Options::default(), progress).await;
-    Ok((stack, outcome))
 }
 
 /// Deploys one stack through a change set: waits out an operation in
