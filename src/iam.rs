@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::plan::changeset::{APPLY_PREFIX, PREVIEW_PREFIX};
 use crate::policy::TablePolicy;
-use crate::policy::model::Check;
+use crate::policy::model::{Check, Reference};
 use crate::render::{BOOTSTRAP_STACK, MANAGED_BY_TAG, MANAGED_BY_VALUE};
 
 /// The IAM path of the CloudFormation service role `drctl bootstrap` creates.
@@ -56,6 +56,9 @@ pub struct Scope {
     pub tables: Vec<String>,
     /// ARNs of the source tables whose drills write a canary item.
     pub canary_tables: Vec<String>,
+    /// ARNs of the source tables whose data checks compare with
+    /// point-in-time exports.
+    pub exported_tables: Vec<String>,
     /// ARNs of the topics drctl announces on.
     pub topics: Vec<String>,
     /// The DynamoDB state table, when the state lives there.
@@ -76,6 +79,10 @@ impl Scope {
         let table = |p: &TablePolicy| format!("arn:{partition}:dynamodb:{}:*:table/{}", p.spec.region, p.spec.table);
         let sorted = |items: Vec<String>| items.into_iter().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
         let canary = |p: &&&TablePolicy| p.spec.verify.checks.iter().any(|c| matches!(c, Check::Canary(true)));
+        let exported = |p: &&&TablePolicy| {
+            let verify = &p.spec.verify;
+            verify.has_data_checks() && verify.reference_for(&p.spec.backup) == Reference::PointInTime
+        };
         let topic = |p: &TablePolicy| {
             let topic = &p.spec.notify.sns_topic;
             if topic.starts_with("arn:") { topic.clone() } else { format!("arn:{partition}:sns:*:*:{topic}") }
@@ -84,6 +91,7 @@ impl Scope {
             partition,
             tables: sorted(policies.iter().map(|p| table(p)).collect()),
             canary_tables: sorted(policies.iter().filter(canary).map(|p| table(p)).collect()),
+            exported_tables: sorted(policies.iter().filter(exported).map(|p| table(p)).collect()),
             topics: sorted(policies.iter().map(|p| topic(p)).collect()),
             state_table: state_table.map(|t| format!("arn:{partition}:dynamodb:*:*:table/{t}")),
         })
@@ -301,6 +309,42 @@ fn drill_statements(scope: &Scope) -> Vec<Value> {
     // (`drctl-canary#…`) but number keys cannot be told apart by
     // dynamodb:LeadingKeys, so the right is limited by table instead.
     statements.extend(allow_on("DrillCanaryItem", &["dynamodb:PutItem", "dynamodb:DeleteItem"], &scope.canary_tables));
+    statements.extend(reference_statements(scope));
+    statements
+}
+
+/// The point-in-time reference: exports of the tables that use it, into
+/// drctl's bucket of each region (named by account and region), under
+/// `drctl/` only, and only in a bucket of drctl's own account. The export
+/// writes with the caller's rights (DynamoDB's documented S3 actions).
+fn reference_statements(scope: &Scope) -> Vec<Value> {
+    if scope.exported_tables.is_empty() {
+        return Vec::new();
+    }
+    let p = scope.partition;
+    let bucket = format!("arn:{p}:s3:::{}*", crate::drill::reference::export::BUCKET_PREFIX);
+    let own_account = json!({ "StringEquals": { "aws:ResourceAccount": "${aws:PrincipalAccount}" } });
+    let exports: Vec<String> = scope.exported_tables.iter().map(|t| format!("{t}/export/*")).collect();
+    let mut statements = Vec::new();
+    statements.extend(allow_on("DrillReferenceExports", &["dynamodb:ExportTableToPointInTime"], &scope.exported_tables));
+    statements.extend(allow_on("DrillReferenceExportStatus", &["dynamodb:DescribeExport"], &exports));
+    statements.push(json!({
+        "Sid": "DrillReferenceObjects",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectAcl", "s3:GetObject", "s3:DeleteObject"],
+        "Resource": format!("{bucket}/{}*", crate::drill::reference::EXPORT_ROOT),
+        "Condition": own_account
+    }));
+    statements.push(json!({
+        "Sid": "DrillReferenceListing",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": bucket,
+        "Condition": {
+            "StringEquals": { "aws:ResourceAccount": "${aws:PrincipalAccount}" },
+            "StringLike": { "s3:prefix": format!("{}*", crate::drill::reference::EXPORT_ROOT) }
+        }
+    }));
     statements
 }
 

@@ -41,6 +41,8 @@ pub struct Clients {
     pub backup: aws_sdk_backup::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
+    /// The export bucket drills read the source's point-in-time exports from.
+    pub s3: aws_sdk_s3::Client,
 }
 
 /// Five attempts ride out short throttling bursts without hiding an outage.
@@ -95,7 +97,15 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&self.config).region(region_value.clone()).build(),
             ),
-            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&self.config).region(region_value).build()),
+            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(&self.config).region(region_value.clone()).build()),
+            // A custom endpoint (an emulator, a VPC endpoint by address)
+            // serves buckets by path, not by host name.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&self.config)
+                    .region(region_value)
+                    .force_path_style(self.config.endpoint_url().is_some())
+                    .build(),
+            ),
         }
     }
 }

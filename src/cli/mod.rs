@@ -185,11 +185,20 @@ pub struct DrillArgs {
     /// How long a backup, copy or restore job may take.
     #[arg(long, default_value = "6h", value_parser = parse_duration)]
     pub job_deadline: policy::Duration,
+    /// Seconds the point-in-time reference's window reaches beyond the
+    /// recovery point's creation and completion. AWS documents ±60 s for a
+    /// DynamoDB backup; lower it only after measuring (docs/drills.md).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub consistency_margin_seconds: u64,
 }
 
 impl DrillArgs {
     pub fn options(&self) -> anyhow::Result<crate::drill::Options> {
-        let options = crate::drill::Options { job_deadline: self.job_deadline.to_std(), ..crate::drill::Options::default() };
+        let options = crate::drill::Options {
+            job_deadline: self.job_deadline.to_std(),
+            consistency_margin: std::time::Duration::from_secs(self.consistency_margin_seconds),
+            ..crate::drill::Options::default()
+        };
         Ok(options.with_restore_slots(self.restore_concurrency)?)
     }
 }

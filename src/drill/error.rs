@@ -57,6 +57,11 @@ pub enum DrillError {
     /// The record of an interrupted drill cannot be trusted.
     #[error("cannot resume the interrupted drill: {why}")]
     BadResume { why: String },
+    /// The point-in-time reference of the data checks cannot be built
+    /// (PITR off, the window not covered, the export bucket gone, an export
+    /// that failed): the data checks fail with why and the fix.
+    #[error("the point-in-time reference: {why}")]
+    Reference { why: String },
     /// The restore slots were closed: the process is stopping.
     #[error("no restore slot: the restore slots were closed (the process is stopping)")]
     Stopping,

@@ -85,6 +85,7 @@ pub mod journal;
 pub mod poll;
 pub mod quota;
 pub mod recovery;
+pub mod reference;
 mod region;
 pub mod report;
 mod run;
@@ -122,6 +123,10 @@ pub struct Options {
     pub backoff: Backoff,
     /// Parallel scan segments for `item_count` and `fingerprint`.
     pub scan_segments: u32,
+    /// How far the point-in-time reference's window reaches beyond the
+    /// recovery point's creation and completion (AWS documents 60 s for a
+    /// DynamoDB backup; see [`reference`]).
+    pub consistency_margin: Duration,
     /// Drill only these regions (`drctl verify --region`); `None`: every
     /// region of `verify.regions`.
     pub regions: Option<Vec<String>>,
@@ -139,6 +144,7 @@ impl Default for Options {
             table_deadline: Duration::from_secs(3600),
             backoff: Backoff::default(),
             scan_segments: 8,
+            consistency_margin: reference::DEFAULT_MARGIN,
             regions: None,
             resume: None,
             restore_slots: quota::process_restore_slots(),
@@ -216,6 +222,9 @@ pub struct DrillResult {
     pub rpo: Option<Rpo>,
     /// Settings the restore did not carry over that a real recovery must re-apply.
     pub gaps: Vec<Gap>,
+    /// The point-in-time reference the data checks used, if they used one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<reference::ReferenceReport>,
     pub scratch_cleanup: Cleanup,
     /// What became of the canary, when one was written.
     pub canary_cleanup: Option<String>,
@@ -297,6 +306,7 @@ impl DrillResult {
             rto: None,
             rpo: None,
             gaps: Vec::new(),
+            reference: None,
             scratch_cleanup: Cleanup::NotCreated,
             canary_cleanup: None,
             error: None,
@@ -363,6 +373,7 @@ mod tests {
             rto: Some(Rto { restore_to_active_seconds: 3.0, measured_seconds: 5.0, objective_seconds: 3600, met: true }),
             rpo: Some(Rpo { measured_seconds: 0.0, objective_seconds: 60, met: true }),
             gaps: Vec::new(),
+            reference: None,
             scratch_cleanup: Cleanup::Deleted,
             canary_cleanup: Some(CANARY_REMOVED.into()),
             error: None,

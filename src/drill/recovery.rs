@@ -27,6 +27,10 @@ pub struct RecoveryPoint {
     pub backup_job_id: Option<String>,
     #[serde(skip)]
     pub created_at: SystemTime,
+    /// When the backup completed, if AWS said (the point-in-time reference
+    /// needs it; the RPO does not).
+    #[serde(skip)]
+    pub completed_at: Option<SystemTime>,
 }
 
 /// The role ARN from the `BackupRoleArn` output of `stack`.
@@ -125,7 +129,7 @@ pub(crate) async fn describe_point(clients: &Clients, vault: &str, arn: &str) ->
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("DescribeRecoveryPoint {arn}"), &e))?;
-    recovery_point(arn, vault, point.creation_date(), "DescribeRecoveryPoint")
+    recovery_point(arn, vault, point.creation_date(), "DescribeRecoveryPoint").map(|p| p.completed(point.completion_date()))
 }
 
 /// The recovery point `arn` in `vault` if it is still there to restore:
@@ -141,7 +145,9 @@ pub(crate) async fn find_point(clients: &Clients, vault: &str, arn: &str) -> Res
     };
     match point.status() {
         Some(RecoveryPointStatus::Expired | RecoveryPointStatus::Deleting | RecoveryPointStatus::Stopped) => Ok(None),
-        Some(RecoveryPointStatus::Completed) => recovery_point(arn, vault, point.creation_date(), "DescribeRecoveryPoint").map(Some),
+        Some(RecoveryPointStatus::Completed) => {
+            recovery_point(arn, vault, point.creation_date(), "DescribeRecoveryPoint").map(|p| Some(p.completed(point.completion_date())))
+        }
         other => Err(DrillError::Aws {
             action: format!("DescribeRecoveryPoint {arn}"),
             why: format!("its status is {}, not COMPLETED", other.map_or("missing", |s| s.as_str())),
@@ -158,22 +164,22 @@ pub async fn latest(clients: &Clients, vault: &str, resource_arn: &str) -> Resul
         .by_resource_arn(resource_arn)
         .into_paginator()
         .send();
-    let mut newest: Option<(DateTime, String)> = None;
+    let mut newest: Option<(DateTime, String, Option<DateTime>)> = None;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| DrillError::aws(format!("ListRecoveryPointsByBackupVault {vault}"), &e))?;
         for point in page.recovery_points() {
             let completed = point.status() == Some(&RecoveryPointStatus::Completed);
             let mine = point.resource_arn() == Some(resource_arn);
             if let (true, true, Some(created), Some(arn)) = (completed, mine, point.creation_date(), point.recovery_point_arn())
-                && newest.as_ref().is_none_or(|(best, _)| instant(created) > instant(best))
+                && newest.as_ref().is_none_or(|(best, _, _)| instant(created) > instant(best))
             {
-                newest = Some((*created, arn.to_string()));
+                newest = Some((*created, arn.to_string(), point.completion_date().copied()));
             }
         }
     }
-    let (created, arn) =
+    let (created, arn, completed) =
         newest.ok_or_else(|| DrillError::NoRecoveryPoint { vault: vault.to_string(), resource: resource_arn.to_string() })?;
-    recovery_point(&arn, vault, Some(&created), "ListRecoveryPointsByBackupVault")
+    recovery_point(&arn, vault, Some(&created), "ListRecoveryPointsByBackupVault").map(|p| p.completed(completed.as_ref()))
 }
 
 fn instant(time: &DateTime) -> (i64, u32) {
@@ -194,5 +200,12 @@ pub(crate) fn recovery_point(arn: &str, vault: &str, created: Option<&DateTime>,
         created: DateTime::from(created_at).fmt(Format::DateTime).unwrap_or_default(),
         backup_job_id: None,
         created_at,
+        completed_at: None,
     })
+}
+
+impl RecoveryPoint {
+    fn completed(self, completion: Option<&DateTime>) -> Self {
+        Self { completed_at: completion.and_then(|c| SystemTime::try_from(*c).ok()), ..self }
+    }
 }

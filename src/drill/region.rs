@@ -1,7 +1,7 @@
 //! The drill in one region: bring the recovery point there (a DR region
 //! copies it from the primary vault), restore it into this region's scratch
 //! table within a restore slot, wait for ACTIVE, run the checks against the
-//! source in the primary region, list the gaps, measure RTO and RPO, and
+//! source in the primary region (or the drill's point-in-time reference of it), list the gaps, measure RTO and RPO, and
 //! delete the scratch table whatever happened.
 
 use std::time::{Duration, SystemTime};
@@ -12,7 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::journal::Event;
 use super::recovery::{self, RecoveryPoint};
 use super::run::{Run, Shared, Target};
-use super::{DrillError, DrillResult, Gap, Rto, checks, copy, gaps, quota, scratch};
+use super::{DrillError, DrillResult, Gap, Rto, checks, copy, gaps, quota, reference, scratch};
 use crate::aws::Clients;
 use crate::policy::model::RecoveryPointChoice;
 use crate::render;
@@ -70,6 +70,9 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         self.result.recovery_point = Some(point.clone());
         let (restored, restore_start) = self.restore(&point, &shared.role).await?;
         let to_active = since(restore_start);
+        // Waiting for the reference (PITR catching up, the exports) is no
+        // part of a recovery: it does not count against the RTO.
+        let mut reference_wait = Duration::ZERO;
         {
             // Checks of a large table take long: the claim on the scratch
             // table is renewed while they run, so `gc` reading the table
@@ -79,13 +82,20 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
             // would grow every drill future that awaits this one.
             let renewing = Box::pin(renew_claim(&clients, &table));
             let checking = Box::pin(async {
-                self.run_checks(&shared.source, &restored).await;
+                let waiting = SystemTime::now();
+                let reference = match self.run.wants_reference() {
+                    true => Some(self.run.reference(shared).await),
+                    false => None,
+                };
+                reference_wait = since(waiting);
+                self.result.reference = reference.and_then(|r| r.as_ref().ok()).map(|p| p.report.clone());
+                self.run_checks(&shared.source, &restored, reference).await;
                 self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
             });
             futures_util::future::select(checking, renewing).await;
         }
         let objective = self.run.policy.spec.objectives.rto.seconds();
-        let measured = since(restore_start);
+        let measured = since(restore_start).saturating_sub(reference_wait);
         self.result.rto = Some(Rto {
             restore_to_active_seconds: to_active.as_secs_f64(),
             measured_seconds: measured.as_secs_f64(),
@@ -218,7 +228,12 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         scratch::wait_active(&self.clients, table, options.backoff, options.table_deadline).await
     }
 
-    async fn run_checks(&mut self, source: &TableDescription, restored: &TableDescription) {
+    async fn run_checks(
+        &mut self,
+        source: &TableDescription,
+        restored: &TableDescription,
+        reference: Option<&Result<reference::Prepared, DrillError>>,
+    ) {
         let tables = checks::Tables {
             source_clients: &self.run.primary,
             restored_clients: &self.clients,
@@ -226,6 +241,12 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
             restored,
             canary: self.run.canary.as_ref().map(|placed| &placed.canary),
             segments: self.run.options.scan_segments,
+            seed: u64::from_str_radix(&self.run.drill_id, 16).unwrap_or_default(),
+            basis: match reference {
+                Some(prepared) => checks::Basis::PointInTime(prepared.as_ref()),
+                None => checks::Basis::Source,
+            },
+            outcome: tokio::sync::OnceCell::new(),
         };
         for check in &self.run.policy.spec.verify.checks {
             let result = checks::run(check, &tables).await;

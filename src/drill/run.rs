@@ -14,10 +14,10 @@ use super::canary::{self, Canary};
 use super::journal::{Event, Journal};
 use super::recovery::{self, RecoveryPoint};
 use super::region::RegionDrill;
-use super::{CANARY_REMOVED, DrillError, DrillResult, Options, Resume, Rpo, copy, judge, quota, scratch};
+use super::{CANARY_REMOVED, DrillError, DrillResult, Options, Resume, Rpo, copy, judge, quota, reference, scratch};
 use crate::aws::{Aws, Clients};
 use crate::policy::TablePolicy;
-use crate::policy::model::{Check, RecoveryPointChoice};
+use crate::policy::model::{Check, RecoveryPointChoice, Reference};
 use crate::render;
 
 /// What a drill region is to the policy.
@@ -99,6 +99,8 @@ pub(super) struct Run<'a> {
     pub started: SystemTime,
     pub primary: Clients,
     pub canary: Option<PlacedCanary>,
+    /// The point-in-time reference, built once for every region.
+    pub reference: tokio::sync::OnceCell<Result<reference::Prepared, DrillError>>,
 }
 
 impl<'a> Run<'a> {
@@ -120,7 +122,17 @@ impl<'a> Run<'a> {
             return targets.iter().map(refused).collect();
         }
         let primary = aws.region(&policy.spec.region);
-        let mut run = Run { aws, policy, options, journal, drill_id, started: SystemTime::now(), primary, canary: None };
+        let mut run = Run {
+            aws,
+            policy,
+            options,
+            journal,
+            drill_id,
+            started: SystemTime::now(),
+            primary,
+            canary: None,
+            reference: tokio::sync::OnceCell::new(),
+        };
         run.drill(&targets).await
     }
 
@@ -159,13 +171,61 @@ impl<'a> Run<'a> {
             let drill = RegionDrill::new(this, region);
             drill.run(target, &shared, dr_blocked.as_ref())
         });
-        let mut results = join_all(regions).await;
+        // The reference is built while the regions restore (it waits for
+        // PITR to pass the window, which takes minutes on AWS).
+        let early_reference = async {
+            if let (Ok(shared), true) = (&shared, this.wants_reference()) {
+                this.reference(shared).await;
+            }
+        };
+        let (mut results, ()) = tokio::join!(join_all(regions), Box::pin(early_reference));
+        let exports_cleanup = self.remove_exports(&shared).await;
         let canary_cleanup = self.remove_canary().await;
         for result in &mut results {
             result.canary_cleanup = canary_cleanup.clone();
+            if let (Some(report), Some(cleanup)) = (result.reference.as_mut(), &exports_cleanup) {
+                report.cleanup = Some(cleanup.clone());
+            }
             judge(result);
         }
         results
+    }
+
+    /// Whether the data checks compare with the point-in-time reference.
+    pub(super) fn wants_reference(&self) -> bool {
+        let verify = &self.policy.spec.verify;
+        verify.reference_for(&self.policy.spec.backup) == Reference::PointInTime && verify.has_data_checks()
+    }
+
+    /// The point-in-time reference of this drill, built on first ask.
+    pub(super) async fn reference(&self, shared: &Shared) -> &Result<reference::Prepared, DrillError> {
+        self.reference
+            .get_or_init(|| async {
+                let request = reference::Request {
+                    source: &shared.source,
+                    point: &shared.point,
+                    policy: self.name(),
+                    drill_id: &self.drill_id,
+                    margin: self.options.consistency_margin,
+                    backoff: self.options.backoff,
+                    deadline: self.options.job_deadline,
+                };
+                let prepared = Box::pin(reference::prepare(&self.primary, &request)).await;
+                if let Err(error) = &prepared {
+                    tracing::warn!(%error, "the point-in-time reference could not be built");
+                }
+                prepared
+            })
+            .await
+    }
+
+    /// Deletes this drill's exports, if it asked for any; what became of them.
+    async fn remove_exports(&self, shared: &Result<Shared, DrillError>) -> Option<String> {
+        let (Some(_), Ok(shared)) = (self.reference.get(), shared) else { return None };
+        match reference::place(&self.primary, &shared.source, self.name(), &self.drill_id).await {
+            Ok(place) => Some(reference::clean_up(&self.primary, &place).await),
+            Err(error) => Some(format!("not deleted: {error}")),
+        }
     }
 
     /// The source table, the backup role, the canary and the recovery point.

@@ -166,6 +166,64 @@ pub struct Verify {
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "yaml_serde::with::singleton_map_recursive")]
     #[schemars(with = "Vec<Check>")]
     pub checks: Vec<Check>,
+    /// What `item_count`, `sample` and `fingerprint` compare the restore
+    /// with: `point-in-time` (exports of the source at the edges of the
+    /// backup's consistency window; needs PITR) or `source` (the table as it
+    /// is when the checks run). Default: `point-in-time` when the policy
+    /// turns PITR on, else `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+    /// The table takes no writes, so comparing with it as it is proves the
+    /// restore (silences the warning for data checks against `source`).
+    #[serde(default, rename = "static", skip_serializing_if = "std::ops::Not::not")]
+    pub static_table: bool,
+    /// Without PITR: skip items whose attribute says they changed since the
+    /// recovery point (compared against the live source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_since: Option<ChangedSince>,
+}
+
+impl Verify {
+    /// The reference the data checks use, the default resolved.
+    pub fn reference_for(&self, backup: &Backup) -> Reference {
+        self.reference.unwrap_or(match backup.point_in_time_recovery {
+            Some(true) => Reference::PointInTime,
+            _ => Reference::Source,
+        })
+    }
+
+    /// Whether any check compares data with a reference.
+    pub fn has_data_checks(&self) -> bool {
+        self.checks.iter().any(|c| matches!(c, Check::ItemCount(_) | Check::Sample(_) | Check::Fingerprint(_)))
+    }
+}
+
+/// What data checks compare a restore with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reference {
+    /// Point-in-time exports of the source at both edges of the backup's
+    /// consistency window.
+    PointInTime,
+    /// The source table as it is when the checks run.
+    Source,
+}
+
+impl Reference {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PointInTime => "point-in-time",
+            Self::Source => "source",
+        }
+    }
+}
+
+/// An attribute holding when an item last changed: a number of seconds
+/// since the Unix epoch, or an RFC 3339 string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangedSince {
+    pub attribute: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

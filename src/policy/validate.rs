@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::duration::Duration;
 use super::finding::Finding;
 use super::load::LoadedPolicy;
-use super::model::{Check, QueryCheck, RecoveryPointChoice, TablePolicy};
+use super::model::{Check, QueryCheck, RecoveryPointChoice, Reference, TablePolicy};
 use super::names;
 use super::schedule::Schedule;
 
@@ -353,6 +353,50 @@ fn check_verify(findings: &mut Findings, policy: &TablePolicy) {
         );
     }
     check_checks(findings, policy);
+    check_reference(findings, policy);
+}
+
+/// The reference of the data checks must exist (PITR for `point-in-time`)
+/// and suit the table (a live table needs `point-in-time` or a declared
+/// change attribute).
+fn check_reference(findings: &mut Findings, policy: &TablePolicy) {
+    let verify = &policy.spec.verify;
+    let reference = verify.reference_for(&policy.spec.backup);
+    let pitr = policy.spec.backup.point_in_time_recovery == Some(true);
+    if reference == Reference::PointInTime && !pitr {
+        findings.error(
+            "spec.verify.reference",
+            "verify-reference",
+            "`reference: point-in-time` exports the source at past instants, which needs point-in-time recovery on the table",
+            "set spec.backup.point_in_time_recovery: true, or reference: source",
+        );
+    }
+    if let Some(changed) = &verify.changed_since {
+        if reference == Reference::PointInTime {
+            findings.error(
+                "spec.verify.changed_since",
+                "verify-reference",
+                "`changed_since` applies to `reference: source`; the point-in-time reference already sees every change",
+                "drop changed_since, or set reference: source",
+            );
+        }
+        if changed.attribute.is_empty() || changed.attribute.len() > 255 {
+            findings.error(
+                "spec.verify.changed_since.attribute",
+                "verify-reference",
+                "an attribute name is 1 to 255 bytes",
+                "name the attribute that holds when an item last changed, e.g. updated_at",
+            );
+        }
+    }
+    if reference == Reference::Source && verify.has_data_checks() && !verify.static_table && verify.changed_since.is_none() {
+        findings.warning(
+            "spec.verify.checks",
+            "verify-reference",
+            "data checks compare the restore with the source as it is when they run: a correct restore of a table taking writes fails them",
+            "turn PITR on (reference: point-in-time), declare `static: true`, or set changed_since: { attribute: <updated-at attribute> }",
+        );
+    }
 }
 
 fn check_checks(findings: &mut Findings, policy: &TablePolicy) {

@@ -36,6 +36,9 @@ const BOOTSTRAP_TEMPLATE: &str = include_str!("../../templates/bootstrap.yaml");
 const BOOTSTRAP_TOPIC_TEMPLATE: &str = include_str!("../../templates/bootstrap-topic.yaml");
 const BOOTSTRAP_STATE_TABLE_TEMPLATE: &str = include_str!("../../templates/bootstrap-state-table.yaml");
 const BOOTSTRAP_IAM_TEMPLATE: &str = include_str!("../../templates/bootstrap-iam.yaml");
+const BOOTSTRAP_EXPORTS_TEMPLATE: &str = include_str!("../../templates/bootstrap-exports.yaml");
+/// The bootstrap output naming the bucket drills export the source to.
+pub const EXPORT_BUCKET_OUTPUT: &str = "ExportBucketName";
 /// The bootstrap output with the ARN of the CloudFormation service role
 /// every policy stack of its region is deployed with.
 pub const SERVICE_ROLE_OUTPUT: &str = "CloudFormationRoleArn";
@@ -325,6 +328,9 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
     let iam = template::parse("bootstrap-iam.yaml", BOOTSTRAP_IAM_TEMPLATE)?;
     let values = Values::from([("tag_list", managed_tag_list())]);
     resources.extend(fragment_resources("bootstrap-iam.yaml", template::fill("bootstrap-iam.yaml", &iam, &values)?)?);
+    let exports = template::parse("bootstrap-exports.yaml", BOOTSTRAP_EXPORTS_TEMPLATE)?;
+    resources.extend(fragment_resources("bootstrap-exports.yaml", template::fill("bootstrap-exports.yaml", &exports, &values)?)?);
+    outputs.insert(Value::String(EXPORT_BUCKET_OUTPUT.into()), value(json!({ "Value": { "Ref": "ExportBucket" } })).unwrap_or(Value::Null));
     outputs.insert(
         Value::String(SERVICE_ROLE_OUTPUT.into()),
         value(json!({ "Value": { "Fn::GetAtt": ["CloudFormationRole", "Arn"] } })).unwrap_or(Value::Null),

@@ -9,6 +9,13 @@ use super::items::{Item, encode_item};
 use super::scan::fold_segments;
 use crate::drill::DrillError;
 
+/// The SHA-256 of an item's canonical encoding (`buffer` is reused).
+pub fn item_digest(item: &Item, buffer: &mut Vec<u8>) -> [u8; 32] {
+    buffer.clear();
+    encode_item(item, buffer);
+    Sha256::digest(buffer.as_slice()).into()
+}
+
 /// A table's fingerprint: its item count and the sum of its item hashes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -19,10 +26,12 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Adds one item.
     pub fn add(&mut self, item: &Item, buffer: &mut Vec<u8>) {
-        buffer.clear();
-        encode_item(item, buffer);
-        let digest: [u8; 32] = Sha256::digest(buffer.as_slice()).into();
-        self.add_digest(&digest);
+        self.add_item_digest(&item_digest(item, buffer));
+    }
+
+    /// Adds one item by its [`item_digest`].
+    pub fn add_item_digest(&mut self, digest: &[u8; 32]) {
+        self.add_digest(digest);
         self.items += 1;
     }
 

@@ -15,11 +15,13 @@
 //! # Caveats
 //! - Every full-table check reads the whole source table (strongly
 //!   consistent scans): it costs read capacity on the production table.
-//! - `sample` takes the first N items of the restore's scan order, not a
-//!   random sample.
+//! - `item_count`, `sample` and `fingerprint` compare with the reference
+//!   the policy asks for: the source at the edges of the backup's window
+//!   ([`point_in_time`]) or the source as it is (a static table).
 
 pub mod fingerprint;
 pub mod items;
+pub mod point_in_time;
 pub mod sample;
 pub mod scan;
 pub mod schema;
@@ -84,6 +86,23 @@ pub struct Tables<'a> {
     pub canary: Option<&'a Canary>,
     /// Parallel scan segments for counts and fingerprints.
     pub segments: u32,
+    /// Seeds the sample's draw (the drill id's bits): a failing sample can
+    /// be drawn again.
+    pub seed: u64,
+    /// What the data checks compare the restore with.
+    pub basis: Basis<'a>,
+    /// The point-in-time comparison, made once for `item_count` and
+    /// `fingerprint`.
+    pub outcome: tokio::sync::OnceCell<Result<crate::drill::reference::compare::Outcome, DrillError>>,
+}
+
+/// What the data checks compare a restore with.
+pub enum Basis<'a> {
+    /// The source table as it is now (a static table).
+    Source,
+    /// The source at the edges of the backup's window, or why it could not
+    /// be had.
+    PointInTime(Result<&'a crate::drill::reference::Prepared, &'a DrillError>),
 }
 
 impl Tables<'_> {
@@ -100,6 +119,13 @@ impl Tables<'_> {
 
 /// Runs one policy check; an AWS failure is that check's failure.
 pub async fn run(check: &Check, tables: &Tables<'_>) -> CheckResult {
+    if let (Basis::PointInTime(reference), true) = (&tables.basis, is_data_check(check)) {
+        return match reference {
+            Ok(prepared) => against_point_in_time(check, tables, prepared).await,
+            Err(error) => Err((*error).clone()),
+        }
+        .unwrap_or_else(|error| CheckResult::errored(check.name(), &error));
+    }
     let outcome = match check {
         Check::Schema(_) => Ok(schema_check(tables)),
         Check::ItemCount(spec) => item_count(tables, spec).await,
@@ -109,6 +135,26 @@ pub async fn run(check: &Check, tables: &Tables<'_>) -> CheckResult {
         Check::Fingerprint(_) => fingerprint_check(tables).await,
     };
     outcome.unwrap_or_else(|error| CheckResult::errored(check.name(), &error))
+}
+
+fn is_data_check(check: &Check) -> bool {
+    matches!(check, Check::ItemCount(_) | Check::Sample(_) | Check::Fingerprint(_))
+}
+
+async fn against_point_in_time(
+    check: &Check,
+    tables: &Tables<'_>,
+    prepared: &crate::drill::reference::Prepared,
+) -> Result<CheckResult, DrillError> {
+    let outcome = || async {
+        tables.outcome.get_or_init(|| point_in_time::scan_restore(tables, prepared)).await.clone()
+    };
+    match check {
+        Check::ItemCount(spec) => Ok(point_in_time::item_count(prepared, &outcome().await?, spec)),
+        Check::Fingerprint(_) => point_in_time::fingerprint(tables, prepared, &outcome().await?).await,
+        Check::Sample(spec) => point_in_time::sample(tables, prepared, spec).await,
+        _ => unreachable!("only data checks compare with a reference"),
+    }
 }
 
 fn schema_check(tables: &Tables<'_>) -> CheckResult {
@@ -155,7 +201,8 @@ async fn item_count(tables: &Tables<'_>, spec: &ItemCountCheck) -> Result<CheckR
 
 async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckResult, DrillError> {
     let keys = tables.key_names();
-    let restored = sample::first_items(&tables.restored_clients.dynamodb, tables.restored_name(), spec.items as usize).await?;
+    let draw = sample::Draw::new(tables.seed, tables.restored.item_count().unwrap_or_default().max(0) as u64);
+    let restored = sample::draw_items(&tables.restored_clients.dynamodb, tables.restored_name(), spec.items as usize, draw).await?;
     let source = sample::source_items(&tables.source_clients.dynamodb, tables.source_name(), &restored, &keys).await?;
     let outcome = sample::tally(&restored, &source, &keys, spec.show_keys);
     let mismatched = outcome.mismatches.len() as u64;
@@ -178,6 +225,8 @@ async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckRe
         ("equal", outcome.equal),
         ("missing_from_source", outcome.missing_from_source),
         ("mismatched", mismatched),
+        ("seed", draw.seed),
+        ("segments", u64::from(draw.segments)),
     ];
     Ok(CheckResult::new("sample", passed, reason, &numbers))
 }

@@ -1,6 +1,7 @@
-//! The sample check: the first N items of the restore, each compared, whole
-//! attribute map, with the source's item of the same key (read with
-//! BatchGetItem, strongly consistent).
+//! The sample check: N items of the restore drawn across its key space
+//! ([`Draw`]), each compared, whole attribute map, with the reference's item
+//! of the same key: the source's (read with BatchGetItem, strongly
+//! consistent), or the source's at the edges of the backup's window.
 
 use std::collections::HashMap;
 
@@ -53,15 +54,71 @@ pub fn key_hash(key: &[u8]) -> String {
     format!("key hmac:{}", hex::encode(&mac.finalize().into_bytes()[..8]))
 }
 
-/// The first `n` items a scan of `table` returns.
-pub async fn first_items(dynamodb: &aws_sdk_dynamodb::Client, table: &str, n: usize) -> Result<Vec<Item>, DrillError> {
+/// How a sample is drawn: from `segments` parallel-scan segments of the
+/// table, visited in an order the seed gives, a share of the sample from
+/// each, so that samples cover the whole key space and a failing sample can
+/// be drawn again with its seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw {
+    pub seed: u64,
+    pub segments: u32,
+}
+
+/// Items per segment the draw aims at: enough segments to spread the
+/// sample, few enough that a small table is not asked for empty ones.
+const ITEMS_PER_SEGMENT: u64 = 50;
+const MAX_SEGMENTS: u32 = 64;
+/// Segments a sample is taken from at first (more when they run short).
+const SAMPLED_SEGMENTS: usize = 16;
+
+impl Draw {
+    /// The draw for a table of about `approximate_items` items.
+    pub fn new(seed: u64, approximate_items: u64) -> Self {
+        let segments = (approximate_items / ITEMS_PER_SEGMENT).clamp(1, u64::from(MAX_SEGMENTS)) as u32;
+        Self { seed, segments }
+    }
+
+    /// The segments in the order this draw visits them.
+    pub fn order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.segments).collect();
+        let mut state = self.seed;
+        // Fisher-Yates with splitmix64: the same seed, the same order.
+        for i in (1..order.len()).rev() {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            order.swap(i, (z % (i as u64 + 1)) as usize);
+        }
+        order
+    }
+}
+
+/// `n` items of `table`, drawn as `draw` says.
+pub async fn draw_items(dynamodb: &aws_sdk_dynamodb::Client, table: &str, n: usize, draw: Draw) -> Result<Vec<Item>, DrillError> {
+    let order = draw.order();
+    let share = n.div_ceil(SAMPLED_SEGMENTS.min(order.len()).max(1)).max(1);
     let mut items = Vec::with_capacity(n.min(10_000));
-    let limit = i32::try_from(n.clamp(1, 1000)).unwrap_or(1000);
-    let mut pages = dynamodb.scan().table_name(table).limit(limit).into_paginator().send();
-    while items.len() < n {
-        let Some(page) = pages.next().await else { break };
-        let page = page.map_err(|e| DrillError::aws(format!("Scan {table}"), &e))?;
-        items.extend(page.items().iter().take(n - items.len()).cloned());
+    for segment in order {
+        if items.len() >= n {
+            break;
+        }
+        let wanted = share.min(n - items.len());
+        let limit = i32::try_from(wanted.clamp(1, 1000)).unwrap_or(1000);
+        let mut request = dynamodb.scan().table_name(table).limit(limit);
+        if draw.segments > 1 {
+            request = request.segment(segment as i32).total_segments(draw.segments as i32);
+        }
+        let mut pages = request.into_paginator().send();
+        let mut taken = 0;
+        while taken < wanted {
+            let Some(page) = pages.next().await else { break };
+            let page = page.map_err(|e| DrillError::aws(format!("Scan {table} (segment {segment} of {})", draw.segments), &e))?;
+            let page: Vec<Item> = page.items().iter().take(wanted - taken).cloned().collect();
+            taken += page.len();
+            items.extend(page);
+        }
     }
     Ok(items)
 }
@@ -105,6 +162,19 @@ mod tests {
 
     fn item(pk: &str, payload: &str) -> Item {
         Item::from([("pk".to_string(), AttributeValue::S(pk.into())), ("payload".to_string(), AttributeValue::S(payload.into()))])
+    }
+
+    #[test]
+    fn a_draw_visits_every_segment_once_in_an_order_its_seed_gives() {
+        let draw = Draw::new(42, 10_000);
+        assert_eq!(draw.segments, 64);
+        let order = draw.order();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..64).collect::<Vec<_>>());
+        assert_eq!(order, Draw::new(42, 10_000).order(), "replayable");
+        assert_ne!(order, Draw::new(43, 10_000).order(), "another drill, another order");
+        assert_eq!(Draw::new(1, 10).segments, 1, "a small table is one segment");
     }
 
     #[test]
