@@ -431,6 +431,27 @@ impl TestAccount {
         self.emulator.control("POST", "/_drctl/cfn/fail", Some(&body))
     }
 
+    /// Where the emulator cuts the contents of this account's next backups
+    /// of `table` within their window: `start` (creation − margin),
+    /// `middle` or `end` (completion + margin).
+    pub fn cut_backups(&self, table: &str, at: &str, margin: Duration) {
+        let body = json!({ "table": table, "at": at, "margin_seconds": margin.as_secs_f64() });
+        self.emulator.control("POST", "/_drctl/backups/cut", Some(&self.scoped(body)));
+    }
+
+    /// Makes the next restore into `table` drop one item (`drop_item`) or
+    /// change one attribute of one item (`flip_attribute`).
+    pub fn corrupt_restore(&self, table: &str, kind: &str) {
+        let body = json!({ "table": table, "kind": kind, "times": 1 });
+        self.emulator.control("POST", "/_drctl/restores/corrupt", Some(&self.scoped(body)));
+    }
+
+    /// The corruptions the emulator applied, each naming its table and the
+    /// key of the item it dropped or changed (DynamoDB JSON).
+    pub fn corruptions(&self) -> Value {
+        self.emulator.control("GET", &format!("/_drctl/restores/corrupt?account={}", self.id), None)
+    }
+
     /// Clears this account's faults, failures, counters and progressions.
     pub fn reset(&self) {
         self.emulator.control("POST", "/_drctl/reset", Some(&self.scoped(json!({}))));

@@ -1,0 +1,218 @@
+//! Drills of a table that takes writes for the whole drill: the data checks
+//! compare the restore with the source around the recovery point (two
+//! point-in-time exports at the edges of the backup's consistency window),
+//! in the primary and a DR region.
+//!
+//! AWS (DynamoDB, CreateBackup): a backup requested at T holds every write
+//! committed before T − 60 s and none after T + 60 s; writes in between may
+//! or may not be in it. The emulator cuts each backup's contents where the
+//! test says within that window (scaled down to a margin of a few seconds,
+//! which the drill is told), so a good restore is proven to pass at either
+//! edge and in the middle, while the table keeps changing.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use drctl::apply::{self, Progress};
+use drctl::drill::{self, Backoff, DrillResult, NoJournal, Verdict};
+use drctl::plan;
+use drctl::policy::{self, Input, TablePolicy};
+use support::TestAccount;
+
+const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
+const TABLE: &str = "SpatialScans";
+const ITEMS: usize = 150;
+/// The window's margin for the emulator's cuts and the drill alike.
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// spatial-scans with every data check (a sample larger than the table, so
+/// every item is sampled), drilled in `regions`, with `extra` verify lines.
+fn yaml(regions: &str, extra: &str) -> String {
+    SCANS
+        .replace("regions: [us-east-1, us-west-2]", &format!("regions: [{regions}]"))
+        .replace("      - sample: { items: 200 }\n", "      - sample: { items: 1000 }\n      - fingerprint: match\n")
+        .replace("    recovery_point: on-demand\n", &format!("    recovery_point: on-demand\n{extra}"))
+}
+
+/// The source table with its items, PITR on, and the policy deployed.
+async fn ground(account: &TestAccount, yaml: &str) -> TablePolicy {
+    support::create_table(&account.region(support::REGION).dynamodb, TABLE, ITEMS).await;
+    support::enable_advanced_backup(&account.clients().backup).await;
+    let checked = policy::check([Input { file: "desired/spatial-scans.yaml".into(), content: Ok(yaml.as_bytes().to_vec()) }]);
+    assert!(!checked.has_errors(), "{:#?}", checked.findings);
+    support::bootstrap(account, checked.policies.iter().map(|p| &p.policy)).await;
+    let options = plan::Options { commit: None, extra_regions: Vec::new(), concurrency: 2, preview: false };
+    let plan = plan::plan(&account.aws, &checked, &options).await;
+    let report = apply::apply(&account.aws, &checked, &plan, &apply::Options::default(), &Progress::Quiet).await;
+    assert!(!report.failed(), "{report:#?}");
+    checked.policies[0].policy.clone()
+}
+
+fn options() -> drill::Options {
+    drill::Options {
+        job_deadline: support::DEADLINE,
+        table_deadline: support::DEADLINE,
+        backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(500) },
+        scan_segments: 4,
+        consistency_margin: MARGIN,
+        ..drill::Options::default()
+    }
+}
+
+/// A client that keeps writing to the source: puts of new items, updates
+/// and deletes of existing ones, about 40 a second, until stopped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(account: &TestAccount) -> Self {
+        let dynamodb = account.region(support::REGION).dynamodb;
+        let (stop, writes) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stopping, counting) = (stop.clone(), writes.clone());
+        let task = tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stopping.load(Ordering::Relaxed) {
+                let key = |i: usize| support::fixture_item(i).into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect::<HashMap<_, _>>();
+                let outcome = match n % 3 {
+                    0 => {
+                        let mut item = support::fixture_item(ITEMS + n);
+                        item.insert("payload".into(), AttributeValue::S(format!("written during the drill {n}")));
+                        dynamodb.put_item().table_name(TABLE).set_item(Some(item)).send().await.is_ok()
+                    }
+                    1 => dynamodb
+                        .update_item()
+                        .table_name(TABLE)
+                        .set_key(Some(key(n % ITEMS)))
+                        .update_expression("SET payload = :p")
+                        .expression_attribute_values(":p", AttributeValue::S(format!("updated during the drill {n}")))
+                        .send()
+                        .await
+                        .is_ok(),
+                    _ => dynamodb.delete_item().table_name(TABLE).set_key(Some(key((n * 7) % ITEMS))).send().await.is_ok(),
+                };
+                if outcome {
+                    counting.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        });
+        Self { stop, writes, task }
+    }
+
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+/// Drills the policy while the writer writes; every region's result and
+/// the number of writes made.
+async fn drill_under_writes(account: &TestAccount, policy: &TablePolicy) -> (Vec<DrillResult>, u64) {
+    let writer = Writer::start(account);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let results = drill::prove(&account.aws, policy, &options(), &NoJournal).await;
+    let writes = writer.stop().await;
+    (results, writes)
+}
+
+fn check<'a>(result: &'a DrillResult, name: &str) -> &'a drill::CheckResult {
+    result.check(name).unwrap_or_else(|| panic!("no {name} check in {result:#?}"))
+}
+
+/// The objects left under drctl's prefix in the export bucket.
+async fn exports_left(account: &TestAccount) -> usize {
+    let bucket = format!("drctl-exports-{}-{}", account.id, support::REGION);
+    let listed = account.region(support::REGION).s3.list_objects_v2().bucket(&bucket).prefix("drctl/").send().await.unwrap();
+    listed.contents().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_good_restore_of_a_table_under_writes_passes_wherever_the_backup_is_cut() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1, us-west-2", "")).await;
+    for cut in ["start", "middle", "end"] {
+        account.cut_backups(TABLE, cut, MARGIN);
+        let (results, writes) = drill_under_writes(&account, &policy).await;
+        assert!(writes > 20, "the writer wrote {writes} times");
+        assert_eq!(results.len(), 2);
+        for result in &results {
+            assert_eq!(result.verdict, Verdict::Passed, "cut at the {cut}: {result:#?}");
+            let reference = result.reference.as_ref().expect("the result names its reference");
+            assert_eq!(reference.kind, "point-in-time");
+            assert_eq!(reference.exports.len(), 2, "{reference:#?}");
+            assert!(reference.changed_in_window > 0, "the writer changed items within the window: {reference:#?}");
+            assert_eq!(reference.window.margin_seconds, MARGIN.as_secs());
+            assert!(reference.cleanup.as_deref().is_some_and(|c| c.starts_with("deleted")), "{reference:#?}");
+            let fingerprint = check(result, "fingerprint");
+            assert!(fingerprint.reason.contains("changed within the backup's window, each found in one of its states"), "{fingerprint:?}");
+            assert!(check(result, "item_count").numbers["changed_in_window"] > 0);
+        }
+    }
+    assert_eq!(exports_left(&account).await, 0, "the exports are deleted after each drill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_missing_one_item_fails_item_count_and_fingerprint() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1", "")).await;
+    account.cut_backups(TABLE, "middle", MARGIN);
+    account.corrupt_restore("*", "drop_item");
+    let (results, _) = drill_under_writes(&account, &policy).await;
+    let result = &results[0];
+    assert_eq!(result.verdict, Verdict::Failed, "{result:#?}");
+    let (count, fingerprint) = (check(result, "item_count"), check(result, "fingerprint"));
+    assert!(!count.passed && count.numbers["difference"] >= 1, "{count:?}");
+    assert!(!fingerprint.passed, "{fingerprint:?}");
+    let dropped = dropped_key(&account);
+    assert!(fingerprint.reason.contains(&format!("{dropped} ")), "names the missing key {dropped}: {fingerprint:?}");
+    assert_eq!(exports_left(&account).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_with_one_changed_attribute_fails_sample_and_fingerprint_naming_the_key() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1", "")).await;
+    account.cut_backups(TABLE, "start", MARGIN);
+    account.corrupt_restore("*", "flip_attribute");
+    let (results, _) = drill_under_writes(&account, &policy).await;
+    let result = &results[0];
+    assert_eq!(result.verdict, Verdict::Failed, "{result:#?}");
+    let changed = dropped_key(&account);
+    let (sample, fingerprint) = (check(result, "sample"), check(result, "fingerprint"));
+    assert!(check(result, "item_count").passed, "no item is missing");
+    assert!(!sample.passed && sample.reason.contains(&changed), "{sample:?}");
+    assert!(!fingerprint.passed && fingerprint.reason.contains(&changed), "{fingerprint:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn comparing_with_the_live_source_fails_a_good_restore_of_a_table_under_writes() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1", "    reference: source\n")).await;
+    account.cut_backups(TABLE, "middle", MARGIN);
+    let (results, _) = drill_under_writes(&account, &policy).await;
+    let result = &results[0];
+    assert_eq!(result.verdict, Verdict::Failed, "the old mode cannot prove a live table: {result:#?}");
+    assert!(result.reference.is_none());
+    assert!(!check(result, "fingerprint").passed);
+}
+
+/// The key of the item the emulator's corruption touched, as drctl names it
+/// in its reports (a keyed hash).
+fn dropped_key(account: &TestAccount) -> String {
+    let applied = account.corruptions();
+    let key = applied["applied"][0]["key"].clone();
+    assert!(key.is_object(), "{applied}");
+    let item = drill::reference::dynamodb_json::parse_line(&serde_json::json!({ "Item": key }).to_string()).unwrap();
+    let names = ["pk".to_string(), "sk".to_string()];
+    drill::checks::sample::key_hash(&drill::checks::items::key_bytes(&item, &names))
+}
