@@ -5,6 +5,7 @@ scans, floor plans and render jobs, in the regions their policies name.
 """
 
 import sys
+import time
 
 import boto3
 
@@ -47,6 +48,8 @@ def seed(endpoint: str) -> None:
                     "sk": {"S": f"{table.upper()}#{i:05d}"},
                     "rooms": {"N": str(i % 7 + 1)},
                     "mesh_uri": {"S": f"s3://renders/{table.lower()}/{i:05d}.glb"},
+                    # When the item last changed (render-jobs' changed_since).
+                    "updated_at": {"N": str(int(time.time()) - 86_400 + i)},
                 },
             )
         print(f"  {table} ({region}): {count} items")

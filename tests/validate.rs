@@ -371,3 +371,38 @@ fn finding_prints_as_file_line_col_with_hint() {
     assert!(text.starts_with("desired/scans.yaml:12:19: error: "), "{text}");
     assert!(text.contains("\n  hint: "), "{text}");
 }
+
+#[test]
+fn the_point_in_time_reference_needs_pitr() {
+    let finding = assert_error(
+        &[("spec.backup.point_in_time_recovery", Some("false")), ("spec.verify.reference", Some("point-in-time"))],
+        "verify-reference",
+    );
+    assert!(finding.hint.contains("point_in_time_recovery: true"), "{finding:?}");
+    let text = with(&[("spec.backup.point_in_time_recovery", Some("false")), ("spec.verify.reference", Some("point-in-time"))]);
+    let line = text.lines().nth(finding.position.line as usize - 1).unwrap_or_default();
+    assert!(line.contains("reference: point-in-time"), "points at the reference: line {} is {line:?}", finding.position.line);
+    assert_clean(&[("spec.verify.reference", Some("point-in-time"))]);
+}
+
+#[test]
+fn data_checks_against_a_live_source_are_warned_about_unless_the_table_is_static_or_says_what_changed() {
+    let without_pitr = [("spec.backup.point_in_time_recovery", None)];
+    let findings = check(&with(&without_pitr));
+    assert_eq!(rules(&findings, Severity::Warning), ["verify-reference"], "{findings:#?}");
+    for declared in [("spec.verify.static", Some("true")), ("spec.verify.changed_since", Some("{ attribute: updated_at }"))] {
+        let findings = check(&with(&[without_pitr[0], declared]));
+        assert!(findings.is_empty(), "{declared:?}: {findings:#?}");
+    }
+    let findings = check(&with(&[("spec.verify.reference", Some("source"))]));
+    assert_eq!(rules(&findings, Severity::Warning), ["verify-reference"], "PITR on but the live source asked for: {findings:#?}");
+}
+
+#[test]
+fn changed_since_is_for_the_live_source_only() {
+    assert_error(&[("spec.verify.changed_since", Some("{ attribute: updated_at }"))], "verify-reference");
+    assert_error(
+        &[("spec.backup.point_in_time_recovery", None), ("spec.verify.changed_since", Some("{ attribute: \"\" }"))],
+        "verify-reference",
+    );
+}

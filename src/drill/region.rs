@@ -244,14 +244,24 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
             seed: u64::from_str_radix(&self.run.drill_id, 16).unwrap_or_default(),
             basis: match reference {
                 Some(prepared) => checks::Basis::PointInTime(prepared.as_ref()),
-                None => checks::Basis::Source,
+                None => checks::Basis::Source(self.changed_since()),
             },
             outcome: tokio::sync::OnceCell::new(),
+            filtered: tokio::sync::OnceCell::new(),
         };
         for check in &self.run.policy.spec.verify.checks {
             let result = checks::run(check, &tables).await;
             self.result.checks.push(result);
         }
+    }
+
+    /// `verify.changed_since`, cut at the window's start: the recovery
+    /// point's creation minus the consistency margin.
+    fn changed_since(&self) -> Option<checks::changed_since::ChangedSince> {
+        let attribute = self.run.policy.spec.verify.changed_since.as_ref()?.attribute.clone();
+        let created = self.result.recovery_point.as_ref()?.created_at;
+        let cutoff = created.checked_sub(self.run.options.consistency_margin).unwrap_or(SystemTime::UNIX_EPOCH);
+        Some(checks::changed_since::ChangedSince { attribute, cutoff })
     }
 
     /// Deletes the scratch table if a restore was started, whatever happened.

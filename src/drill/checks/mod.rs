@@ -19,6 +19,7 @@
 //!   the policy asks for: the source at the edges of the backup's window
 //!   ([`point_in_time`]) or the source as it is (a static table).
 
+pub mod changed_since;
 pub mod fingerprint;
 pub mod items;
 pub mod point_in_time;
@@ -94,12 +95,17 @@ pub struct Tables<'a> {
     /// The point-in-time comparison, made once for `item_count` and
     /// `fingerprint`.
     pub outcome: tokio::sync::OnceCell<Result<crate::drill::reference::compare::Outcome, DrillError>>,
+    /// The source and the restore leaving out changed keys (`changed_since`),
+    /// read once for `item_count` and `fingerprint`.
+    pub filtered: tokio::sync::OnceCell<Result<(changed_since::Filtered, changed_since::Filtered), DrillError>>,
 }
 
 /// What the data checks compare a restore with.
 pub enum Basis<'a> {
-    /// The source table as it is now (a static table).
-    Source,
+    /// The source table as it is now (a static table), leaving out the
+    /// items changed since the recovery point when the policy names an
+    /// attribute that says so.
+    Source(Option<changed_since::ChangedSince>),
     /// The source at the edges of the backup's window, or why it could not
     /// be had.
     PointInTime(Result<&'a crate::drill::reference::Prepared, &'a DrillError>),
@@ -178,7 +184,48 @@ pub fn within_tolerance(source: u64, restored: u64, basis_points: u32) -> bool {
     u128::from(source.abs_diff(restored)) * 10_000 <= u128::from(source) * u128::from(basis_points)
 }
 
+/// The source and restore fingerprints leaving out the keys changed in the
+/// source since the cutoff (one scan of each, the source first).
+async fn filtered<'t>(
+    tables: &'t Tables<'_>,
+    since: &changed_since::ChangedSince,
+) -> Result<&'t (changed_since::Filtered, changed_since::Filtered), DrillError> {
+    let read = || async {
+        let keys = tables.key_names();
+        let source = tables.source_clients.dynamodb.clone();
+        let (source, changed) = changed_since::source(&source, tables.source_name(), tables.segments, &keys, since).await?;
+        let restored =
+            changed_since::restore(&tables.restored_clients.dynamodb, tables.restored_name(), tables.segments, &keys, &changed).await?;
+        Ok((source, restored))
+    };
+    tables.filtered.get_or_init(read).await.as_ref().map_err(Clone::clone)
+}
+
+fn skipped_phrase(source: &changed_since::Filtered, since: &changed_since::ChangedSince) -> String {
+    format!("{} items changed since the recovery point (by {}), skipped", source.skipped, since.attribute)
+}
+
 async fn item_count(tables: &Tables<'_>, spec: &ItemCountCheck) -> Result<CheckResult, DrillError> {
+    if let Basis::Source(Some(since)) = &tables.basis {
+        let (source, restored) = filtered(tables, since).await?;
+        let (expected, found) = (source.fingerprint.items, restored.fingerprint.items);
+        let basis_points = spec.tolerance.basis_points();
+        let passed = within_tolerance(expected, found, basis_points);
+        let reason = format!(
+            "{found} items restored, {expected} in the source ({}): {} the {} tolerance",
+            skipped_phrase(source, since),
+            if passed { "within" } else { "outside" },
+            spec.tolerance
+        );
+        let numbers = [
+            ("source", expected),
+            ("restored", found),
+            ("difference", expected.abs_diff(found)),
+            ("changed_since_skipped", source.skipped),
+            ("tolerance_basis_points", u64::from(basis_points)),
+        ];
+        return Ok(CheckResult::new("item_count", passed, reason, &numbers));
+    }
     let (source, restored) = tokio::try_join!(
         scan::count(&tables.source_clients.dynamodb, tables.source_name(), tables.segments),
         scan::count(&tables.restored_clients.dynamodb, tables.restored_name(), tables.segments)
@@ -204,6 +251,12 @@ async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckRe
     let draw = sample::Draw::new(tables.seed, tables.restored.item_count().unwrap_or_default().max(0) as u64);
     let restored = sample::draw_items(&tables.restored_clients.dynamodb, tables.restored_name(), spec.items as usize, draw).await?;
     let source = sample::source_items(&tables.source_clients.dynamodb, tables.source_name(), &restored, &keys).await?;
+    let mut restored = restored;
+    let before = restored.len();
+    if let Basis::Source(Some(since)) = &tables.basis {
+        restored.retain(|item| source.get(&items::key_bytes(item, &keys)).is_none_or(|now| !since.changed(now)));
+    }
+    let changed_since_skipped = (before - restored.len()) as u64;
     let outcome = sample::tally(&restored, &source, &keys, spec.show_keys);
     let mismatched = outcome.mismatches.len() as u64;
     // An empty restore has nothing to sample (item_count judges emptiness);
@@ -213,7 +266,7 @@ async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckRe
     let reason = match (passed, outcome.mismatches.first()) {
         (true, _) if outcome.compared == 0 => "the restore has no items to sample".to_string(),
         (true, _) => format!(
-            "{} of {} sampled items equal the source ({} gone from the source, skipped)",
+            "{} of {} sampled items equal the source ({} gone from the source, {changed_since_skipped} changed since the recovery point, skipped)",
             outcome.equal, outcome.compared, outcome.missing_from_source
         ),
         (false, Some(first)) => format!("{mismatched} of {} sampled items differ from the source; first: {first}", outcome.compared),
@@ -224,6 +277,7 @@ async fn sample_check(tables: &Tables<'_>, spec: &SampleCheck) -> Result<CheckRe
         ("compared", outcome.compared),
         ("equal", outcome.equal),
         ("missing_from_source", outcome.missing_from_source),
+        ("changed_since_skipped", changed_since_skipped),
         ("mismatched", mismatched),
         ("seed", draw.seed),
         ("segments", u64::from(draw.segments)),
@@ -319,6 +373,24 @@ async fn query_check(tables: &Tables<'_>, spec: &QueryCheck) -> Result<CheckResu
 }
 
 async fn fingerprint_check(tables: &Tables<'_>) -> Result<CheckResult, DrillError> {
+    if let Basis::Source(Some(since)) = &tables.basis {
+        let (source, restored) = filtered(tables, since).await?;
+        let (source_print, restored_print) = (&source.fingerprint, &restored.fingerprint);
+        let passed = source_print == restored_print;
+        let reason = match passed {
+            true => format!("{} items hash to {} in both tables ({})", restored_print.items, restored_print.hex(), skipped_phrase(source, since)),
+            false => format!(
+                "restore {} ({} items) differs from source {} ({} items), {}",
+                restored_print.hex(),
+                restored_print.items,
+                source_print.hex(),
+                source_print.items,
+                skipped_phrase(source, since)
+            ),
+        };
+        let numbers = [("source_items", source_print.items), ("restored_items", restored_print.items), ("changed_since_skipped", source.skipped)];
+        return Ok(CheckResult::new("fingerprint", passed, reason, &numbers));
+    }
     let (source, restored) = tokio::try_join!(
         fingerprint::of_table(&tables.source_clients.dynamodb, tables.source_name(), tables.segments),
         fingerprint::of_table(&tables.restored_clients.dynamodb, tables.restored_name(), tables.segments)
