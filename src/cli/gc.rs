@@ -121,6 +121,7 @@ fn line(found: &Found) -> String {
         Kind::PreviewChangeSet => format!("preview change set {} of {}", found.name, found.stack.as_deref().unwrap_or("?")),
         Kind::ReviewStack => format!("review stack {}", found.name),
         Kind::ScratchTable | Kind::OtherTable => format!("table {}", found.name),
+        Kind::Export => format!("exports {}", found.name),
     };
     format!("  {outcome:<12} {what} ({}): {}\n", found.region, found.why)
 }

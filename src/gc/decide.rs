@@ -135,6 +135,28 @@ pub(super) fn in_use(state: &PolicyState) -> String {
     format!("in use: drill {drill} of {} runs under the lease of {owner} until {until}", state.policy)
 }
 
+/// How long the exports of a drill the state does not know are kept: a
+/// drill of another state store (or a bare `verify`) may still be reading
+/// them. The bucket's lifecycle expires anything after two days.
+pub(super) const EXPORT_GRACE_SECONDS: u64 = 6 * 3600;
+
+/// Decides the fate of one drill's exports (`drctl/<policy>/<drill>/`),
+/// last written at `newest` (seconds).
+pub(super) fn decide_exports(policy: &str, drill_id: &str, newest: u64, states: &[PolicyState], now: u64) -> Verdict {
+    if !crate::drill::is_drill_id(drill_id) || !crate::policy::names::is_policy_name(policy) {
+        return Verdict::Keep(format!("drctl/{policy}/{drill_id}/ is not a prefix a drill writes"));
+    }
+    let running = states.iter().find(|s| s.in_flight.as_ref().and_then(|f| f.drill_id.as_deref()) == Some(drill_id));
+    match running {
+        Some(state) if live(state, now) => Verdict::Keep(in_use(state)),
+        Some(_) => Verdict::Delete { why: format!("exports of drill {drill_id}, interrupted and its lease expired"), adopt: None },
+        None if newest + EXPORT_GRACE_SECONDS <= now => {
+            Verdict::Delete { why: format!("exports of drill {drill_id}, no drill in flight, last written {}", state::rfc3339(newest)), adopt: None }
+        }
+        None => Verdict::Keep(format!("exports written {} (less than 6 h ago) by a drill this state does not know", state::rfc3339(newest))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -171,6 +193,22 @@ mod tests {
             Verdict::Keep(why) => why,
             other => panic!("expected kept, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn exports_are_deleted_once_their_drill_is_over_and_kept_while_it_runs() {
+        let drill = "0a1b2c3d4e5f6071";
+        let deleted = |v: &Verdict| matches!(v, Verdict::Delete { .. });
+        let old = NOW - EXPORT_GRACE_SECONDS;
+        assert!(deleted(&decide_exports("scans", drill, old, &[], NOW)), "nobody knows it and it is old");
+        assert!(!deleted(&decide_exports("scans", drill, NOW - 60, &[], NOW)), "young: another store's drill may read it");
+        let mut running = record(TABLE, Some(NOW + 60));
+        running.in_flight.as_mut().unwrap().drill_id = Some(drill.into());
+        assert!(!deleted(&decide_exports("scans", drill, old, std::slice::from_ref(&running), NOW)), "its drill runs");
+        running.lease.as_mut().unwrap().expires = NOW - 1;
+        assert!(deleted(&decide_exports("scans", drill, NOW - 60, &[running], NOW)), "its drill was killed");
+        assert!(!deleted(&decide_exports("scans", "../../etc", old, &[], NOW)));
+        assert!(!deleted(&decide_exports("Not A Policy", drill, old, &[], NOW)));
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //!   it (the drill created it and was killed before it could tag it: gc
 //!   finishes that step, tags it, and deletes it through the same guarded
 //!   delete the drill uses);
+//! - a drill's point-in-time exports (`drctl/<policy>/<drill id>/` in the
+//!   bootstrap's export bucket) are leftovers once the state says their
+//!   drill is over or its lease expired, or, for a drill the state does not
+//!   know, six hours after they were written;
 //! - a change set is a leftover preview when it is named `drctl-preview-`
 //!   on a stack tagged `drctl:managed-by=drctl`; such a stack still in
 //!   REVIEW_IN_PROGRESS with nothing but previews on it holds no resources
@@ -49,7 +53,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, Clients, describe};
 use crate::drill::scratch::{self, Cleanup, SCRATCH_PREFIX};
-use crate::drill::{Backoff, DrillError};
+use crate::drill::{Backoff, DrillError, reference};
 use crate::plan::changeset::{self, PREVIEW_PREFIX};
 use crate::plan::deployed::{self, DeployedStack};
 use crate::render::{self, StackRole};
@@ -99,6 +103,8 @@ pub enum Kind {
     OtherTable,
     PreviewChangeSet,
     ReviewStack,
+    /// One drill's point-in-time exports in the bootstrap's bucket.
+    Export,
 }
 
 /// What gc did with it.
@@ -203,7 +209,53 @@ impl Context<'_> {
             Ok(stacks) => found.extend(stacks),
             Err(error) => errors.push(error.to_string()),
         }
+        match self.exports(region).await {
+            Ok(exports) => found.extend(exports),
+            Err(error) => errors.push(error.to_string()),
+        }
         (found, errors)
+    }
+
+    // -- point-in-time exports ------------------------------------------------
+
+    /// The exports of drills under `drctl/` in the region's export bucket,
+    /// one prefix per drill. A region without a bootstrap has none.
+    async fn exports(&self, region: &str) -> Result<Vec<Found>, GcError> {
+        let clients = self.aws.region(region);
+        let bucket = match reference::export::bucket(&clients).await {
+            Ok(bucket) => bucket,
+            Err(DrillError::Reference { .. }) => return Ok(Vec::new()),
+            Err(DrillError::Aws { why, .. }) if why.contains("does not exist") => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let owner = bucket.trim_start_matches(reference::export::BUCKET_PREFIX).split('-').next().unwrap_or_default().to_string();
+        let drills = reference::export::list_drills(&clients, &reference::export::Location { bucket: &bucket, owner: &owner }).await?;
+        let mut found = Vec::new();
+        for ((policy, drill_id), newest) in drills {
+            let prefix = reference::drill_prefix(&policy, &drill_id);
+            let mut entry = Found {
+                kind: Kind::Export,
+                region: region.to_string(),
+                name: format!("s3://{bucket}/{prefix}"),
+                stack: None,
+                policy: Some(policy.clone()),
+                outcome: Outcome::Failed,
+                why: String::new(),
+            };
+            (entry.outcome, entry.why) = match decide::decide_exports(&policy, &drill_id, newest, self.states, self.now) {
+                Verdict::Keep(why) => (Outcome::Kept, why),
+                Verdict::Delete { why, .. } if self.mode == Mode::DryRun => (Outcome::WouldDelete, why),
+                Verdict::Delete { why, .. } => {
+                    let place = reference::Place { bucket: bucket.clone(), owner: owner.clone(), prefix };
+                    match reference::clean_up(&clients, &place).await {
+                        done if done.starts_with("deleted") => (Outcome::Deleted, format!("{why}; {done}")),
+                        failed => (Outcome::Failed, format!("{why}; {failed}")),
+                    }
+                }
+            };
+            found.push(entry);
+        }
+        Ok(found)
     }
 
     // -- scratch tables ------------------------------------------------------

@@ -346,6 +346,32 @@ pub async fn delete_prefix(clients: &Clients, at: &Location<'_>, prefix: &str) -
     }
 }
 
+/// The drills with exports under [`super::EXPORT_ROOT`]: `(policy, drill
+/// id)` and when their newest object was written (seconds).
+pub async fn list_drills(clients: &Clients, at: &Location<'_>) -> Result<std::collections::BTreeMap<(String, String), u64>, DrillError> {
+    let mut drills = std::collections::BTreeMap::new();
+    let mut pages = clients
+        .s3
+        .list_objects_v2()
+        .bucket(at.bucket)
+        .prefix(super::EXPORT_ROOT)
+        .expected_bucket_owner(at.owner)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| DrillError::aws(format!("ListObjectsV2 s3://{}/{}", at.bucket, super::EXPORT_ROOT), &e))?;
+        for object in page.contents() {
+            let Some(rest) = object.key().and_then(|k| k.strip_prefix(super::EXPORT_ROOT)) else { continue };
+            let mut parts = rest.splitn(3, '/');
+            let (Some(policy), Some(drill_id), Some(_)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let written = object.last_modified().map_or(0, |t| t.secs().max(0) as u64);
+            let newest = drills.entry((policy.to_string(), drill_id.to_string())).or_insert(0);
+            *newest = (*newest).max(written);
+        }
+    }
+    Ok(drills)
+}
+
 pub fn rfc3339(time: SystemTime) -> String {
     DateTime::from(time).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
 }
