@@ -1,5 +1,6 @@
 """drctl's extension of moto: AWS Backup jobs, recovery points, restores and
-copies; AWS::Backup::* and AWS::SNS::Subscription CloudFormation types;
+copies; DynamoDB point-in-time history, restores and exports to S3;
+AWS::Backup::*, AWS::SNS::Subscription and AWS::S3::* CloudFormation types;
 change-set details; roll-backs; fault injection and a control API.
 
 ``install()`` must run before moto's server builds its routes.
@@ -22,8 +23,8 @@ def install() -> None:
     from moto.cloudformation.models import CloudFormationBackend
     from moto.cloudformation.responses import CloudFormationResponse
 
-    from . import backup_api, changesets, dynamodb_atomic, lifecycle, stacks
-    from . import cfn_backup, cfn_resources  # noqa: F401  (defines the CFN types)
+    from . import backup_api, changesets, dynamodb_atomic, exports, lifecycle, pitr, stacks
+    from . import cfn_backup, cfn_resources, cfn_s3  # noqa: F401  (defines the CFN types)
 
     lifecycle.register_defaults()
     backup_api.install_routes()
@@ -43,6 +44,9 @@ def install() -> None:
     }
     stacks.install()
     dynamodb_atomic.install()
+    pitr.install()
+    exports.install()
+    cfn_s3.install()
 
     selfcheck.run(installed=True)
     _installed = True

@@ -5,6 +5,13 @@ Recovery points of DynamoDB tables are real moto DynamoDB backups: a backup
 job takes one when it starts (so the recovery point holds the data as of the
 job's start), a restore job restores it with moto's RestoreTableFromBackup,
 and a copy job copies it into the destination region's DynamoDB backend.
+
+A table with PITR and a cut rule (``/_drctl/backups/cut``) is backed up as
+of an instant inside the job's consistency window instead: its recovery
+point's contents come from the PITR history (pitr.Cut) when a restore or
+copy of it first ends, and such a job stays RUNNING until that instant has
+passed (it may lie after the backup job's completion). A restore may be
+told to corrupt the table it creates (corruption.py).
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Backup as DynamoBackup
 from moto.moto_api._internal import mock_random
 
-from . import faults
+from . import faults, pitr
+from .corruption import RESTORE_CORRUPTIONS
 from .lifecycle import TERMINAL, JobLifecycle
 
 LOCK = threading.RLock()
@@ -131,6 +139,8 @@ class RecoveryPoint:
         created_by: dict[str, Any] | None = None,
         source_vault_arn: str | None = None,
         initiation_date: float | None = None,
+        completion_date: float | None = None,
+        cut: "pitr.Cut | None" = None,
     ):
         self.arn = arn
         self.vault_name = vault.backup_vault_name
@@ -144,7 +154,10 @@ class RecoveryPoint:
         self.source_vault_arn = source_vault_arn
         self.creation_date = initiation_date or unix_time()
         self.initiation_date = self.creation_date
-        self.completion_date = unix_time()
+        self.completion_date = completion_date or unix_time()
+        # The contents as of an instant of the PITR history, taken when a
+        # restore or copy first needs them (None: the backup as taken).
+        self.cut = cut
         self.status = "COMPLETED"
         self.size = 0
         self.last_restore_time: float | None = None
@@ -152,6 +165,15 @@ class RecoveryPoint:
     @property
     def resource_name(self) -> str:
         return self.resource_arn.rsplit("/", 1)[-1]
+
+    def contents_ready(self) -> bool:
+        """Whether the instant the contents are cut at has passed."""
+        return self.cut is None or self.cut.ready()
+
+    def settle_contents(self, ddb_backup: Any) -> None:
+        """Puts the cut contents into the DynamoDB backup (once)."""
+        if self.cut is not None:
+            pitr.settle_backup(ddb_backup)
 
     def _common(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -223,10 +245,14 @@ class Job:
         self.completion_date: float | None = None
         self.status_message: str | None = None
         self.fail_message: str | None = None
-        self.life = JobLifecycle(self.kind, self.account)
+        self.life = JobLifecycle(self.kind, self.account, gate=self.may_complete)
         self._settled = False
 
-    def doom(self, message: str) -> None:
+    def may_complete(self) -> bool:
+        """Whether the job may reach COMPLETED now (see JobLifecycle.gate)."""
+        return True
+
+    def doom(self, message: str, code: str | None = None) -> None:
         if self._settled:
             return
         self.fail_message = message
@@ -277,8 +303,9 @@ class BackupJob(Job):
     kind = "backup"
 
     def __init__(self, ext_, vault, resource_arn, iam_role_arn, lifecycle_cfg,
-                 recovery_point_arn, ddb_backup_arn, created_by=None, tags=None):
+                 recovery_point_arn, ddb_backup_arn, created_by=None, tags=None, cut=None):
         super().__init__(ext_)
+        self.cut = cut
         self.tags = dict(tags or {})
         self.vault = vault
         self.resource_arn = resource_arn
@@ -298,7 +325,12 @@ class BackupJob(Job):
             lifecycle_cfg=self.lifecycle,
             created_by=self.created_by,
             initiation_date=self.creation_date,
+            completion_date=self.completion_date,
+            cut=self.cut,
         )
+        if self.cut is not None:
+            # Now that the window [created − margin, completed + margin] is known.
+            self.cut.place(self.creation_date, self.completion_date)
         self.ext.recovery_points[rp.arn] = rp
         if self.tags and rp.arn.startswith("arn:aws:backup:"):
             self.ext.backend.tagger.tag_resource(rp.arn, _tag_list(self.tags))
@@ -306,6 +338,7 @@ class BackupJob(Job):
     def on_failed(self) -> None:
         ddb = dynamodb_backends[self.account][self.region]
         ddb.backups.pop(self.ddb_backup_arn, None)
+        pitr.PENDING.pop(self.ddb_backup_arn, None)
 
     def describe(self, state: str) -> dict[str, Any]:
         out = {
@@ -353,15 +386,22 @@ class RestoreJob(Job):
         self.iam_role_arn = iam_role_arn
         self.metadata = metadata
         self.created_resource_arn: str | None = None
+        self.corruption: dict[str, Any] | None = None
+
+    def may_complete(self) -> bool:
+        return self.recovery_point.contents_ready()
 
     def on_complete(self) -> None:
         ddb = dynamodb_backends[self.account][self.region]
+        rp = self.recovery_point
+        rp.settle_contents(ddb.get_backup(rp.ddb_backup_arn))
         table = ddb.restore_table_from_backup(
             target_table_name=self.target_table,
-            backup_arn=self.recovery_point.ddb_backup_arn,
+            backup_arn=rp.ddb_backup_arn,
         )
         self.created_resource_arn = table.table_arn
-        self.recovery_point.last_restore_time = unix_time()
+        rp.last_restore_time = unix_time()
+        self.corruption = RESTORE_CORRUPTIONS.apply(self.account, self.region, table, self.job_id)
 
     def describe(self, state: str) -> dict[str, Any]:
         rp = self.recovery_point
@@ -403,10 +443,14 @@ class CopyJob(Job):
         self.lifecycle = lifecycle_cfg
         self.dest_recovery_point_arn: str | None = None
 
+    def may_complete(self) -> bool:
+        return self.recovery_point.contents_ready()
+
     def on_complete(self) -> None:
         src = self.recovery_point
         src_ddb = dynamodb_backends[self.account][self.region]
         backup = src_ddb.get_backup(src.ddb_backup_arn)
+        src.settle_contents(backup)
         dest_account = self.dest_ext.account_id
         dest_region = self.dest_ext.region_name
         dest_ddb = dynamodb_backends[dest_account][dest_region]
@@ -586,13 +630,21 @@ class BackupExtension:
             )
         backup = ddb.create_backup(table_name, f"awsbackup-{mock_random.get_random_hex(8)}")
         backup.type = "AWS_BACKUP"
-        _leave_out(backup.table, faults.SNAPSHOT_OMISSIONS.take(self.account_id, resource_arn))
+        omitted = faults.SNAPSHOT_OMISSIONS.take(self.account_id, resource_arn)
+        _leave_out(backup.table, omitted)
+        cut = None
+        history = pitr.history_of(ddb.tables[table_name])
+        rule = pitr.CUT_RULES.find(self.account_id, table_name) if history is not None else None
+        if rule is not None:
+            cut = pitr.Cut(history, rule, after=lambda table: _leave_out(table, omitted))
+            pitr.PENDING[backup.arn] = cut
         if self.management.get("DynamoDB"):
             rp_arn = recovery_point_arn(self.region_name, self.account_id)
         else:
             rp_arn = backup.arn
         job = BackupJob(self, vault, resource_arn, iam_role_arn, lifecycle_cfg,
-                        rp_arn, backup.arn, created_by, _recovery_point_tags(ddb, resource_arn, tags))
+                        rp_arn, backup.arn, created_by, _recovery_point_tags(ddb, resource_arn, tags),
+                        cut=cut)
         self.backup_jobs[job.job_id] = job
         faults.JOB_FAILURES.apply(job, {"resource_arn": resource_arn})
         self.notify(vault_name, "BACKUP_JOB_STARTED", job, "RUNNING")
@@ -617,6 +669,7 @@ class BackupExtension:
         rp = self.recovery_point(arn, vault_name)
         ddb = dynamodb_backends[self.account_id][self.region_name]
         ddb.backups.pop(rp.ddb_backup_arn, None)
+        pitr.PENDING.pop(rp.ddb_backup_arn, None)
         del self.recovery_points[arn]
 
     # -- restore jobs -----------------------------------------------------

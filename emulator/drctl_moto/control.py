@@ -14,7 +14,8 @@ from moto.core.request import Request
 from moto.core.responses import BaseResponse
 from moto.core.routing import get_service_router
 
-from . import faults, lifecycle
+from . import exports, faults, lifecycle, pitr
+from .corruption import RESTORE_CORRUPTIONS
 
 CONTROL_PREFIX = "/_drctl"
 
@@ -113,6 +114,7 @@ def _all_jobs(account: str | None):
             yield from state.backup_jobs.values()
             yield from state.restore_jobs.values()
             yield from state.copy_jobs.values()
+    yield from exports.all_exports(account)
 
 
 def handle_control(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
@@ -190,6 +192,48 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             if method == "DELETE":
                 faults.SNAPSHOT_OMISSIONS.clear(account)
                 return _json_response(start_response, 200, {"cleared": True})
+        if path == "/pitr":
+            if method == "POST":
+                if body.get("lag_seconds") is None and body.get("retention_seconds") is None:
+                    raise ValueError("say lag_seconds (and/or retention_seconds)")
+                settings = pitr.SETTINGS.set(account, body.get("lag_seconds"), body.get("retention_seconds"))
+                return _json_response(start_response, 200, settings)
+            if method == "GET":
+                return _json_response(start_response, 200, {**pitr.SETTINGS.get(account),
+                                                            "default_lag_seconds": pitr.DEFAULT_LAG_SECONDS,
+                                                            "tables": pitr.all_stats(account)})
+            if method == "DELETE":
+                pitr.SETTINGS.clear(account)
+                return _json_response(start_response, 200, {"reset": True})
+        if path == "/exports":
+            if method == "POST":
+                if body.get("items_per_file") is None:
+                    raise ValueError("say items_per_file")
+                return _json_response(start_response, 200, exports.SETTINGS.set(account, body["items_per_file"]))
+            if method == "GET":
+                listed = [{"arn": e.arn, "account": e.account, "region": e.region, "table_arn": e.table_arn,
+                           "status": e.life._status, "export_time": e.export_time,
+                           "manifest": e.manifest_key} for e in exports.all_exports(account)]
+                return _json_response(start_response, 200, {**exports.SETTINGS.get(account), "exports": listed})
+            if method == "DELETE":
+                exports.SETTINGS.clear(account)
+                return _json_response(start_response, 200, {"reset": True})
+        if path == "/backups/cut":
+            if method == "POST":
+                return _json_response(start_response, 200, {"rule": pitr.CUT_RULES.add(body)})
+            if method == "GET":
+                return _json_response(start_response, 200, {"rules": pitr.CUT_RULES.list()})
+            if method == "DELETE":
+                pitr.CUT_RULES.clear(account)
+                return _json_response(start_response, 200, {"cleared": True})
+        if path == "/restores/corrupt":
+            if method == "POST":
+                return _json_response(start_response, 200, {"rule": RESTORE_CORRUPTIONS.add(body)})
+            if method == "GET":
+                return _json_response(start_response, 200, RESTORE_CORRUPTIONS.list(account))
+            if method == "DELETE":
+                RESTORE_CORRUPTIONS.clear(account)
+                return _json_response(start_response, 200, {"cleared": True})
         if path == "/cfn/fail":
             if method == "POST":
                 return _json_response(start_response, 200, {"rule": faults.RESOURCE_FAILURES.add(body)})
@@ -205,6 +249,9 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             faults.SNAPSHOT_OMISSIONS.clear(account)
             faults.CALLS.clear(account)
             lifecycle.reset_progression(account)
+            pitr.reset(account)
+            exports.reset(account)
+            RESTORE_CORRUPTIONS.clear(account)
             return _json_response(start_response, 200, {"reset": True, "account": account})
     except ValueError as err:
         return _json_response(start_response, 400, {"error": str(err)})

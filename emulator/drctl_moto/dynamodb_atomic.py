@@ -17,6 +17,7 @@ import threading
 WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement")
 
 _lock = threading.RLock()
+LOCK = _lock  # for the extension's other hooks on the same write paths (pitr.py)
 
 
 def _serialised(method):

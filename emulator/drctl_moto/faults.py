@@ -253,12 +253,13 @@ class _RuleBook:
 
 
 class JobFailures(_RuleBook):
-    """Rules that make a backup / restore / copy job end FAILED."""
+    """Rules that make a backup / restore / copy job (or a DynamoDB export)
+    end FAILED."""
 
     def add(self, spec: dict[str, Any]) -> dict[str, Any]:
         kind = spec.get("kind", "all")
-        if kind not in ("backup", "restore", "copy", "all"):
-            raise ValueError("kind must be backup, restore, copy or all")
+        if kind not in ("backup", "restore", "copy", "export", "all"):
+            raise ValueError("kind must be backup, restore, copy, export or all")
         if not (spec.get("next") or spec.get("resource_arn") or spec.get("target_table")):
             raise ValueError('say which job fails: "next": true, resource_arn or target_table')
         rule = {
@@ -269,6 +270,7 @@ class JobFailures(_RuleBook):
             "resource_arn": spec.get("resource_arn"),
             "target_table": spec.get("target_table"),
             "message": spec.get("message") or "Injected failure",
+            "code": spec.get("code"),  # an export's FailureCode (default UNKNOWN)
             "times": int(spec.get("times", 1)),
         }
         with _lock:
@@ -291,7 +293,7 @@ class JobFailures(_RuleBook):
             for rule in self.rules:
                 if rule["times"] > 0 and self._match(rule, job, attrs):
                     rule["times"] -= 1
-                    job.doom(rule["message"])
+                    job.doom(rule["message"], rule.get("code"))
                     self.rules = [r for r in self.rules if r["times"] > 0]
                     return True
         return False

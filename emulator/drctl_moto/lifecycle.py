@@ -1,27 +1,32 @@
 """Job life cycles on top of moto's state manager.
 
-Every AWS Backup job the extension creates is a moto ``ManagedState``.  Its
-progression (immediate / manual / time) is looked up in moto's state manager
-under a model name.  A progression set for one account is registered under
-``drctl::<kind>-job@<account>``; one set for everybody under
-``drctl::<kind>-job``.  A job uses its account's entry when there is one.
+Every AWS Backup job (and DynamoDB export) the extension creates is a moto
+``ManagedState``.  Its progression (immediate / manual / time) is looked up
+in moto's state manager under a model name.  A progression set for one
+account is registered under ``drctl::<kind>-job@<account>``; one set for
+everybody under ``drctl::<kind>-job``.  A job uses its account's entry when
+there is one.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
-KINDS = ("backup", "restore", "copy")
+KINDS = ("backup", "restore", "copy", "export")
 
 # Terminal states of the three kinds of job.
 TERMINAL = {"COMPLETED", "FAILED", "ABORTED", "EXPIRED", "PARTIAL"}
 
-# The first state of each kind, as AWS names them (restore jobs start PENDING).
-FIRST_STATE = {"backup": "CREATED", "restore": "PENDING", "copy": "CREATED"}
+# The first state of each kind, as AWS names them (restore jobs start PENDING;
+# a DynamoDB export is IN_PROGRESS until it ends).
+FIRST_STATE = {"backup": "CREATED", "restore": "PENDING", "copy": "CREATED", "export": "IN_PROGRESS"}
+
+# The state a job is in while it runs (an export has no separate one).
+RUNNING_STATE = {"backup": "RUNNING", "restore": "RUNNING", "copy": "RUNNING", "export": "IN_PROGRESS"}
 
 _lock = threading.RLock()
 _scoped: set[str] = set()
@@ -58,7 +63,7 @@ def set_progression(
     kinds = KINDS if kind == "all" else (kind,)
     for one in kinds:
         if one not in KINDS:
-            raise ValueError(f"unknown kind {one!r}: backup, restore, copy or all")
+            raise ValueError(f"unknown kind {one!r}: backup, restore, copy, export or all")
         name = model_name(one, account)
         with _lock:
             state_manager.set_transition(name, transition)
@@ -93,21 +98,35 @@ def _effective_name(kind: str, account: str | None) -> str:
 
 
 class JobLifecycle(ManagedState):
-    """CREATED (PENDING) -> RUNNING -> COMPLETED, or -> FAILED when doomed.
+    """CREATED (PENDING) -> RUNNING -> COMPLETED, or -> FAILED when doomed;
+    an export: IN_PROGRESS -> COMPLETED (or FAILED).
 
     ``status`` is read without side effects on the tick counter; ``observe``
     is what a Describe call does: read the status, then count the call (so
     in manual mode the caller sees every state in turn).
+
+    ``gate`` (optional) holds the job in its running state, whatever the
+    progression says, until it answers True: a restore of a recovery point
+    whose contents are cut at an instant still ahead cannot end before it.
     """
 
-    def __init__(self, kind: str, account: str):
-        first = FIRST_STATE[kind]
+    def __init__(self, kind: str, account: str, gate: Callable[[], bool] | None = None):
         self.kind = kind
         self.account = account
-        super().__init__(
-            model_name(kind),
-            transitions=[(first, "RUNNING"), ("RUNNING", "COMPLETED")],
-        )
+        self.gate = gate
+        super().__init__(model_name(kind), transitions=self._path("COMPLETED"))
+
+    def _path(self, end: str) -> list[tuple[str, str]]:
+        first, running = FIRST_STATE[self.kind], RUNNING_STATE[self.kind]
+        if first == running:
+            return [(first, end)]
+        return [(first, running), (running, end)]
+
+    def _get_next_status(self, previous: str | None) -> str | None:
+        nxt = super()._get_next_status(previous)
+        if nxt == "COMPLETED" and self.gate is not None and not self.gate():
+            return previous
+        return nxt
 
     # moto's ManagedState stores model_name as a plain attribute; make it
     # resolve to the account's own entry when one is registered.
@@ -121,8 +140,7 @@ class JobLifecycle(ManagedState):
 
     def doom(self) -> None:
         """End in FAILED instead of COMPLETED (unless already terminal)."""
-        first = FIRST_STATE[self.kind]
-        self._transitions = [(first, "RUNNING"), ("RUNNING", "FAILED")]
+        self._transitions = self._path("FAILED")
 
     def observe(self) -> str | None:
         current = self.status

@@ -69,6 +69,62 @@ REQUIRED = [
     ("moto.dynamodb.models", "DynamoDBBackend.restore_table_from_backup"),
     ("moto.dynamodb.models", "DynamoDBBackend.update_table"),
     ("moto.dynamodb.models", "DynamoDBBackend.update_continuous_backups"),
+    # pitr.py, exports.py, corruption.py (DynamoDB history, restores, exports)
+    ("moto.dynamodb.models", "DynamoDBBackend.update_item"),
+    ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
+    ("moto.dynamodb.models", "DynamoDBBackend.describe_continuous_backups"),
+    ("moto.dynamodb.models", "DynamoDBBackend.delete_table"),
+    ("moto.dynamodb.models", "DynamoDBBackend.get_table"),
+    ("moto.dynamodb.models", "DynamoDBBackend.get_keys_value"),
+    ("moto.dynamodb.models", "DynamoDBBackend.get_backup"),
+    ("moto.dynamodb.models.table", "Table.put_item"),
+    ("moto.dynamodb.models.table", "Table.get_item"),
+    ("moto.dynamodb.models.table", "RestoredPITTable._parse_params_from_table"),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType"),
+    ("moto.dynamodb.models.dynamo_type", "Item.to_json"),
+    ("moto.dynamodb.models.utilities", "dynamo_json_dump"),
+    ("moto.dynamodb.responses", "DynamoHandler.restore_table_to_point_in_time"),
+    ("moto.dynamodb.responses", "DynamoHandler.create_backup"),
+    ("moto.dynamodb.responses", "DynamoHandler.export_table_to_point_in_time"),
+    ("moto.dynamodb.responses", "DynamoHandler.describe_export"),
+    ("moto.dynamodb.responses", "DynamoHandler.list_exports"),
+    ("moto.dynamodb.responses", "DynamoHandler.dynamodb_backend"),
+    ("moto.dynamodb.responses", "DynamoResult"),
+    ("moto.dynamodb.exceptions", "ERROR_TYPE_PREFIX"),
+    ("moto.dynamodb.exceptions", "MockValidationException"),
+    ("moto.dynamodb.exceptions", "PointInTimeRecoveryUnavailable"),
+    ("moto.dynamodb.exceptions", "SourceTableNotFoundException"),
+    ("moto.dynamodb.exceptions", "TableAlreadyExistsException"),
+    ("moto.dynamodb.exceptions", "TableNotFoundException"),
+    ("moto.core.exceptions", "JsonRESTError"),
+    ("moto.core.responses", "ActionResult"),
+    ("moto.core.utils", "unix_time"),
+    ("moto.moto_api._internal", "mock_random"),
+    ("moto.utilities.utils", "get_partition"),
+    # exports.py and cfn_s3.py (S3)
+    ("moto.s3.models", "s3_backends"),
+    ("moto.s3.models", "FakeBucket.get_permission"),
+    ("moto.s3.models", "FakeBucket.has_cfn_attr"),
+    ("moto.s3.models", "S3Backend.put_object"),
+    ("moto.s3.models", "S3Backend.create_bucket"),
+    ("moto.s3.models", "S3Backend.delete_bucket"),
+    ("moto.s3.models", "S3Backend.put_bucket_encryption"),
+    ("moto.s3.models", "S3Backend.delete_bucket_encryption"),
+    ("moto.s3.models", "S3Backend.put_public_access_block"),
+    ("moto.s3.models", "S3Backend.delete_public_access_block"),
+    ("moto.s3.models", "S3Backend.put_bucket_lifecycle_configuration"),
+    ("moto.s3.models", "S3Backend.delete_bucket_lifecycle"),
+    ("moto.s3.models", "S3Backend.put_bucket_ownership_controls"),
+    ("moto.s3.models", "S3Backend.delete_bucket_ownership_controls"),
+    ("moto.s3.models", "S3Backend.put_bucket_tagging"),
+    ("moto.s3.models", "S3Backend.delete_bucket_tagging"),
+    ("moto.s3.models", "S3Backend.put_bucket_versioning"),
+    ("moto.s3.models", "S3Backend.put_bucket_policy"),
+    ("moto.s3.models", "S3Backend.delete_bucket_policy"),
+    ("moto.s3.cloud_formation", "cfn_to_api_encryption"),
+    ("moto.iam.access_control", "IAMPolicy"),
+    ("moto.iam.access_control", "PermissionResult"),
+    ("moto.cloudformation.parsing", "ResourceMap.build_resource_diff"),
     ("moto.sns.models", "sns_backends"),
     ("moto.sns.models", "Topic.get_cfn_attribute"),
     ("moto.sns.models", "SNSBackend.subscribe"),
@@ -139,7 +195,7 @@ def installed_problems() -> list[str]:
     found: list[str] = []
     from moto.cloudformation.parsing import get_model_map
 
-    from . import cfn_backup, cfn_resources
+    from . import cfn_backup, cfn_resources, cfn_s3
 
     expected = {
         "AWS::Backup::BackupVault": cfn_backup.BackupVaultResource,
@@ -148,6 +204,8 @@ def installed_problems() -> list[str]:
         "AWS::SNS::Subscription": cfn_resources.SubscriptionResource,
         "AWS::DynamoDB::Table": cfn_resources.TableResource,
         "AWS::SNS::Topic": cfn_resources.TopicResource,
+        "AWS::S3::Bucket": cfn_s3.BucketResource,
+        "AWS::S3::BucketPolicy": cfn_s3.BucketPolicyResource,
     }
     model_map = get_model_map()
     for cfn_type, cls in expected.items():
@@ -155,6 +213,19 @@ def installed_problems() -> list[str]:
             found.append(f"moto's CloudFormation model map does not use the extension for {cfn_type}")
     if "AWS::IAM::Role" not in model_map:
         found.append("moto's CloudFormation model map lacks AWS::IAM::Role")
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+    from moto.s3.models import FakeBucket
+
+    for cls, name in ((Table, "put_item"), (Table, "delete_item"), (DynamoDBBackend, "update_item"),
+                      (DynamoDBBackend, "transact_write_items"),
+                      (DynamoDBBackend, "update_continuous_backups"),
+                      (DynamoDBBackend, "describe_continuous_backups"),
+                      (DynamoDBBackend, "delete_table"), (DynamoDBBackend, "restore_table_from_backup")):
+        if not getattr(getattr(cls, name), "__drctl_pitr__", False):
+            found.append(f"{cls.__name__}.{name} is not hooked for the PITR history")
+    if not getattr(FakeBucket.get_permission, "__drctl__", False):
+        found.append("FakeBucket.get_permission is not the extension's")
     return found
 
 

@@ -123,6 +123,51 @@ def delete_resource(self, parsed_resource: Any, resource_json: dict[str, Any]) -
 
 
 # ---------------------------------------------------------------------------
+# Updates reach the resources that refer to a replaced one
+
+_original_build_resource_diff = parsing.ResourceMap.build_resource_diff
+_original_resource_map_update = parsing.ResourceMap.update
+
+
+def build_resource_diff(self, other_template: dict[str, Any],
+                        parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """During an update, a resource whose properties refer (Ref, GetAtt,
+    Sub) to a resource being replaced is updated too, after it (moto
+    updates only resources whose template text changed, so e.g. a bucket
+    policy kept pointing at the old bucket). The change set shows these as
+    Dynamic changes (changesets.annotate)."""
+    diff = _original_build_resource_diff(self, other_template, parameters)
+    if not self.__dict__.get("_drctl_updating"):
+        return diff
+    from .changesets import references
+    from .replacement import rules_for
+
+    old, new = self._resource_json_map, other_template.get("Resources") or {}
+    replaced = set()
+    for name in diff["Modify"]:
+        old_props = old.get(name, {}).get("Properties") or {}
+        new_props = new[name].get("Properties") or {}
+        always = rules_for(new[name].get("Type", "")).always
+        if any(old_props.get(p) != new_props.get(p) for p in always):
+            replaced.add(name)
+    for name, resource_json in new.items():
+        if name not in old or name in diff["Modify"]:
+            continue
+        if any(target.split(".", 1)[0] in replaced
+               for _, target in references(resource_json.get("Properties") or {})):
+            diff["Modify"].append(name)
+    return diff
+
+
+def resource_map_update(self, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+    self.__dict__["_drctl_updating"] = True
+    try:
+        _original_resource_map_update(self, template, parameters)
+    finally:
+        self.__dict__.pop("_drctl_updating", None)
+
+
+# ---------------------------------------------------------------------------
 # Stack life cycle with roll-back
 
 
@@ -306,6 +351,8 @@ def install() -> None:
     parsing.parse_and_create_resource = parse_and_create_resource
     parsing.parse_and_update_resource = parse_and_update_resource
     parsing.ResourceMap._delete_resource = delete_resource
+    parsing.ResourceMap.build_resource_diff = build_resource_diff
+    parsing.ResourceMap.update = resource_map_update
     Stack.create_resources = create_resources
     Stack.update = update
     CloudFormationBackend.execute_change_set = execute_change_set

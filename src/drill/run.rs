@@ -248,9 +248,38 @@ impl<'a> Run<'a> {
                 if self.policy.spec.verify.checks.contains(&Check::Canary(true)) {
                     self.place_canary(source).await?;
                 }
+                if self.resume().and_then(|r| r.backup_job_id.as_ref()).is_none() {
+                    self.settle_before_backup(source).await?;
+                }
                 self.back_up(&vault, &resource, role).await
             }
         }
+    }
+
+    /// Waits, before an on-demand backup is requested, until what the drill
+    /// proves is certain to be in it. AWS: a backup requested at T holds
+    /// every write committed before T − 60 s; later writes may or may not
+    /// be in it. So the canary is written a margin before the request, and
+    /// with the point-in-time reference the window's start (creation −
+    /// margin) must lie within the table's PITR window, which a PITR the
+    /// apply just turned on does not reach yet.
+    async fn settle_before_backup(&self, source: &TableDescription) -> Result<(), DrillError> {
+        let margin = self.options.consistency_margin;
+        let mut until = SystemTime::now();
+        if self.canary.as_ref().is_some_and(|placed| placed.in_source) {
+            until += margin;
+        }
+        if self.wants_reference() {
+            let table = source.table_name().unwrap_or_default();
+            if let Some(earliest) = reference::export::earliest_restorable(&self.primary, table).await? {
+                until = until.max(earliest + margin);
+            }
+        }
+        if let Ok(wait) = until.duration_since(SystemTime::now()) {
+            tracing::info!(seconds = wait.as_secs_f64(), "waiting for the backup's consistency margin before requesting it");
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
     }
 
     /// The on-demand backup: the resumed drill's job, or a new one (told to

@@ -59,9 +59,11 @@ pub fn item_count(prepared: &Prepared, outcome: &Outcome, spec: &ItemCountCheck)
     let passed = outcome.changed_missing.is_empty() && within_tolerance(expected, expected + outcome.count_difference, basis_points);
     let reason = match passed {
         true => format!(
-            "{} items restored: all {} items unchanged across the window are there, and {}; against {}",
+            "{} items restored: {} of {} items unchanged across the window are there (within the {} tolerance), and {}; against {}",
             outcome.restored,
+            outcome.stable_restored,
             outcome.stable_expected,
+            spec.tolerance,
             changed_phrase(outcome),
             window_phrase(prepared)
         ),

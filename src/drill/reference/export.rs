@@ -113,6 +113,28 @@ pub async fn wait_restorable(
     .await
 }
 
+/// When the table's PITR window begins, or `None` when PITR is off.
+pub async fn earliest_restorable(clients: &Clients, table: &str) -> Result<Option<SystemTime>, DrillError> {
+    let out = clients
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| DrillError::aws(format!("DescribeContinuousBackups {table}"), &e))?;
+    let pitr = out.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
+    if pitr.and_then(|p| p.point_in_time_recovery_status()) != Some(&PointInTimeRecoveryStatus::Enabled) {
+        return Ok(None);
+    }
+    pitr.and_then(|p| p.earliest_restorable_date_time())
+        .and_then(|t| SystemTime::try_from(*t).ok())
+        .map(Some)
+        .ok_or_else(|| DrillError::Aws {
+            action: format!("DescribeContinuousBackups {table}"),
+            why: "PITR is on but the answer has no EarliestRestorableDateTime".into(),
+        })
+}
+
 /// One export to start.
 pub struct ExportRequest<'a> {
     pub table_arn: &'a str,
