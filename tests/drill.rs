@@ -37,6 +37,12 @@ fn two_region_yaml(recovery_point: &str) -> String {
         .replace("      - query:", "      - fingerprint: match\n      - query:")
 }
 
+/// A policy whose data checks compare with the source as it is (a table
+/// declared static): what the tests of that mode use.
+fn static_source(yaml: String) -> String {
+    yaml.replace("    recovery_point: ", "    reference: source\n    static: true\n    recovery_point: ")
+}
+
 fn checked(yaml: &str) -> Checked {
     let checked = policy::check([Input { file: "desired/spatial-scans.yaml".into(), content: Ok(yaml.as_bytes().to_vec()) }]);
     assert!(!checked.has_errors(), "{:#?}", checked.findings);
@@ -66,6 +72,9 @@ fn fast() -> drill::Options {
         table_deadline: support::DEADLINE,
         backoff: Backoff { initial: Duration::from_millis(25), max: Duration::from_millis(400) },
         scan_segments: 4,
+        // The emulator cuts a backup at its job's start unless a test says
+        // otherwise: a short margin covers it (see tests/live_tables.rs).
+        consistency_margin: Duration::from_secs(1),
         ..drill::Options::default()
     }
 }
@@ -166,13 +175,16 @@ async fn an_on_demand_drill_passes_every_check_and_leaves_no_scratch_table() {
     assert_eq!(names, ["status", "schema", "item_count", "sample", "canary", "fingerprint", "query"]);
     assert!(result.checks.iter().all(|c| c.passed), "{result:#?}");
     let with_canary = ITEMS as u64 + 1;
-    assert_eq!((number(&result, "item_count", "source"), number(&result, "item_count", "restored")), (with_canary, with_canary));
+    let count = (number(&result, "item_count", "unchanged_expected"), number(&result, "item_count", "restored"));
+    assert_eq!(count, (with_canary, with_canary), "against the source at the recovery point, the canary in it");
     assert_eq!(number(&result, "item_count", "tolerance_basis_points"), 100);
     assert_eq!((number(&result, "sample", "compared"), number(&result, "sample", "equal")), (with_canary, with_canary));
     assert_eq!(number(&result, "sample", "mismatched"), 0);
     assert_eq!(number(&result, "canary", "found"), 1);
     assert_eq!(number(&result, "query", "items"), ITEMS as u64 / 5, "pk HOME#1 holds every fifth item");
-    assert_eq!(number(&result, "fingerprint", "restored_items"), with_canary);
+    assert_eq!(number(&result, "fingerprint", "restored"), with_canary);
+    let reference = result.reference.as_ref().expect("PITR on: the point-in-time reference");
+    assert_eq!((reference.kind, reference.exports.len(), reference.changed_in_window), ("point-in-time", 2, 0), "{reference:#?}");
     assert_eq!(number(&result, "schema", "differences"), 0);
 
     let rto = result.rto.as_ref().expect("RTO measured");
@@ -233,7 +245,7 @@ async fn change_an_item_after_the_backup(account: &TestAccount) {
 #[tokio::test]
 async fn restored_data_that_differ_from_the_source_fail_the_sample_and_fingerprint() {
     let account = support::account().await;
-    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let policy = ground(&account, &static_source(scans_yaml("on-demand"))).await;
     account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 1.0 });
 
     let options = fast();
@@ -389,8 +401,9 @@ async fn a_check_throttled_past_the_sdks_retries_makes_the_drill_inconclusive_no
     let (account, result) = drilled_under(Fault::throttle("dynamodb", "Scan").times(1)).await;
 
     assert_eq!(result.verdict, Verdict::Inconclusive, "{result:#?}");
+    // item_count and fingerprint share one scan of the restore: both go unanswered.
     let unanswered: Vec<&str> = result.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
-    assert_eq!(unanswered.len(), 1, "{result:#?}");
+    assert!(!unanswered.is_empty() && unanswered.iter().all(|c| ["item_count", "fingerprint", "sample"].contains(c)), "{result:#?}");
     assert!(result.checks.iter().filter(|c| !c.passed).all(|c| c.inconclusive && c.reason.contains("Throttling")), "{result:#?}");
     assert_eq!(scratch_tables(&account).await, Vec::<String>::new());
     assert_source_untouched(&account).await;
@@ -455,6 +468,9 @@ async fn a_throttled_look_at_a_copied_point_starts_no_second_copy_job() {
     let account = support::account().await;
     let policy = ground(&account, &two_region_yaml("latest")).await;
     enable_advanced_backup(&account).await;
+    // The scheduled backup runs a while after the apply turned PITR on (a
+    // point taken within the margin of it cannot be compared item for item).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let backup = account.clients().backup;
     backup
         .start_backup_job()
@@ -500,7 +516,7 @@ async fn a_restore_past_its_deadline_is_a_failed_drill_naming_the_timeout() {
 #[tokio::test]
 async fn throttled_scans_and_queries_are_retried_and_the_drill_still_passes() {
     let account = support::account().await;
-    let policy = ground(&account, &scans_yaml("on-demand")).await;
+    let policy = ground(&account, &static_source(scans_yaml("on-demand"))).await;
     account.inject_fault(Fault::throttle("dynamodb", "Scan").probability(0.3, 11));
     account.inject_fault(Fault::throttle("dynamodb", "Query").times(1));
     let aws = account.aws_with_attempts(10).await;
@@ -546,9 +562,11 @@ async fn a_two_region_drill_passes_every_check_in_both_regions_and_leaves_no_scr
         let names: Vec<&str> = result.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["status", "schema", "item_count", "sample", "canary", "fingerprint", "query"]);
         let with_canary = ITEMS as u64 + 1;
-        assert_eq!((number(result, "item_count", "source"), number(result, "item_count", "restored")), (with_canary, with_canary));
+        let count = (number(result, "item_count", "unchanged_expected"), number(result, "item_count", "restored"));
+        assert_eq!(count, (with_canary, with_canary));
         assert_eq!(number(result, "canary", "found"), 1);
-        assert_eq!(number(result, "fingerprint", "restored_items"), with_canary);
+        assert_eq!(number(result, "fingerprint", "restored"), with_canary);
+        assert_eq!(result.reference.as_ref().map(|r| r.kind), Some("point-in-time"), "one reference for both regions");
         assert!(result.rpo.as_ref().is_some_and(|r| r.met && r.measured_seconds < 60.0), "{:?}", result.rpo);
         assert!(result.rto.as_ref().is_some_and(|r| r.met), "{:?}", result.rto);
         assert_eq!(result.scratch_cleanup, Cleanup::Deleted);
@@ -625,6 +643,9 @@ async fn a_latest_dr_drill_restores_a_completed_copy_of_the_chosen_point_without
     let account = support::account().await;
     let policy = ground(&account, &two_region_yaml("latest")).await;
     enable_advanced_backup(&account).await;
+    // The scheduled backup runs a while after the apply turned PITR on (a
+    // point taken within the margin of it cannot be compared item for item).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let backup = account.clients().backup;
     let taken = backup
         .start_backup_job()

@@ -62,6 +62,11 @@ pub enum DrillError {
     /// that failed): the data checks fail with why and the fix.
     #[error("the point-in-time reference: {why}")]
     Reference { why: String },
+    /// The point-in-time reference cannot exist yet for this recovery
+    /// point (PITR was turned on after it was taken): nothing is known
+    /// against the recovery, so the drill is inconclusive, not failed.
+    #[error("the point-in-time reference: {why}")]
+    ReferenceNotYet { why: String },
     /// The restore slots were closed: the process is stopping.
     #[error("no restore slot: the restore slots were closed (the process is stopping)")]
     Stopping,
@@ -73,7 +78,7 @@ impl DrillError {
     /// refusal for access or a quota, the state store refusing a step, the
     /// process stopping.
     pub fn is_inconclusive(&self) -> bool {
-        matches!(self, Self::Transient { .. } | Self::Refused { .. } | Self::Journal { .. } | Self::Stopping)
+        matches!(self, Self::Transient { .. } | Self::Refused { .. } | Self::Journal { .. } | Self::ReferenceNotYet { .. } | Self::Stopping)
     }
 
     /// An AWS call's failure, with the SDK error rendered without its request.

@@ -98,10 +98,11 @@ pub async fn wait_restorable(
         };
         let earliest = time(pitr.and_then(|p| p.earliest_restorable_date_time()), "EarliestRestorableDateTime")?;
         if earliest > from {
-            return Err(DrillError::Reference {
+            return Err(DrillError::ReferenceNotYet {
                 why: format!(
                     "point-in-time recovery of {table} reaches back to {} only, after the window's start {}: it was turned on \
-                     after the backup; the next drill is covered",
+                     after the backup was taken, so this recovery point cannot be compared item for item; a recovery point \
+                     taken from now on can",
                     rfc3339(earliest),
                     rfc3339(from)
                 ),
