@@ -85,7 +85,8 @@ impl Writer {
         let task = tokio::spawn(async move {
             let mut n = NEXT.fetch_add(100_000, Ordering::Relaxed);
             while !stopping.load(Ordering::Relaxed) {
-                let key = |i: usize| support::fixture_item(i).into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect::<HashMap<_, _>>();
+                let key =
+                    |i: usize| support::fixture_item(i).into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect::<HashMap<_, _>>();
                 let outcome = match n % 3 {
                     0 => {
                         let mut item = support::fixture_item(ITEMS + n);
@@ -155,7 +156,10 @@ async fn a_good_restore_of_a_table_under_writes_passes_wherever_the_backup_is_cu
             let reference = result.reference.as_ref().expect("the result names its reference");
             assert_eq!(reference.kind, "point-in-time");
             assert_eq!(reference.exports.len(), 2, "{reference:#?}");
-            assert!(reference.changed_in_window > 0, "cut at the {cut}: the writer changed items within the window ({writes} writes): {reference:#?}");
+            assert!(
+                reference.changed_in_window > 0,
+                "cut at the {cut}: the writer changed items within the window ({writes} writes): {reference:#?}"
+            );
             assert_eq!(reference.window.margin_seconds, MARGIN.as_secs());
             assert!(reference.cleanup.as_deref().is_some_and(|c| c.starts_with("deleted")), "{reference:#?}");
             let fingerprint = check(result, "fingerprint");

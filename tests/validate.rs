@@ -380,7 +380,7 @@ fn the_point_in_time_reference_needs_pitr() {
     );
     assert!(finding.hint.contains("point_in_time_recovery: true"), "{finding:?}");
     let text = with(&[("spec.backup.point_in_time_recovery", Some("false")), ("spec.verify.reference", Some("point-in-time"))]);
-    let line = text.lines().nth(finding.position.line as usize - 1).unwrap_or_default();
+    let line = text.lines().nth(finding.position.line - 1).unwrap_or_default();
     assert!(line.contains("reference: point-in-time"), "points at the reference: line {} is {line:?}", finding.position.line);
     assert_clean(&[("spec.verify.reference", Some("point-in-time"))]);
 }

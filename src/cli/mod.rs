@@ -3,6 +3,7 @@
 //! command. The CLI parses and wires; the stages do the work.
 
 mod bootstrap;
+mod compare;
 mod fingerprint;
 mod gc;
 mod iam_policy;
@@ -84,6 +85,8 @@ pub enum Command {
     IamPolicy(iam_policy::IamPolicyArgs),
     /// Print a table's item count and content fingerprint (read-only), to compare two tables by hand.
     Fingerprint(fingerprint::FingerprintArgs),
+    /// Judge a restored table against its source as it was between two instants (PITR exports; read-only).
+    Compare(compare::CompareArgs),
 }
 
 /// How to reach AWS: the standard configuration chain, or an emulator.
@@ -188,7 +191,7 @@ pub struct DrillArgs {
     /// Seconds the point-in-time reference's window reaches beyond the
     /// recovery point's creation and completion. AWS documents ±60 s for a
     /// DynamoDB backup; lower it only after measuring (docs/drills.md).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    #[arg(long, env = "DRCTL_CONSISTENCY_MARGIN_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub consistency_margin_seconds: u64,
 }
 
@@ -229,6 +232,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::IamPolicy(args) => iam_policy::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Fingerprint(args) => fingerprint::run(&args),
+        Command::Compare(args) => compare::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -275,7 +275,7 @@ pub async fn prove(aws: &Aws, policy: &TablePolicy, options: &Options, journal: 
 }
 
 /// A random 16-hex-digit drill id; its first 8 digits name the scratch table.
-fn new_drill_id() -> String {
+pub fn new_drill_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));

@@ -201,16 +201,20 @@ impl<'a> Run<'a> {
     pub(super) async fn reference(&self, shared: &Shared) -> &Result<reference::Prepared, DrillError> {
         self.reference
             .get_or_init(|| async {
-                let request = reference::Request {
-                    source: &shared.source,
-                    point: &shared.point,
-                    policy: self.name(),
-                    drill_id: &self.drill_id,
-                    margin: self.options.consistency_margin,
-                    backoff: self.options.backoff,
-                    deadline: self.options.job_deadline,
+                let prepared = match reference::window(&shared.point, self.options.consistency_margin) {
+                    Ok(window) => {
+                        let request = reference::Request {
+                            source: &shared.source,
+                            window,
+                            policy: self.name(),
+                            drill_id: &self.drill_id,
+                            backoff: self.options.backoff,
+                            deadline: self.options.job_deadline,
+                        };
+                        Box::pin(reference::prepare(&self.primary, &request)).await
+                    }
+                    Err(error) => Err(error),
                 };
-                let prepared = Box::pin(reference::prepare(&self.primary, &request)).await;
                 if let Err(error) = &prepared {
                     tracing::warn!(%error, "the point-in-time reference could not be built");
                 }

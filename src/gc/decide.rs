@@ -150,10 +150,13 @@ pub(super) fn decide_exports(policy: &str, drill_id: &str, newest: u64, states: 
     match running {
         Some(state) if live(state, now) => Verdict::Keep(in_use(state)),
         Some(_) => Verdict::Delete { why: format!("exports of drill {drill_id}, interrupted and its lease expired"), adopt: None },
-        None if newest + EXPORT_GRACE_SECONDS <= now => {
-            Verdict::Delete { why: format!("exports of drill {drill_id}, no drill in flight, last written {}", state::rfc3339(newest)), adopt: None }
+        None if newest + EXPORT_GRACE_SECONDS <= now => Verdict::Delete {
+            why: format!("exports of drill {drill_id}, no drill in flight, last written {}", state::rfc3339(newest)),
+            adopt: None,
+        },
+        None => {
+            Verdict::Keep(format!("exports written {} (less than 6 h ago) by a drill this state does not know", state::rfc3339(newest)))
         }
-        None => Verdict::Keep(format!("exports written {} (less than 6 h ago) by a drill this state does not know", state::rfc3339(newest))),
     }
 }
 

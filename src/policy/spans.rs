@@ -105,6 +105,18 @@ fn first_indenting_tab(text: &str, line: usize) -> Option<Position> {
 
 /// Walks `text` once and returns the positions of its keys and values.
 pub fn index(text: &str) -> Result<Spans, SpanError> {
+    // A tab in a line's indentation, even before a comment that the event
+    // parser skips, is refused by the deserializer later with a message
+    // that does not say "tab": say it here, at the tab.
+    let starts_with_tab = text.lines().position(|line| line.starts_with('\t') && !line.trim().is_empty());
+    if let Some(tab) = starts_with_tab.map(|index| Position { line: index + 1, column: 1 }) {
+        let message = "invalid YAML: found a tab character where indentation is expected";
+        return Err(SpanError {
+            position: tab,
+            message: message.into(),
+            hint: "indent with spaces: YAML does not allow tabs for indentation",
+        });
+    }
     let mut spans = Spans::default();
     let mut stack: Vec<Frame> = Vec::new();
     let mut documents = 0;

@@ -38,7 +38,9 @@ impl ChangedSince {
     /// Whether `item` says it changed at or after the cutoff.
     pub fn changed(&self, item: &Item) -> bool {
         let when = match item.get(&self.attribute) {
-            Some(AttributeValue::N(n)) => n.parse::<f64>().ok().and_then(|s| DateTime::from_fractional_secs(s.trunc() as i64, s.fract()).into()),
+            Some(AttributeValue::N(n)) => {
+                n.parse::<f64>().ok().and_then(|s| DateTime::from_fractional_secs(s.trunc() as i64, s.fract()).into())
+            }
             Some(AttributeValue::S(s)) => DateTime::from_str(s, Format::DateTime).ok(),
             _ => None,
         };

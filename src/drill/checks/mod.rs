@@ -152,9 +152,7 @@ async fn against_point_in_time(
     tables: &Tables<'_>,
     prepared: &crate::drill::reference::Prepared,
 ) -> Result<CheckResult, DrillError> {
-    let outcome = || async {
-        tables.outcome.get_or_init(|| point_in_time::scan_restore(tables, prepared)).await.clone()
-    };
+    let outcome = || async { tables.outcome.get_or_init(|| point_in_time::scan_restore(tables, prepared)).await.clone() };
     match check {
         Check::ItemCount(spec) => Ok(point_in_time::item_count(prepared, &outcome().await?, spec)),
         Check::Fingerprint(_) => point_in_time::fingerprint(tables, prepared, &outcome().await?).await,
@@ -378,7 +376,12 @@ async fn fingerprint_check(tables: &Tables<'_>) -> Result<CheckResult, DrillErro
         let (source_print, restored_print) = (&source.fingerprint, &restored.fingerprint);
         let passed = source_print == restored_print;
         let reason = match passed {
-            true => format!("{} items hash to {} in both tables ({})", restored_print.items, restored_print.hex(), skipped_phrase(source, since)),
+            true => format!(
+                "{} items hash to {} in both tables ({})",
+                restored_print.items,
+                restored_print.hex(),
+                skipped_phrase(source, since)
+            ),
             false => format!(
                 "restore {} ({} items) differs from source {} ({} items), {}",
                 restored_print.hex(),
@@ -388,7 +391,8 @@ async fn fingerprint_check(tables: &Tables<'_>) -> Result<CheckResult, DrillErro
                 skipped_phrase(source, since)
             ),
         };
-        let numbers = [("source_items", source_print.items), ("restored_items", restored_print.items), ("changed_since_skipped", source.skipped)];
+        let numbers =
+            [("source_items", source_print.items), ("restored_items", restored_print.items), ("changed_since_skipped", source.skipped)];
         return Ok(CheckResult::new("fingerprint", passed, reason, &numbers));
     }
     let (source, restored) = tokio::try_join!(

@@ -115,13 +115,18 @@ async fn name_differences(tables: &Tables<'_>, prepared: &Prepared, outcome: &Ou
     let names = &prepared.key_names;
     let hidden = |item: &Item| sample::key_hash(&key_bytes(item, names));
     let mut named: Vec<String> = Vec::new();
-    named.extend(outcome.changed_differing.iter().map(|key| format!("{} changed within the window but is restored in a state it had at neither edge", hidden(key))));
-    named.extend(outcome.changed_missing.iter().map(|key| format!("{} existed at both edges but is missing from the restore", hidden(key))));
+    named.extend(
+        outcome
+            .changed_differing
+            .iter()
+            .map(|key| format!("{} changed within the window but is restored in a state it had at neither edge", hidden(key))),
+    );
+    named
+        .extend(outcome.changed_missing.iter().map(|key| format!("{} existed at both edges but is missing from the restore", hidden(key))));
     if named.len() < NAMED && !outcome.content_buckets.is_empty() {
         let buckets: Vec<usize> = outcome.content_buckets.iter().take(SEARCHED_BUCKETS).copied().collect();
         let expected = prepared.stable_items_in(tables.restored_clients, &buckets, 1000).await?;
-        let restored =
-            sample::source_items(&tables.restored_clients.dynamodb, tables.restored_name(), &expected, names).await?;
+        let restored = sample::source_items(&tables.restored_clients.dynamodb, tables.restored_name(), &expected, names).await?;
         for item in &expected {
             match compare(item, restored.get(&key_bytes(item, names))) {
                 Comparison::Equal => {}
@@ -173,7 +178,9 @@ pub async fn sample(tables: &Tables<'_>, prepared: &Prepared, spec: &SampleCheck
     let passed = mismatches.is_empty();
     let reason = match mismatches.first() {
         None if compared == 0 => "the restore has no items to sample".to_string(),
-        None => format!("{equal} of {compared} sampled items equal {} ({changed} of them changed within the window)", window_phrase(prepared)),
+        None => {
+            format!("{equal} of {compared} sampled items equal {} ({changed} of them changed within the window)", window_phrase(prepared))
+        }
         Some(first) => format!("{} of {compared} sampled items differ from {}; first: {first}", mismatches.len(), window_phrase(prepared)),
     };
     let numbers = [

@@ -133,13 +133,7 @@ impl SecondPass {
             }
         }
         let dirty_buckets = self.dirty.iter().filter(|d| **d).count() as u64;
-        Reference {
-            expected: self.expected,
-            changed,
-            items_at_start: self.items_at_start,
-            items_at_end: self.items_at_end,
-            dirty_buckets,
-        }
+        Reference { expected: self.expected, changed, items_at_start: self.items_at_start, items_at_end: self.items_at_end, dirty_buckets }
     }
 }
 

@@ -127,13 +127,12 @@ pub async fn earliest_restorable(clients: &Clients, table: &str) -> Result<Optio
     if pitr.and_then(|p| p.point_in_time_recovery_status()) != Some(&PointInTimeRecoveryStatus::Enabled) {
         return Ok(None);
     }
-    pitr.and_then(|p| p.earliest_restorable_date_time())
-        .and_then(|t| SystemTime::try_from(*t).ok())
-        .map(Some)
-        .ok_or_else(|| DrillError::Aws {
+    pitr.and_then(|p| p.earliest_restorable_date_time()).and_then(|t| SystemTime::try_from(*t).ok()).map(Some).ok_or_else(|| {
+        DrillError::Aws {
             action: format!("DescribeContinuousBackups {table}"),
             why: "PITR is on but the answer has no EarliestRestorableDateTime".into(),
-        })
+        }
+    })
 }
 
 /// One export to start.
@@ -251,12 +250,7 @@ pub struct Location<'a> {
 
 /// Calls `each` with every item of the export whose summary is `manifest`,
 /// one data file at a time; returns the number of items.
-pub async fn for_each_item(
-    clients: &Clients,
-    at: &Location<'_>,
-    manifest: &str,
-    mut each: impl FnMut(Item),
-) -> Result<u64, DrillError> {
+pub async fn for_each_item(clients: &Clients, at: &Location<'_>, manifest: &str, mut each: impl FnMut(Item)) -> Result<u64, DrillError> {
     let summary: ManifestSummary = serde_json::from_slice(&get(clients, at, manifest).await?)
         .map_err(|e| corrupt(at, manifest, format!("not a manifest summary: {e}")))?;
     let files = get(clients, at, &summary.manifest_files_s3_key).await?;
@@ -290,10 +284,10 @@ async fn read_data_file(clients: &Clients, at: &Location<'_>, key: &str, each: &
     let mut lines = BufReader::new(GzipDecoder::new(BufReader::new(object.body.into_async_read()))).lines();
     let mut read = 0u64;
     loop {
-        let line = lines.next_line().await.map_err(|e| DrillError::Transient {
-            action: format!("reading s3://{}/{key}", at.bucket),
-            why: e.to_string(),
-        })?;
+        let line = lines
+            .next_line()
+            .await
+            .map_err(|e| DrillError::Transient { action: format!("reading s3://{}/{key}", at.bucket), why: e.to_string() })?;
         let Some(line) = line else { break };
         if line.trim().is_empty() {
             continue;
@@ -314,10 +308,11 @@ async fn get(clients: &Clients, at: &Location<'_>, key: &str) -> Result<Vec<u8>,
         .send()
         .await
         .map_err(|e| DrillError::aws(format!("GetObject s3://{}/{key}", at.bucket), &e))?;
-    let body = object.body.collect().await.map_err(|e| DrillError::Transient {
-        action: format!("reading s3://{}/{key}", at.bucket),
-        why: e.to_string(),
-    })?;
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| DrillError::Transient { action: format!("reading s3://{}/{key}", at.bucket), why: e.to_string() })?;
     Ok(body.into_bytes().to_vec())
 }
 
@@ -373,14 +368,8 @@ pub async fn delete_prefix(clients: &Clients, at: &Location<'_>, prefix: &str) -
 /// id)` and when their newest object was written (seconds).
 pub async fn list_drills(clients: &Clients, at: &Location<'_>) -> Result<std::collections::BTreeMap<(String, String), u64>, DrillError> {
     let mut drills = std::collections::BTreeMap::new();
-    let mut pages = clients
-        .s3
-        .list_objects_v2()
-        .bucket(at.bucket)
-        .prefix(super::EXPORT_ROOT)
-        .expected_bucket_owner(at.owner)
-        .into_paginator()
-        .send();
+    let mut pages =
+        clients.s3.list_objects_v2().bucket(at.bucket).prefix(super::EXPORT_ROOT).expected_bucket_owner(at.owner).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| DrillError::aws(format!("ListObjectsV2 s3://{}/{}", at.bucket, super::EXPORT_ROOT), &e))?;
         for object in page.contents() {

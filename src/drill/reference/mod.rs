@@ -146,12 +146,26 @@ pub const EXPORT_ROOT: &str = "drctl/";
 /// What [`prepare`] needs of the drill.
 pub struct Request<'a> {
     pub source: &'a TableDescription,
-    pub point: &'a RecoveryPoint,
+    /// The instants to export the source at ([`window`] of the recovery point).
+    pub window: Window,
     pub policy: &'a str,
     pub drill_id: &'a str,
-    pub margin: Duration,
     pub backoff: super::Backoff,
     pub deadline: Duration,
+}
+
+impl Window {
+    /// A window between two given instants (`drctl compare`).
+    pub fn between(start_at: SystemTime, end_at: SystemTime) -> Self {
+        Window {
+            start: export::rfc3339(start_at),
+            end: export::rfc3339(end_at),
+            seconds: end_at.duration_since(start_at).unwrap_or_default().as_secs(),
+            margin_seconds: 0,
+            start_at,
+            end_at,
+        }
+    }
 }
 
 /// Where a drill's exports go: the bootstrap's bucket of the source's
@@ -167,7 +181,7 @@ pub async fn place(clients: &Clients, source: &TableDescription, policy: &str, d
 pub async fn prepare(clients: &Clients, request: &Request<'_>) -> Result<Prepared, DrillError> {
     let table = request.source.table_name().unwrap_or_default();
     let table_arn = request.source.table_arn().unwrap_or_default();
-    let window = window(request.point, request.margin)?;
+    let window = request.window.clone();
     let place = place(clients, request.source, request.policy, request.drill_id).await?;
     tracing::info!(table, start = %window.start, end = %window.end, "waiting for point-in-time recovery to cover the backup's window");
     export::wait_restorable(clients, table, window.start_at, window.end_at, request.backoff, request.deadline).await?;
@@ -175,14 +189,8 @@ pub async fn prepare(clients: &Clients, request: &Request<'_>) -> Result<Prepare
     for (edge, time) in [("start", window.start_at), ("end", window.end_at)] {
         let prefix = format!("{}{edge}", place.prefix);
         let token = format!("drctl-drill-{}-export-{edge}", request.drill_id);
-        let export = export::ExportRequest {
-            table_arn,
-            time,
-            bucket: &place.bucket,
-            owner: &place.owner,
-            prefix: &prefix,
-            client_token: &token,
-        };
+        let export =
+            export::ExportRequest { table_arn, time, bucket: &place.bucket, owner: &place.owner, prefix: &prefix, client_token: &token };
         let arn = export::start(clients, &export).await?;
         tracing::info!(export_arn = %arn, edge, "export started");
         completed.push((edge, arn));
@@ -198,10 +206,7 @@ pub async fn prepare(clients: &Clients, request: &Request<'_>) -> Result<Prepare
         kind: "point-in-time",
         window,
         bucket: place.bucket.clone(),
-        exports: exports
-            .iter()
-            .map(|(edge, c)| ExportReport { edge, export_arn: c.arn.clone(), items: c.items, bytes: c.bytes })
-            .collect(),
+        exports: exports.iter().map(|(edge, c)| ExportReport { edge, export_arn: c.arn.clone(), items: c.items, bytes: c.bytes }).collect(),
         changed_in_window: reference.changed(),
         cleanup: None,
     };
