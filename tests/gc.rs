@@ -424,3 +424,40 @@ async fn a_verify_killed_while_its_restore_runs_leaves_an_untagged_table_that_gc
     assert!(entry["why"].as_str().unwrap().contains("records it as the scratch table"), "{entry:#}");
     assert_eq!(scratch_tables(&account).await, BTreeMap::new(), "no scratch table remains");
 }
+
+/// A drill killed after its exports leaves them in the bootstrap's bucket:
+/// gc deletes them once the state says the drill's lease lapsed, keeps them
+/// while it is live, and never touches objects outside `drctl/<policy>/<drill>/`.
+#[tokio::test]
+async fn gc_deletes_the_exports_of_a_killed_drill_once_its_lease_lapsed() {
+    let account = support::account().await;
+    let bootstrap = drctl::policy::check([drctl::policy::Input {
+        file: "desired/spatial-scans.yaml".into(),
+        content: Ok(include_bytes!("../desired/spatial-scans.yaml").to_vec()),
+    }]);
+    support::bootstrap(&account, bootstrap.policies.iter().map(|p| &p.policy)).await;
+    let s3 = account.clients().s3;
+    let bucket = format!("drctl-exports-{}-{}", account.id, support::REGION);
+    let drill = "0a1b2c3d00000000";
+    let exported = format!("drctl/spatial-scans/{drill}/start/AWSDynamoDB/x/data/a.json.gz");
+    let foreign = "someone-elses/report.csv";
+    for key in [exported.as_str(), foreign] {
+        s3.put_object().bucket(&bucket).key(key).body(b"x".to_vec().into()).send().await.unwrap();
+    }
+    let regions = [support::REGION.to_string()];
+    let exports = |report: &GcReport| report.found.iter().filter(|f| f.kind == Kind::Export).cloned().collect::<Vec<Found>>();
+
+    let running = in_flight("spatial-scans", "drctl-drill-spatial-scans-0a1b2c3d", Some(drctl::state::now() + 600));
+    let kept = gc::run(&account.aws, &regions, &[running], Mode::Delete).await;
+    let found = exports(&kept);
+    assert!(found.len() == 1 && found[0].outcome == Outcome::Kept && found[0].why.contains("in use"), "{kept:#?}");
+
+    let killed = in_flight("spatial-scans", "drctl-drill-spatial-scans-0a1b2c3d", Some(drctl::state::now() - 1));
+    let collected = gc::run(&account.aws, &regions, &[killed], Mode::Delete).await;
+    let found = exports(&collected);
+    assert!(found.len() == 1 && found[0].outcome == Outcome::Deleted, "{collected:#?}");
+    assert_eq!(found[0].policy.as_deref(), Some("spatial-scans"));
+    let left = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = left.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [foreign], "only drctl's prefix of that drill went");
+}

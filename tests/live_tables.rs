@@ -22,7 +22,7 @@ use drctl::apply::{self, Progress};
 use drctl::drill::{self, Backoff, DrillResult, NoJournal, Verdict};
 use drctl::plan;
 use drctl::policy::{self, Input, TablePolicy};
-use support::TestAccount;
+use support::{JobKind, JobTarget, TestAccount};
 
 const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
 const TABLE: &str = "SpatialScans";
@@ -224,4 +224,105 @@ fn dropped_key(account: &TestAccount) -> String {
     let item = drill::reference::dynamodb_json::parse_line(&serde_json::json!({ "Item": key }).to_string()).unwrap();
     let names = ["pk".to_string(), "sk".to_string()];
     drill::checks::sample::key_hash(&drill::checks::items::key_bytes(&item, &names))
+}
+
+/// A drill whose reference cannot be had fails its data checks with why and
+/// the fix; the other checks still run, the scratch table and any export
+/// are deleted, and the source holds exactly its items (the canary gone).
+async fn assert_failed_for_the_reference(account: &TestAccount, result: &DrillResult, why: &str, fix: &str) {
+    assert_eq!(result.verdict, Verdict::Failed, "{result:#?}");
+    for name in ["item_count", "sample", "fingerprint"] {
+        let failed = check(result, name);
+        assert!(!failed.passed && !failed.inconclusive, "{failed:?}");
+        assert!(failed.reason.contains(why) && failed.reason.contains(fix), "{name} says why ({why}) and the fix ({fix}): {failed:?}");
+    }
+    for name in ["status", "schema", "canary", "query"] {
+        assert!(check(result, name).passed, "{name}: {result:#?}");
+    }
+    assert_eq!(result.scratch_cleanup, drill::Cleanup::Deleted);
+    assert_eq!(result.canary_cleanup.as_deref(), Some("removed"));
+    let scratch = account.region(support::REGION).dynamodb.list_tables().send().await.unwrap();
+    assert!(scratch.table_names().iter().all(|t| !t.starts_with("drctl-drill-")), "{scratch:?}");
+    let items = support::scan_sorted(&account.region(support::REGION).dynamodb, TABLE).await;
+    assert_eq!(items.len(), ITEMS, "the source is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_export_fails_the_data_checks_with_its_reason() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1", "")).await;
+    account.fail_job(JobKind::Export, JobTarget::Next, "S3 throttled the export");
+    let results = drill::prove(&account.aws, &policy, &options(), &NoJournal).await;
+    assert_failed_for_the_reference(&account, &results[0], "S3 throttled the export", "drctl bootstrap").await;
+    assert_eq!(exports_left(&account).await, 0, "what the export wrote is deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_export_bucket_that_is_gone_fails_the_data_checks_naming_the_fix() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1", "")).await;
+    let s3 = account.region(support::REGION).s3;
+    s3.delete_bucket().bucket(format!("drctl-exports-{}-{}", account.id, support::REGION)).send().await.unwrap();
+    let results = drill::prove(&account.aws, &policy, &options(), &NoJournal).await;
+    assert_failed_for_the_reference(&account, &results[0], "FAILED", "drctl bootstrap").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pitr_turned_off_since_the_apply_fails_the_data_checks_naming_the_fix() {
+    let account = support::account().await;
+    let policy = ground(&account, &yaml("us-east-1", "")).await;
+    let spec = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(false).build().unwrap();
+    let dynamodb = account.region(support::REGION).dynamodb;
+    dynamodb.update_continuous_backups().table_name(TABLE).point_in_time_recovery_specification(spec).send().await.unwrap();
+    let results = drill::prove(&account.aws, &policy, &options(), &NoJournal).await;
+    assert_failed_for_the_reference(&account, &results[0], "point-in-time recovery is off", "drctl reconcile").await;
+    assert_eq!(exports_left(&account).await, 0);
+}
+
+/// `drctl compare`: a restore an operator made by hand, judged against the
+/// source as it was at the instant restored to, while the source changes;
+/// a restore that differs exits 3 naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_compare_command_judges_a_hand_made_restore_against_the_source_at_its_instant() {
+    let account = support::account().await;
+    ground(&account, &yaml("us-east-1", "")).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let writer = Writer::start(&account);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let instant = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dynamodb = account.region(support::REGION).dynamodb;
+    dynamodb
+        .restore_table_to_point_in_time()
+        .source_table_name(TABLE)
+        .target_table_name("SpatialScans-incident")
+        .restore_date_time(aws_smithy_types::DateTime::from(instant))
+        .send()
+        .await
+        .unwrap();
+    support::wait_table_active(&dynamodb, "SpatialScans-incident").await;
+    let at = aws_smithy_types::DateTime::from(instant).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap();
+    let compare = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["compare", TABLE, "SpatialScans-incident", "--from", &at, "--region", support::REGION, "--format", "json"])
+            .env_remove("AWS_PROFILE")
+            .envs(account.cli_env())
+            .output()
+            .unwrap()
+    };
+    let equal = compare();
+    writer.stop().await;
+    let report: serde_json::Value = serde_json::from_slice(&equal.stdout).unwrap_or_default();
+    assert_eq!(equal.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&equal.stderr));
+    assert_eq!(report["passed"], true);
+    assert!(report["reference"]["cleanup"].as_str().is_some_and(|c| c.starts_with("deleted")), "{report:#}");
+
+    let mut changed = support::fixture_item(3);
+    changed.insert("payload".into(), AttributeValue::S("edited after the restore".into()));
+    support::put_items(&dynamodb, "SpatialScans-incident", [changed]).await;
+    let different = compare();
+    let report: serde_json::Value = serde_json::from_slice(&different.stdout).unwrap_or_default();
+    assert_eq!(different.status.code(), Some(3), "{report:#}");
+    assert!(report["checks"][1]["reason"].as_str().is_some_and(|r| r.contains("key hmac:")), "names the key: {report:#}");
+    assert_eq!(exports_left(&account).await, 0);
 }

@@ -110,7 +110,7 @@ pub fn index(text: &str) -> Result<Spans, SpanError> {
     // that does not say "tab": say it here, at the tab.
     let starts_with_tab = text.lines().position(|line| line.starts_with('\t') && !line.trim().is_empty());
     if let Some(tab) = starts_with_tab.map(|index| Position { line: index + 1, column: 1 }) {
-        let message = "invalid YAML: found a tab character where indentation is expected";
+        let message = "invalid YAML: tabs are not allowed in indentation";
         return Err(SpanError {
             position: tab,
             message: message.into(),

@@ -177,6 +177,8 @@ pub enum JobKind {
     Backup,
     Restore,
     Copy,
+    /// A DynamoDB export to S3 (the point-in-time reference's).
+    Export,
     All,
 }
 
@@ -186,6 +188,7 @@ impl JobKind {
             JobKind::Backup => "backup",
             JobKind::Restore => "restore",
             JobKind::Copy => "copy",
+            JobKind::Export => "export",
             JobKind::All => "all",
         }
     }
