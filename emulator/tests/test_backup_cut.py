@@ -276,3 +276,22 @@ def test_flip_adds_an_attribute_to_an_item_that_has_only_its_key(aws, control):
     assert item == {"pk": {"S": "only-key"}, "drctl_corrupted": {"S": "1"}}
     applied = control.get("/restores/corrupt", f"account={aws.account}")["applied"]
     assert applied[0]["key"] == {"pk": {"S": "only-key"}} and applied[0]["attribute"] == "drctl_corrupted"
+
+
+def test_a_corruption_can_be_kept_among_items_of_a_partition_key_prefix(aws, control):
+    """As above (Restore a DynamoDB table - AWS Backup,
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/restoring-dynamodb.html):
+    a test that writes to some items while a drill runs keeps the damage
+    among the others, so it knows which state the damaged item had."""
+    ddb, b = aws.client("dynamodb"), aws.client("backup")
+    arn = make_table(ddb, "mixed", 0)
+    for key in ["live-1", "live-2", "stable-1", "stable-2", "stable-3"]:
+        put(ddb, "mixed", key)
+    b.create_backup_vault(BackupVaultName="v")
+    rp = b.start_backup_job(BackupVaultName="v", ResourceArn=arn, IamRoleArn=ROLE)["RecoveryPointArn"]
+    for seed in range(5):
+        control.post("/restores/corrupt", {"account": aws.account, "table": f"mixed-{seed}", "kind": "drop_item",
+                                           "seed": seed, "hash_key_prefix": "stable-"})
+        restore(b, rp, f"mixed-{seed}")
+    applied = control.get("/restores/corrupt", f"account={aws.account}")["applied"]
+    assert len(applied) == 5 and all(a["key"]["pk"]["S"].startswith("stable-") for a in applied), applied

@@ -445,9 +445,10 @@ impl TestAccount {
     }
 
     /// Makes the next restore into `table` drop one item (`drop_item`) or
-    /// change one attribute of one item (`flip_attribute`).
-    pub fn corrupt_restore(&self, table: &str, kind: &str) {
-        let body = json!({ "table": table, "kind": kind, "times": 1 });
+    /// change one attribute of one item (`flip_attribute`), chosen among
+    /// the items whose partition key starts with `prefix`.
+    pub fn corrupt_restore(&self, table: &str, kind: &str, prefix: &str) {
+        let body = json!({ "table": table, "kind": kind, "times": 1, "hash_key_prefix": prefix });
         self.emulator.control("POST", "/_drctl/restores/corrupt", Some(&self.scoped(body)));
     }
 

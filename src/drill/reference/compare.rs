@@ -9,9 +9,12 @@
 //! (*dirty*) buckets: an item equal at both edges is stable; every other key
 //! changed within the window and is kept with its two states (an item, or
 //! absent). The restore is then read once: in every bucket its items other
-//! than the changed keys must hash to the stable items' fingerprint, and
-//! each changed key must be restored in one of its edge states, or be
-//! absent where it was absent at an edge.
+//! than the changed keys must hash to the stable items' fingerprint. A
+//! changed key is reported, not judged: restored as at an edge, absent as
+//! at an edge, or in a state between the edges. A key written more than
+//! once within the window may legitimately be restored in a state neither
+//! export holds (or absent, deleted and written again), and the edges
+//! cannot tell that from a wrong restore.
 //!
 //! Memory: three fingerprints per bucket (about 8 MiB), plus the items of
 //! dirty buckets while the second pass sorts them (about the keys written
@@ -22,7 +25,6 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use super::super::checks::fingerprint::Fingerprint;
-use super::super::checks::items::Item;
 
 const BUCKET_BITS: u32 = 16;
 /// How many buckets the key space is cut into.
@@ -87,9 +89,8 @@ impl FirstPass {
 }
 
 /// What the second pass keeps of an item of a dirty bucket.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Pending {
-    key: Item,
     at_start: Option<ItemDigest>,
     at_end: Option<ItemDigest>,
 }
@@ -110,12 +111,12 @@ impl SecondPass {
         self.dirty[bucket(key)]
     }
 
-    /// Adds an item of a dirty bucket (`key_item` holds its key attributes).
-    pub fn add(&mut self, edge: Edge, key: KeyDigest, key_item: impl FnOnce() -> Item, item: &ItemDigest) {
+    /// Adds an item of a dirty bucket.
+    pub fn add(&mut self, edge: Edge, key: KeyDigest, item: &ItemDigest) {
         if !self.wants(key) {
             return;
         }
-        let pending = self.pending.entry(key).or_insert_with(|| Pending { key: key_item(), ..Pending::default() });
+        let pending = self.pending.entry(key).or_default();
         match edge {
             Edge::Start => pending.at_start = Some(*item),
             Edge::End => pending.at_end = Some(*item),
@@ -128,7 +129,7 @@ impl SecondPass {
             match (pending.at_start, pending.at_end) {
                 (Some(start), Some(end)) if start == end => self.expected[bucket(key)].add_item_digest(&start),
                 (at_start, at_end) => {
-                    changed.insert(key, Change { key: pending.key, at_start, at_end });
+                    changed.insert(key, Change { at_start, at_end });
                 }
             }
         }
@@ -138,9 +139,8 @@ impl SecondPass {
 }
 
 /// A key that changed within the window, with its state at each edge.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Change {
-    pub key: Item,
     pub at_start: Option<ItemDigest>,
     pub at_end: Option<ItemDigest>,
 }
@@ -156,12 +156,12 @@ pub struct Reference {
 }
 
 /// How a changed key was found in the restore.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Found {
     /// In one of its edge states.
     InAState,
-    /// In neither: the restored item, by its key.
-    Neither(Item),
+    /// In neither.
+    Between,
 }
 
 /// A restore's items as the reference sorts them; one per scan segment,
@@ -183,7 +183,7 @@ impl Tally {
 }
 
 /// The comparison of a restore with the reference.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub restored: u64,
     /// Items identical at both edges, and how many of them the restore holds
@@ -196,10 +196,10 @@ pub struct Outcome {
     pub changed_found: u64,
     /// Changed keys absent from the restore, as they were at an edge.
     pub changed_absent: u64,
-    /// Changed keys present at both edges but absent from the restore.
-    pub changed_missing: Vec<Item>,
-    /// Changed keys restored in a state they had at neither edge.
-    pub changed_differing: Vec<Item>,
+    /// Changed keys restored in a state neither edge holds, or absent
+    /// though present at both edges: written more than once within the
+    /// window, so not judged.
+    pub changed_between: u64,
     /// Buckets whose stable items differ in number.
     pub count_buckets: Vec<usize>,
     /// Items missing or extra, summed over those buckets.
@@ -209,13 +209,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Every item that must be restored is, and nothing else (by count).
+    /// Every unchanged item is restored, and nothing else (by count).
     pub fn counts_match(&self) -> bool {
-        self.count_buckets.is_empty() && self.changed_missing.is_empty()
+        self.count_buckets.is_empty()
     }
-    /// Every item is restored exactly as it was at an edge.
+    /// Every unchanged item is restored exactly.
     pub fn content_matches(&self) -> bool {
-        self.content_buckets.is_empty() && self.changed_missing.is_empty() && self.changed_differing.is_empty()
+        self.content_buckets.is_empty()
     }
 }
 
@@ -224,16 +224,15 @@ impl Reference {
         Tally { restored: vec![Fingerprint::default(); BUCKETS], changed: HashMap::new(), items: 0 }
     }
 
-    /// Sorts one restored item into `tally` (`key_item` gives its key
-    /// attributes, asked for only when the item matches neither edge).
-    pub fn observe(&self, tally: &mut Tally, key: KeyDigest, key_item: impl FnOnce() -> Item, item: &ItemDigest) {
+    /// Sorts one restored item into `tally`.
+    pub fn observe(&self, tally: &mut Tally, key: KeyDigest, item: &ItemDigest) {
         tally.items += 1;
         match self.changed.get(&key) {
             None => tally.restored[bucket(key)].add_item_digest(item),
             Some(change) => {
                 let found = match change.at_start.as_ref() == Some(item) || change.at_end.as_ref() == Some(item) {
                     true => Found::InAState,
-                    false => Found::Neither(key_item()),
+                    false => Found::Between,
                 };
                 tally.changed.insert(key, found);
             }
@@ -245,9 +244,9 @@ impl Reference {
         self.changed.len() as u64
     }
 
-    /// The key attributes of the changed keys whose digest is listed.
-    pub fn changed_key(&self, key: KeyDigest) -> Option<&Item> {
-        self.changed.get(&key).map(|c| &c.key)
+    /// Whether the key changed within the window.
+    pub fn is_changed(&self, key: KeyDigest) -> bool {
+        self.changed.contains_key(&key)
     }
 
     pub fn judge(&self, tally: &Tally) -> Outcome {
@@ -266,12 +265,11 @@ impl Reference {
         for (key, change) in &self.changed {
             match tally.changed.get(key) {
                 Some(Found::InAState) => outcome.changed_found += 1,
-                Some(Found::Neither(restored)) => outcome.changed_differing.push(restored.clone()),
+                Some(Found::Between) => outcome.changed_between += 1,
                 None if change.at_start.is_none() || change.at_end.is_none() => outcome.changed_absent += 1,
-                None => outcome.changed_missing.push(change.key.clone()),
+                None => outcome.changed_between += 1,
             }
         }
-        outcome.count_difference += outcome.changed_missing.len() as u64;
         outcome
     }
 
@@ -287,7 +285,7 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     use super::super::super::checks::fingerprint::item_digest;
-    use super::super::super::checks::items::{key_bytes, key_of};
+    use super::super::super::checks::items::{Item, key_bytes};
     use super::*;
 
     fn item(pk: &str, payload: &str) -> Item {
@@ -315,7 +313,7 @@ mod tests {
         for (edge, items) in [(Edge::Start, start), (Edge::End, end)] {
             for item in items {
                 let (key, digest) = digests(item);
-                second.add(edge, key, || key_of(item, &keys()), &digest);
+                second.add(edge, key, &digest);
             }
         }
         second.finish()
@@ -327,7 +325,7 @@ mod tests {
         for (index, item) in restored.iter().enumerate() {
             let (key, digest) = digests(item);
             let tally = if index % 2 == 0 { &mut one } else { &mut two };
-            reference.observe(tally, key, || key_of(item, &keys()), &digest);
+            reference.observe(tally, key, &digest);
         }
         one.merge(two);
         reference.judge(&one)
@@ -389,26 +387,20 @@ mod tests {
         assert_eq!(outcome.content_buckets.len(), 1);
     }
 
+    /// k1 written twice within the window ("0" → "mid" → "updated"): a cut
+    /// between the writes restores "mid", which neither export holds; so
+    /// might a delete and a rewrite leave it absent. Reported, not judged.
     #[test]
-    fn a_changed_key_in_a_state_of_neither_edge_is_named() {
+    fn a_changed_key_in_a_state_between_the_edges_is_reported_not_judged() {
         let (start, end) = window();
         let reference = reference(&start, &end);
         let mut restored = start.clone();
-        restored[1] = item("k1", "never-written");
+        restored[1] = item("k1", "mid");
         let outcome = judge(&reference, &restored);
-        assert!(outcome.counts_match() && !outcome.content_matches(), "{outcome:?}");
-        assert_eq!(outcome.changed_differing, vec![key_of(&item("k1", ""), &keys())]);
-    }
-
-    #[test]
-    fn a_key_present_at_both_edges_but_not_restored_is_missing() {
-        let (start, end) = window();
-        let reference = reference(&start, &end);
-        let mut restored = start.clone();
-        restored.remove(1); // k1 changed, but existed all along
-        let outcome = judge(&reference, &restored);
-        assert!(!outcome.counts_match() && !outcome.content_matches());
-        assert_eq!(outcome.changed_missing, vec![key_of(&item("k1", ""), &keys())]);
+        assert!(outcome.counts_match() && outcome.content_matches(), "{outcome:?}");
+        assert_eq!((outcome.changed_between, outcome.changed_found), (1, 1), "{outcome:?}");
+        restored.remove(1);
+        assert_eq!(judge(&reference, &restored).changed_between, 1, "absent mid-window: deleted and written again");
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! hold the marker: the recovery point's creation minus the margin, and
 //! its completion plus the margin (60 s by default, conservative by
 //! design). An item identical at both edges must be restored exactly; an
-//! item that changed within the window must be restored in one of its edge
-//! states, or be absent where it was absent at an edge ([`compare`]).
+//! item that changed within the window is reported as restored in one of
+//! its edge states, absent as at an edge, or in a state between the edges
+//! (written more than once in the window: not judged) ([`compare`]).
 //!
 //! # Guarantees
 //! - One reference per drill, shared by every drill region (a DR region
@@ -46,7 +47,7 @@ use aws_sdk_dynamodb::types::TableDescription;
 use serde::Serialize;
 
 use super::checks::fingerprint::item_digest;
-use super::checks::items::{Item, key_bytes, key_of};
+use super::checks::items::{Item, key_bytes};
 use super::{DrillError, RecoveryPoint};
 use crate::aws::Clients;
 use compare::{Edge, FirstPass, KeyDigest, key_digest};
@@ -230,7 +231,7 @@ async fn read(clients: &Clients, place: &Place, manifests: &[String; 2], key_nam
         export::for_each_item(clients, &at, manifest, |item| {
             let key = key_digest(&key_bytes(&item, key_names));
             if second.wants(key) {
-                second.add(edge, key, || key_of(&item, key_names), &item_digest(&item, &mut buffer));
+                second.add(edge, key, &item_digest(&item, &mut buffer));
             }
         })
         .await?;
@@ -266,7 +267,7 @@ impl Prepared {
         let names = &self.key_names;
         export::for_each_item(clients, &self.location(), &self.manifests[0], |item| {
             let key = key_digest(&key_bytes(&item, names));
-            if items.len() < limit && compare::Reference::in_bucket(key, buckets) && self.reference.changed_key(key).is_none() {
+            if items.len() < limit && compare::Reference::in_bucket(key, buckets) && !self.reference.is_changed(key) {
                 items.push(item);
             }
         })
