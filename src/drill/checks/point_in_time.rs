@@ -176,7 +176,10 @@ pub async fn sample(tables: &Tables<'_>, prepared: &Prepared, spec: &SampleCheck
     let reason = match mismatches.first() {
         None if compared == 0 => "the restore has no items to sample".to_string(),
         None => {
-            format!("{equal} of {compared} sampled items equal {} ({changed} of them changed within the window)", window_phrase(prepared))
+            format!(
+                "{equal} of {compared} sampled items equal {} at an edge ({changed} changed within the window; {between} in a state between the edges, not judged)",
+                window_phrase(prepared)
+            )
         }
         Some(first) => format!("{} of {compared} sampled items differ from {}; first: {first}", mismatches.len(), window_phrase(prepared)),
     };
