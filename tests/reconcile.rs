@@ -279,6 +279,16 @@ async fn the_example_repository_reconciles_with_every_drill_passing_in_every_reg
     received.sort();
     let passed = |p: &str| (p.to_string(), "passed".to_string());
     assert_eq!(received, [passed("floor-plans"), passed("render-jobs"), passed("spatial-scans")]);
+    // The evidence names the reference the data checks used: the
+    // point-in-time exports for the scans (PITR on), none for the render
+    // jobs (the live table, leaving out changed jobs).
+    let scans = store.get("spatial-scans").await.unwrap().unwrap();
+    for region in &scans.last_drill.as_ref().unwrap().regions {
+        let reference = region.reference.as_ref().unwrap_or_else(|| panic!("{scans:#?}"));
+        assert!(reference.export_arns.len() == 2 && reference.window_start < reference.window_end, "{reference:#?}");
+    }
+    let jobs = store.get("render-jobs").await.unwrap().unwrap();
+    assert!(jobs.last_drill.as_ref().unwrap().regions.iter().all(|r| r.reference.is_none()), "{jobs:#?}");
 }
 
 #[tokio::test]

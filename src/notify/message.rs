@@ -159,6 +159,9 @@ fn drill(result: &DrillResult) -> Value {
         "rto": result.rto,
         "rpo": result.rpo,
         "post_restore_gaps": result.gaps,
+        // What the data checks compared with: the window, the exports, how
+        // many keys changed within it (absent: the live source).
+        "reference": result.reference,
         "cleanup": { "scratch_table": result.scratch_cleanup, "canary": result.canary_cleanup },
         "error": result.error,
         "reasons": result.reasons,

@@ -50,8 +50,8 @@ use crate::notify;
 use crate::plan::{InvalidPolicy, OrphanStack, Plan, PolicyPlan};
 use crate::policy::{Checked, LoadedPolicy};
 use crate::state::{
-    self, Applied, ChangeSetRecord, CheckRecord, DrillRecord, Evidence, InFlight, LeaseError, PolicyState, Reconciled, RegionDrill,
-    StateStore, Step, lease,
+    self, Applied, ChangeSetRecord, CheckRecord, DrillRecord, Evidence, InFlight, LeaseError, PolicyState, Reconciled, ReferenceRecord,
+    RegionDrill, StateStore, Step, lease,
 };
 
 pub use format::text;
@@ -635,6 +635,12 @@ fn region_drill(drill: &DrillResult) -> RegionDrill {
         restore_job_id: drill.restore_job_id.clone(),
         scratch_table: drill.scratch_table.clone(),
         checks: drill.checks.iter().map(|c| CheckRecord { name: c.name.clone(), passed: c.passed, reason: c.reason.clone() }).collect(),
+        reference: drill.reference.as_ref().map(|r| ReferenceRecord {
+            window_start: r.window.start.clone(),
+            window_end: r.window.end.clone(),
+            export_arns: r.exports.iter().map(|e| e.export_arn.clone()).collect(),
+            changed_in_window: r.changed_in_window,
+        }),
     }
 }
 

@@ -116,6 +116,20 @@ pub struct RegionDrill {
     /// `name: pass|fail — reason` per check, in order.
     #[serde(default)]
     pub checks: Vec<CheckRecord>,
+    /// The point-in-time reference the data checks compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceRecord>,
+}
+
+/// The evidence of a point-in-time reference: the window the backup's
+/// marker lies in, the two exports, and how many keys changed within it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceRecord {
+    pub window_start: String,
+    pub window_end: String,
+    pub export_arns: Vec<String>,
+    pub changed_in_window: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
