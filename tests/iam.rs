@@ -181,6 +181,37 @@ fn restores_copies_and_scratch_deletes_are_limited_to_what_carries_drctls_tags()
     assert!(writes.iter().all(|r| canary_tables.contains(r)), "{writes:?} vs {canary_tables:?}");
 }
 
+/// The point-in-time reference: exports only of the tables whose policy
+/// uses it, and S3 rights (PutObjectAcl among them, which DynamoDB's export
+/// needs) only under `drctl/` in drctl's own account's export bucket.
+#[test]
+fn exports_and_their_objects_are_limited_to_drctls_bucket_and_the_tables_that_use_them() {
+    let scope = examples();
+    let policy = iam::apply_policy(&scope);
+    let exported: Vec<String> = allowing(&policy, "dynamodb:ExportTableToPointInTime").iter().flat_map(|s| list(&s["Resource"])).collect();
+    assert_eq!(exported, ["arn:aws:dynamodb:us-east-1:*:table/SpatialScans"], "render-jobs compares with its live table");
+    for action in ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "s3:AbortMultipartUpload"] {
+        let statements = allowing(&policy, action);
+        assert!(!statements.is_empty(), "{action}");
+        for statement in statements {
+            assert!(list(&statement["Resource"]).iter().all(|r| r.starts_with("arn:aws:s3:::drctl-exports-")), "{statement:#}");
+            assert_eq!(statement["Condition"]["StringEquals"]["aws:ResourceAccount"], "${aws:PrincipalAccount}", "{statement:#}");
+            if action == "s3:ListBucket" {
+                // A bucket action: the listing is held to drctl's prefix.
+                assert_eq!(statement["Condition"]["StringLike"]["s3:prefix"], "drctl/*", "{statement:#}");
+                continue;
+            }
+            for object in ["arn:aws:s3:::drctl-exports-111111111111-us-east-1/other/key", "arn:aws:s3:::someone-elses-bucket/drctl/x"] {
+                assert!(!list(&statement["Resource"]).iter().any(|r| glob(r, object)), "{action} reaches {object}: {statement:#}");
+            }
+        }
+    }
+    assert!(allowing(&policy, "s3:PutBucketAcl").is_empty() && allowing(&policy, "s3:PutBucketPolicy").is_empty());
+    let without: Vec<&drctl::policy::LoadedPolicy> = Vec::new();
+    let nothing = iam::apply_policy(&Scope::of(without.iter().map(|p| &p.policy), None).unwrap());
+    assert!(allowing(&nothing, "s3:GetObject").is_empty(), "no policy uses the reference: no S3 right");
+}
+
 #[test]
 fn every_arn_is_written_in_the_partition_of_the_policies_regions() {
     let china = SCANS.replace("us-east-1", "cn-north-1").replace("us-west-2", "cn-northwest-1");
