@@ -51,12 +51,14 @@ def prepare(source, restored, changes):
     time.sleep(1.1)
     before = time.time()
     time.sleep(1.1)
+    # A value no earlier round wrote, so every round's updates change items.
+    rooms = str(int(before))
     for i in range(changes):
         dynamodb.update_item(
             TableName=source,
             Key={"pk": {"S": f"HOME#{i % 2500 + 1}"}, "sk": {"S": f"SPATIALSCANS#{i:07d}"}},
             UpdateExpression="SET rooms = :r",
-            ExpressionAttributeValues={":r": {"N": "99"}},
+            ExpressionAttributeValues={":r": {"N": rooms}},
         )
     time.sleep(1.1)
     after = time.time()
