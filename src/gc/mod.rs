@@ -224,8 +224,8 @@ impl Context<'_> {
         let clients = self.aws.region(region);
         let bucket = match reference::export::bucket(&clients).await {
             Ok(bucket) => bucket,
+            // No bootstrap (or an older one without the bucket): no exports.
             Err(DrillError::Reference { .. }) => return Ok(Vec::new()),
-            Err(DrillError::Aws { why, .. }) if why.contains("does not exist") => return Ok(Vec::new()),
             Err(error) => return Err(error.into()),
         };
         let owner = bucket.trim_start_matches(reference::export::BUCKET_PREFIX).split('-').next().unwrap_or_default().to_string();

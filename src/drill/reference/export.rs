@@ -29,13 +29,18 @@ pub const BUCKET_PREFIX: &str = "drctl-exports-";
 /// The bucket of `region`'s bootstrap that exports go to.
 pub async fn bucket(clients: &Clients) -> Result<String, DrillError> {
     let stack = render::BOOTSTRAP_STACK;
-    let described = clients
-        .cloudformation
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| DrillError::aws(format!("DescribeStacks {stack}"), &e))?;
+    let described =
+        clients.cloudformation.describe_stacks().stack_name(stack).send().await.map_err(|e| match crate::aws::error_code(&e) {
+            // CloudFormation answers a stack that does not exist with a
+            // ValidationError: no bootstrap in this region.
+            Some("ValidationError") => DrillError::Reference {
+                why: format!(
+                    "{stack} does not exist in {}: there is no bucket to export the source to; run `drctl bootstrap`",
+                    clients.region
+                ),
+            },
+            _ => DrillError::aws(format!("DescribeStacks {stack}"), &e),
+        })?;
     described
         .stacks()
         .first()
