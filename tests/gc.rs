@@ -116,6 +116,7 @@ fn in_flight(policy: &str, table: &str, lease_expires: Option<u64>) -> PolicySta
         copy_jobs: BTreeMap::new(),
         restores: BTreeMap::from([(support::REGION.to_string(), InFlightRestore { scratch_table: table.into(), job_id: None })]),
         started: drctl::state::now() - 120,
+        source: None,
     });
     state.lease = lease_expires.map(|expires| Lease { owner: "ci-runner-7-4242-ab12".into(), expires });
     state
@@ -314,7 +315,8 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     assert_eq!(dry.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&dry.stderr));
     assert!(text.starts_with("drctl gc (dry run) in us-east-1, us-west-2\n"), "{text}");
     assert!(text.contains(&format!("  would delete table {table} (us-east-1): a scratch table (tagged drctl:scratch=true)")), "{text}");
-    assert!(text.contains("  us-east-1: 1 other tables left alone") && text.ends_with("1 would be deleted, 0 kept, 0 failed\n"), "{text}");
+    assert!(text.contains("  would delete canary of drill ") && text.contains("was interrupted and its lease lapsed"), "{text}");
+    assert!(text.contains("  us-east-1: 1 other tables left alone") && text.ends_with("2 would be deleted, 0 kept, 0 failed\n"), "{text}");
     assert_eq!(scratch_tables(&account).await.len(), 1, "a dry run deletes nothing");
 
     let (code, report) = gc_cli(&account, dir.path(), &state);
@@ -322,9 +324,11 @@ async fn a_verify_killed_during_its_checks_leaves_a_tagged_table_that_gc_removes
     assert_eq!(code, Some(0), "{report:#}");
     let entry = report["found"].as_array().unwrap().iter().find(|f| f["name"] == table.as_str()).unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!((&entry["kind"], &entry["outcome"]), (&"scratch-table".into(), &"deleted".into()), "{report:#}");
-    assert_eq!(report["summary"]["deleted"], 1);
+    assert_eq!(report["summary"]["deleted"], 2, "the scratch table and the canary: {report:#}");
     assert_eq!(scratch_tables(&account).await, BTreeMap::new());
     assert!(tables(&account).await.contains(&"SpatialScans".to_string()), "the source table stays");
+    let left = support::scan_sorted(&account.clients().dynamodb, "SpatialScans").await;
+    assert_eq!(left.len(), 40, "nothing of drctl's is left in the source");
 }
 
 /// Two controllers with two state stores: gc reading one never deletes the
@@ -354,7 +358,7 @@ async fn gc_with_one_state_store_leaves_a_scratch_table_a_drill_of_another_store
     lapse_lease(&theirs).await;
     let (code, report) = gc_cli(&account, dir.path(), &theirs);
     assert_eq!(code, Some(0), "{report:#}");
-    assert_eq!(report["summary"]["deleted"], 1, "{report:#}");
+    assert_eq!(report["summary"]["deleted"], 2, "the scratch table and the canary: {report:#}");
     assert_eq!(scratch_tables(&account).await, BTreeMap::new());
 }
 
@@ -460,4 +464,52 @@ async fn gc_deletes_the_exports_of_a_killed_drill_once_its_lease_lapsed() {
     let left = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     let keys: Vec<&str> = left.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, [foreign], "only drctl's prefix of that drill went");
+}
+
+/// A drill killed after writing its canary leaves it in the source table:
+/// gc removes it once the state's lease lapsed (also when the policy left
+/// the repository: the state records the source), keeps it while the lease
+/// is live, and never deletes an item at that key that is not the canary.
+#[tokio::test]
+async fn gc_removes_the_canary_of_a_killed_drill_and_nothing_else() {
+    let account = support::account().await;
+    let dynamodb = account.clients().dynamodb;
+    support::create_table(&dynamodb, "SpatialScans", 40).await;
+    let drill = "0a1b2c3d00000000";
+    let description = dynamodb.describe_table().table_name("SpatialScans").send().await.unwrap();
+    let table = description.table().unwrap();
+    let nonce = u64::from_str_radix(drill, 16).unwrap();
+    let key = drctl::drill::canary::canary_key(table.key_schema(), table.attribute_definitions(), nonce).unwrap();
+    drctl::drill::canary::write(&dynamodb, "SpatialScans", key.clone(), drill).await.unwrap();
+    let record = |lease: u64| {
+        let mut state = in_flight("spatial-scans", "drctl-drill-spatial-scans-0a1b2c3d", Some(lease));
+        state.in_flight.as_mut().unwrap().source =
+            Some(drctl::state::SourceTable { table: "SpatialScans".into(), region: support::REGION.into() });
+        state
+    };
+    let regions = [support::REGION.to_string()];
+    let canaries = |report: &GcReport| report.found.iter().filter(|f| f.kind == Kind::Canary).cloned().collect::<Vec<Found>>();
+    let items = || async { support::scan_sorted(&account.clients().dynamodb, "SpatialScans").await.len() };
+
+    let running = gc::run(&account.aws, &regions, &[record(drctl::state::now() + 600)], Mode::Delete).await;
+    assert!(canaries(&running).is_empty() && items().await == 41, "a live drill's canary stays: {running:#?}");
+
+    let preview = gc::run(&account.aws, &regions, &[record(drctl::state::now() - 1)], Mode::DryRun).await;
+    assert_eq!(canaries(&preview).iter().map(|f| f.outcome).collect::<Vec<_>>(), [Outcome::WouldDelete]);
+    assert_eq!(items().await, 41, "a dry run writes nothing");
+
+    let collected = gc::run(&account.aws, &regions, &[record(drctl::state::now() - 1)], Mode::Delete).await;
+    let found = canaries(&collected);
+    assert!(
+        found.len() == 1 && found[0].outcome == Outcome::Deleted && found[0].policy.as_deref() == Some("spatial-scans"),
+        "{collected:#?}"
+    );
+    assert_eq!(items().await, 40, "the source holds exactly its own items again");
+
+    // An item at the canary's key that is not the canary is somebody's data.
+    let mut theirs = key.clone();
+    theirs.insert("payload".into(), aws_sdk_dynamodb::types::AttributeValue::S("not drctl's".into()));
+    support::put_items(&dynamodb, "SpatialScans", [theirs]).await;
+    let again = gc::run(&account.aws, &regions, &[record(drctl::state::now() - 1)], Mode::Delete).await;
+    assert!(canaries(&again).is_empty() && items().await == 41, "{again:#?}");
 }

@@ -122,6 +122,7 @@ fn line(found: &Found) -> String {
         Kind::ReviewStack => format!("review stack {}", found.name),
         Kind::ScratchTable | Kind::OtherTable => format!("table {}", found.name),
         Kind::Export => format!("exports {}", found.name),
+        Kind::Canary => found.name.clone(),
     };
     format!("  {outcome:<12} {what} ({}): {}\n", found.region, found.why)
 }

@@ -93,6 +93,24 @@ pub async fn read(dynamodb: &aws_sdk_dynamodb::Client, table: &str, key: &Item) 
     Ok(found.item().cloned())
 }
 
+/// The canary drill `drill_id` left in `table`, if it is there: the item at
+/// the key the drill id gives, equal to what that drill writes. An item at
+/// that key that is anything else is not drctl's: `None`.
+pub async fn left_by(dynamodb: &aws_sdk_dynamodb::Client, table: &str, drill_id: &str) -> Result<Option<Canary>, DrillError> {
+    let described =
+        dynamodb.describe_table().table_name(table).send().await.map_err(|e| DrillError::aws(format!("DescribeTable {table}"), &e))?;
+    let Some(description) = described.table() else { return Ok(None) };
+    let nonce = u64::from_str_radix(drill_id, 16)
+        .map_err(|_| DrillError::Canary { table: table.into(), why: format!("{drill_id:?} is not a drill id") })?;
+    let key = canary_key(description.key_schema(), description.attribute_definitions(), nonce)
+        .map_err(|why| DrillError::Canary { table: table.into(), why })?;
+    let item = canary_item(&key, drill_id);
+    Ok(match read(dynamodb, table, &key).await? {
+        Some(found) if found == item => Some(Canary { table: table.to_string(), key, item }),
+        _ => None,
+    })
+}
+
 /// Removes the canary, but only while it still carries this drill's id.
 pub async fn remove(dynamodb: &aws_sdk_dynamodb::Client, canary: &Canary) -> Result<(), DrillError> {
     let drill_id = canary.item.get(CANARY_ATTRIBUTE).cloned().unwrap_or(AttributeValue::Null(true));

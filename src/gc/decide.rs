@@ -182,6 +182,7 @@ mod tests {
             copy_jobs: BTreeMap::new(),
             restores: BTreeMap::from([("us-east-1".to_string(), InFlightRestore { scratch_table: table.into(), job_id: None })]),
             started: NOW - 60,
+            source: None,
         });
         state.lease = lease_expires.map(|expires| Lease { owner: "host-1-abc".into(), expires });
         state

@@ -14,6 +14,10 @@
 //!   bootstrap's export bucket) are leftovers once the state says their
 //!   drill is over or its lease expired, or, for a drill the state does not
 //!   know, six hours after they were written;
+//! - the canary item of a drill the state records in flight under a lapsed
+//!   lease (killed mid-drill, its policy perhaps deleted since), found by
+//!   the key its drill id gives and removed by a delete conditional on its
+//!   own drill id;
 //! - a change set is a leftover preview when it is named `drctl-preview-`
 //!   on a stack tagged `drctl:managed-by=drctl`; such a stack still in
 //!   REVIEW_IN_PROGRESS with nothing but previews on it holds no resources
@@ -105,6 +109,8 @@ pub enum Kind {
     ReviewStack,
     /// One drill's point-in-time exports in the bootstrap's bucket.
     Export,
+    /// The canary item a killed drill left in its source table.
+    Canary,
 }
 
 /// What gc did with it.
@@ -178,6 +184,11 @@ pub async fn run_with(aws: &Aws, regions: &[String], states: &[PolicyState], mod
         report.found.extend(found);
         report.errors.extend(errors);
     }
+    for state in states {
+        if let Some(found) = context.canary(state).await {
+            report.found.push(found);
+        }
+    }
     report.found.sort_by(|a, b| (&a.region, a.kind, &a.stack, &a.name).cmp(&(&b.region, b.kind, &b.stack, &b.name)));
     report
 }
@@ -214,6 +225,47 @@ impl Context<'_> {
             Err(error) => errors.push(error.to_string()),
         }
         (found, errors)
+    }
+
+    // -- canaries of killed drills ---------------------------------------------
+
+    /// The canary of a drill the state records as in flight under a lease
+    /// that lapsed: its key follows from the drill id and the source's key
+    /// schema, and it is deleted only while it still carries that drill's
+    /// id (a conditional delete), never an item drctl did not write.
+    async fn canary(&self, state: &PolicyState) -> Option<Found> {
+        let in_flight = state.in_flight.as_ref()?;
+        let (drill_id, source) = (in_flight.drill_id.as_deref()?, in_flight.source.as_ref()?);
+        if !crate::drill::is_drill_id(drill_id) || live(state, self.now) {
+            return None;
+        }
+        let clients = self.aws.region(&source.region);
+        let mut found = Found {
+            kind: Kind::Canary,
+            region: source.region.clone(),
+            name: format!("canary of drill {drill_id} in {}", source.table),
+            stack: None,
+            policy: Some(state.policy.clone()),
+            outcome: Outcome::Failed,
+            why: String::new(),
+        };
+        let placed = match crate::drill::canary::left_by(&clients.dynamodb, &source.table, drill_id).await {
+            Ok(None) => return None,
+            Ok(Some(canary)) => canary,
+            Err(error) => {
+                found.why = error.to_string();
+                return Some(found);
+            }
+        };
+        let why = format!("drill {drill_id} of {} was interrupted and its lease lapsed", state.policy);
+        (found.outcome, found.why) = match self.mode {
+            Mode::DryRun => (Outcome::WouldDelete, why),
+            Mode::Delete => match crate::drill::canary::remove(&clients.dynamodb, &placed).await {
+                Ok(()) => (Outcome::Deleted, why),
+                Err(error) => (Outcome::Failed, format!("{why}; the delete failed: {error}")),
+            },
+        };
+        Some(found)
     }
 
     // -- point-in-time exports ------------------------------------------------

@@ -524,7 +524,11 @@ impl Context<'_> {
         let mut options = self.options.drill.clone();
         match &resume {
             Some(in_flight) => options.resume = journal::resume_of(in_flight),
-            None => held.update(|s| s.in_flight = Some(in_flight(Step::Drill, hash, commit))).await?,
+            None => {
+                let source = state::SourceTable { table: loaded.policy.spec.table.clone(), region: loaded.policy.spec.region.clone() };
+                let started = InFlight { source: Some(source), ..in_flight(Step::Drill, hash, commit) };
+                held.update(|s| s.in_flight = Some(started.clone())).await?
+            }
         }
         let journal = StateJournal::new(held);
         // Boxed: a drill's state machine is large, and a run holds several.
@@ -574,6 +578,7 @@ fn in_flight(step: Step, hash: &str, commit: &str) -> InFlight {
         copy_jobs: BTreeMap::new(),
         restores: BTreeMap::new(),
         started: state::now(),
+        source: None,
     }
 }
 

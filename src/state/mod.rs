@@ -158,6 +158,19 @@ pub struct InFlight {
     #[serde(default)]
     pub restores: BTreeMap<String, InFlightRestore>,
     pub started: u64,
+    /// The drill's source table and region: where its canary goes, so that
+    /// `gc` can remove the canary of a killed drill even after its policy
+    /// left the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceTable>,
+}
+
+/// A source table, by name and region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTable {
+    pub table: String,
+    pub region: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

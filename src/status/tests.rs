@@ -290,6 +290,7 @@ fn sample() -> Inventory {
         copy_jobs: Default::default(),
         restores: Default::default(),
         started: NOW - 600,
+        source: None,
     });
     busy.lease = Some(Lease { owner: "ci-runner:42:abcd0123".into(), expires: NOW + 300 });
     let mut failing = proven("j1");
