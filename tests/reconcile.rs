@@ -636,3 +636,42 @@ async fn the_apply_iam_policy_allows_every_call_of_reconcile_verify_status_and_g
     assert!(called.iter().any(|c| c == "cloudformation:CreateChangeSet"), "{called:?}");
     assert!(missing.is_empty(), "calls the dry-run policy does not allow: {missing:?}");
 }
+
+/// A drill killed after its canary went into the source, whose policy then
+/// left the repository, is never resumed: the next reconcile removes the
+/// canary (guarded by its own drill id) and the source holds its items.
+#[tokio::test]
+async fn a_reconcile_removes_the_canary_of_a_deleted_policys_killed_drill() {
+    let account = support::account().await;
+    let _queue = ground(&account).await;
+    let dynamodb = account.region(support::REGION).dynamodb;
+    let drill = "0a1b2c3d4e5f6071";
+    let described = dynamodb.describe_table().table_name("SpatialScans").send().await.unwrap();
+    let table = described.table().unwrap();
+    let key =
+        drill::canary::canary_key(table.key_schema(), table.attribute_definitions(), u64::from_str_radix(drill, 16).unwrap()).unwrap();
+    drill::canary::write(&dynamodb, "SpatialScans", key, drill).await.unwrap();
+    let (_dir, store) = state_dir();
+    let mut record = PolicyState::new("old-scans");
+    record.in_flight = Some(drctl::state::InFlight {
+        step: drctl::state::Step::Drill,
+        content_hash: "c0ffee".into(),
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        drill_id: Some(drill.into()),
+        backup_job_id: None,
+        copy_jobs: Default::default(),
+        restores: Default::default(),
+        started: drctl::state::now() - 600,
+        source: Some(drctl::state::SourceTable { table: "SpatialScans".into(), region: support::REGION.into() }),
+    });
+    record.lease = Some(drctl::state::Lease { owner: "killed-run".into(), expires: drctl::state::now() - 1 });
+    store.put(&record).await.unwrap();
+    assert_eq!(support::scan_sorted(&dynamodb, "SpatialScans").await.len(), ITEMS + 1);
+
+    let report = run(&account, &store, &policy::check(Vec::<Input>::new()), &options("run-1")).await;
+
+    assert_eq!(report.canaries.len(), 1, "{report:#?}");
+    assert_eq!(report.canaries[0].outcome, drctl::gc::Outcome::Deleted, "{report:#?}");
+    assert!(!report.failed(), "{report:#?}");
+    assert_eq!(support::scan_sorted(&dynamodb, "SpatialScans").await.len(), ITEMS, "nothing of drctl's left in the source");
+}

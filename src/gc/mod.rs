@@ -185,12 +185,51 @@ pub async fn run_with(aws: &Aws, regions: &[String], states: &[PolicyState], mod
         report.errors.extend(errors);
     }
     for state in states {
-        if let Some(found) = context.canary(state).await {
+        if let Some(found) = stale_canary(aws, state, mode, context.now).await {
             report.found.push(found);
         }
     }
     report.found.sort_by(|a, b| (&a.region, a.kind, &a.stack, &a.name).cmp(&(&b.region, b.kind, &b.stack, &b.name)));
     report
+}
+
+/// The canary of a drill the state records as in flight under a lease
+/// that lapsed: its key follows from the drill id and the source's key
+/// schema, and it is deleted only while it still carries that drill's
+/// id (a conditional delete), never an item drctl did not write.
+pub async fn stale_canary(aws: &Aws, state: &PolicyState, mode: Mode, now: u64) -> Option<Found> {
+    let in_flight = state.in_flight.as_ref()?;
+    let (drill_id, source) = (in_flight.drill_id.as_deref()?, in_flight.source.as_ref()?);
+    if !crate::drill::is_drill_id(drill_id) || live(state, now) {
+        return None;
+    }
+    let clients = aws.region(&source.region);
+    let mut found = Found {
+        kind: Kind::Canary,
+        region: source.region.clone(),
+        name: format!("canary of drill {drill_id} in {}", source.table),
+        stack: None,
+        policy: Some(state.policy.clone()),
+        outcome: Outcome::Failed,
+        why: String::new(),
+    };
+    let placed = match crate::drill::canary::left_by(&clients.dynamodb, &source.table, drill_id).await {
+        Ok(None) => return None,
+        Ok(Some(canary)) => canary,
+        Err(error) => {
+            found.why = error.to_string();
+            return Some(found);
+        }
+    };
+    let why = format!("drill {drill_id} of {} was interrupted and its lease lapsed", state.policy);
+    (found.outcome, found.why) = match mode {
+        Mode::DryRun => (Outcome::WouldDelete, why),
+        Mode::Delete => match crate::drill::canary::remove(&clients.dynamodb, &placed).await {
+            Ok(()) => (Outcome::Deleted, why),
+            Err(error) => (Outcome::Failed, format!("{why}; the delete failed: {error}")),
+        },
+    };
+    Some(found)
 }
 
 /// The regions a gc looks in besides the ones asked for: those where a
@@ -228,45 +267,6 @@ impl Context<'_> {
     }
 
     // -- canaries of killed drills ---------------------------------------------
-
-    /// The canary of a drill the state records as in flight under a lease
-    /// that lapsed: its key follows from the drill id and the source's key
-    /// schema, and it is deleted only while it still carries that drill's
-    /// id (a conditional delete), never an item drctl did not write.
-    async fn canary(&self, state: &PolicyState) -> Option<Found> {
-        let in_flight = state.in_flight.as_ref()?;
-        let (drill_id, source) = (in_flight.drill_id.as_deref()?, in_flight.source.as_ref()?);
-        if !crate::drill::is_drill_id(drill_id) || live(state, self.now) {
-            return None;
-        }
-        let clients = self.aws.region(&source.region);
-        let mut found = Found {
-            kind: Kind::Canary,
-            region: source.region.clone(),
-            name: format!("canary of drill {drill_id} in {}", source.table),
-            stack: None,
-            policy: Some(state.policy.clone()),
-            outcome: Outcome::Failed,
-            why: String::new(),
-        };
-        let placed = match crate::drill::canary::left_by(&clients.dynamodb, &source.table, drill_id).await {
-            Ok(None) => return None,
-            Ok(Some(canary)) => canary,
-            Err(error) => {
-                found.why = error.to_string();
-                return Some(found);
-            }
-        };
-        let why = format!("drill {drill_id} of {} was interrupted and its lease lapsed", state.policy);
-        (found.outcome, found.why) = match self.mode {
-            Mode::DryRun => (Outcome::WouldDelete, why),
-            Mode::Delete => match crate::drill::canary::remove(&clients.dynamodb, &placed).await {
-                Ok(()) => (Outcome::Deleted, why),
-                Err(error) => (Outcome::Failed, format!("{why}; the delete failed: {error}")),
-            },
-        };
-        Some(found)
-    }
 
     // -- point-in-time exports ------------------------------------------------
 

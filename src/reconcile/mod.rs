@@ -175,6 +175,11 @@ pub struct Report {
     pub pruned: Vec<StackReport>,
     pub orphans_left: Vec<OrphanStack>,
     pub invalid: Vec<InvalidPolicy>,
+    /// Canaries of killed drills of policies no longer in the repository,
+    /// removed from their source tables (a policy still there resumes its
+    /// own drill, which removes its canary).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<crate::gc::Found>,
 }
 
 impl Report {
@@ -190,6 +195,7 @@ impl Report {
         !self.invalid.is_empty()
             || self.pruned.iter().any(|s| s.outcome.is_failure())
             || self.policies.iter().any(|p| matches!(p.status, Status::ApplyFailed | Status::Error) || !p.errors.is_empty())
+            || self.canaries.iter().any(|c| c.outcome == crate::gc::Outcome::Failed)
     }
 }
 
@@ -215,6 +221,7 @@ pub async fn reconcile(
             BTreeMap::new()
         }
     };
+    let canaries = remove_canaries_of_deleted_policies(aws, checked, known.values()).await;
     let context = Context { aws, store, options, progress, stop, known };
     let mut policies: Vec<PolicyOutcome> =
         futures_util::stream::iter(work.map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
@@ -225,7 +232,26 @@ pub async fn reconcile(
     let (pruned, orphans_left) =
         if stop.requested() { (Vec::new(), plan.orphans.clone()) } else { apply::prune_orphans(aws, plan, &options.apply, progress).await };
     progress.finish();
-    Report { commit: options.commit.clone(), policies, pruned, orphans_left, invalid: plan.invalid.clone() }
+    Report { commit: options.commit.clone(), policies, pruned, orphans_left, invalid: plan.invalid.clone(), canaries }
+}
+
+/// A drill killed after writing its canary, whose policy has since left the
+/// repository, is never resumed: its canary goes here, at the start of the
+/// run (the same guarded removal `drctl gc` makes).
+async fn remove_canaries_of_deleted_policies<'a>(
+    aws: &Aws,
+    checked: &Checked,
+    records: impl Iterator<Item = &'a PolicyState>,
+) -> Vec<crate::gc::Found> {
+    let desired: std::collections::BTreeSet<&str> = checked.valid().map(|p| p.policy.metadata.name.as_str()).collect();
+    let mut removed = Vec::new();
+    for record in records.filter(|r| !desired.contains(r.policy.as_str())) {
+        if let Some(found) = crate::gc::stale_canary(aws, record, crate::gc::Mode::Delete, state::now()).await {
+            tracing::info!(policy = %record.policy, outcome = ?found.outcome, why = %found.why, "canary of a deleted policy's killed drill");
+            removed.push(found);
+        }
+    }
+    removed
 }
 
 /// Drills one policy now (`drctl verify`) under its lease, applying
