@@ -275,7 +275,7 @@ impl<'a> Run<'a> {
         }
         if self.wants_reference() {
             let table = source.table_name().unwrap_or_default();
-            if let Some(earliest) = reference::export::earliest_restorable(&self.primary, table).await? {
+            if let Some((earliest, _)) = reference::export::restorable_window(&self.primary, table).await? {
                 until = until.max(earliest + margin);
             }
         }

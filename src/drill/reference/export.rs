@@ -66,6 +66,26 @@ pub fn account_of(arn: &str) -> Result<String, DrillError> {
         .ok_or_else(|| DrillError::Aws { action: "DescribeTable".into(), why: format!("the table ARN {arn:?} names no account") })
 }
 
+/// The table's PITR window `(earliest, latest)` restorable instants, or
+/// `None` when PITR is off. An answer with PITR on but without either time
+/// is an error, never a window made up.
+pub async fn restorable_window(clients: &Clients, table: &str) -> Result<Option<(SystemTime, SystemTime)>, DrillError> {
+    let action = format!("DescribeContinuousBackups {table}");
+    let out =
+        clients.dynamodb.describe_continuous_backups().table_name(table).send().await.map_err(|e| DrillError::aws(action.clone(), &e))?;
+    let pitr = out.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
+    if pitr.and_then(|p| p.point_in_time_recovery_status()) != Some(&PointInTimeRecoveryStatus::Enabled) {
+        return Ok(None);
+    }
+    let time = |t: Option<&DateTime>, name: &str| {
+        t.and_then(|t| SystemTime::try_from(*t).ok())
+            .ok_or_else(|| DrillError::Aws { action: action.clone(), why: format!("PITR is on but the answer has no {name}") })
+    };
+    let earliest = time(pitr.and_then(|p| p.earliest_restorable_date_time()), "EarliestRestorableDateTime")?;
+    let latest = time(pitr.and_then(|p| p.latest_restorable_date_time()), "LatestRestorableDateTime")?;
+    Ok(Some((earliest, latest)))
+}
+
 /// Waits until point-in-time recovery of `table` can restore (and so
 /// export) `until`: PITR must be on and its window must reach back to
 /// `from`.
@@ -79,29 +99,14 @@ pub async fn wait_restorable(
 ) -> Result<(), DrillError> {
     let what = format!("point-in-time recovery of {table} reaching {}", rfc3339(until));
     poll::until(&what, backoff, deadline, || async {
-        let out = clients
-            .dynamodb
-            .describe_continuous_backups()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| DrillError::aws(format!("DescribeContinuousBackups {table}"), &e))?;
-        let pitr = out.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
-        if pitr.and_then(|p| p.point_in_time_recovery_status()) != Some(&PointInTimeRecoveryStatus::Enabled) {
+        let Some((earliest, latest)) = restorable_window(clients, table).await? else {
             return Err(DrillError::Reference {
                 why: format!(
                     "point-in-time recovery is off on {table}, so the source cannot be exported as it was at the recovery point; \
                      run `drctl reconcile` (the policy turns it on), or set verify.reference: source"
                 ),
             });
-        }
-        let time = |t: Option<&DateTime>, name: &str| {
-            t.and_then(|t| SystemTime::try_from(*t).ok()).ok_or_else(|| DrillError::Aws {
-                action: format!("DescribeContinuousBackups {table}"),
-                why: format!("the answer has no {name}"),
-            })
         };
-        let earliest = time(pitr.and_then(|p| p.earliest_restorable_date_time()), "EarliestRestorableDateTime")?;
         if earliest > from {
             return Err(DrillError::ReferenceNotYet {
                 why: format!(
@@ -113,31 +118,9 @@ pub async fn wait_restorable(
                 ),
             });
         }
-        let latest = time(pitr.and_then(|p| p.latest_restorable_date_time()), "LatestRestorableDateTime")?;
         Ok((latest >= until).then_some(()))
     })
     .await
-}
-
-/// When the table's PITR window begins, or `None` when PITR is off.
-pub async fn earliest_restorable(clients: &Clients, table: &str) -> Result<Option<SystemTime>, DrillError> {
-    let out = clients
-        .dynamodb
-        .describe_continuous_backups()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| DrillError::aws(format!("DescribeContinuousBackups {table}"), &e))?;
-    let pitr = out.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
-    if pitr.and_then(|p| p.point_in_time_recovery_status()) != Some(&PointInTimeRecoveryStatus::Enabled) {
-        return Ok(None);
-    }
-    pitr.and_then(|p| p.earliest_restorable_date_time()).and_then(|t| SystemTime::try_from(*t).ok()).map(Some).ok_or_else(|| {
-        DrillError::Aws {
-            action: format!("DescribeContinuousBackups {table}"),
-            why: "PITR is on but the answer has no EarliestRestorableDateTime".into(),
-        }
-    })
 }
 
 /// One export to start.
