@@ -507,7 +507,8 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
     let first = remote.push(SCANS, "spatial-scans: first policy");
     // A URL: each pass fetches the remote into a mirror in the cache.
     let cache = tempfile::tempdir().unwrap();
-    let source = drctl::source::Source::open(&format!("file://{}", remote.bare()), cache.path()).unwrap();
+    let source =
+        drctl::source::Source::open(&format!("file://{}", remote.bare()), &drctl::source::Access::with_cache(cache.path())).unwrap();
     let settings = reconcile::watch::Settings {
         reference: "main".into(),
         interval: Duration::from_millis(300),

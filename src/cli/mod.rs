@@ -132,9 +132,20 @@ pub struct SourceArgs {
     /// Read the uncommitted files of the work tree instead of a commit.
     #[arg(long)]
     pub worktree: bool,
-    /// Where remote repositories are cloned.
+    /// Where remote repositories are mirrored (created 0700).
     #[arg(long, default_value = ".drctl/cache", env = "DRCTL_CACHE_DIR")]
     pub cache_dir: PathBuf,
+    /// The environment variable holding an HTTPS token for --repo (tried
+    /// after a token in the URL, before git's credential helpers).
+    #[arg(long, value_name = "VAR", env = "DRCTL_GIT_TOKEN_ENV")]
+    pub git_token_env: Option<String>,
+    /// A private key for an SSH --repo (a deploy key; tried before the SSH agent).
+    #[arg(long, value_name = "FILE", env = "DRCTL_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts file SSH host keys are checked against
+    /// (default: ~/.ssh/known_hosts). An unknown or changed key is refused.
+    #[arg(long, value_name = "FILE", env = "DRCTL_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
     /// The most policy files a revision may hold; more is an error, nothing is read.
     #[arg(long, default_value_t = crate::source::DEFAULT_MAX_POLICIES, env = "DRCTL_MAX_POLICIES")]
     pub max_policies: usize,
@@ -219,6 +230,9 @@ pub enum TextOrJson {
 /// Runs the command and maps its outcome to an exit code; errors are
 /// printed with their causes.
 pub fn run(cli: Cli) -> ExitCode {
+    // Everything drctl writes (state, mirrors of the policy repository,
+    // reports) is for its own user alone: 0600 files, 0700 directories.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     init_logs(matches!(cli.command, Command::Watch(_)));
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args),
@@ -253,14 +267,30 @@ fn init_logs(watch: bool) {
     let _ = if watch { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
 }
 
+impl SourceArgs {
+    /// Where remotes are mirrored and how drctl authenticates to them.
+    pub fn access(&self) -> crate::source::Access {
+        crate::source::Access {
+            cache_dir: self.cache_dir.clone(),
+            credentials: crate::source::Credentials {
+                token_env: self.git_token_env.clone(),
+                ssh_key: self.ssh_key.clone(),
+                known_hosts: self.known_hosts.clone(),
+            },
+        }
+    }
+}
+
 /// Reads the policy files the source arguments name.
 pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
-    let source = Source::open(&args.repo, &args.cache_dir)?;
     let set = if args.worktree {
-        source.read_worktree(policy::MAX_FILE_BYTES as u64)?
+        let source = Source::open(&args.repo, &args.access())?;
+        (source.read_worktree(policy::MAX_FILE_BYTES as u64)?, source)
     } else {
-        source.read_at(&args.reference, policy::MAX_FILE_BYTES as u64)?
+        let source = Source::open_at(&args.repo, &args.reference, &args.access())?;
+        (source.read_at(&args.reference, policy::MAX_FILE_BYTES as u64)?, source)
     };
+    let (set, source) = set;
     Ok(set.at_most(args.max_policies, &source.to_string())?)
 }
 

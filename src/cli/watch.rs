@@ -20,12 +20,14 @@ pub struct WatchArgs {
     pub lease: LeaseArgs,
     #[command(flatten)]
     pub drill: DrillArgs,
-    /// Time between passes (m, h, d).
-    #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
-    pub interval: crate::policy::Duration,
-    /// The first wait after a failed pass, doubling up to --interval.
-    #[arg(long, default_value = "1m", value_parser = super::parse_duration)]
-    pub error_backoff: crate::policy::Duration,
+    /// Time between passes (s, m, h, d): each pass lists the remote's
+    /// references and downloads only when the followed one moved.
+    #[arg(long, default_value = "5m", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// The first wait after a failed pass (a fetch that failed included),
+    /// doubling up to --interval.
+    #[arg(long, default_value = "1m", value_parser = parse_interval)]
+    pub error_backoff: std::time::Duration,
     /// Policies reconciled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -39,14 +41,16 @@ pub struct WatchArgs {
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
     anyhow::ensure!(!args.source.worktree, "drctl watch follows a git reference; --worktree is for one-off runs");
-    let source = Source::open(&args.source.repo, &args.source.cache_dir)?;
+    // Opening makes no network call: a remote that is down at start is
+    // fetched by the first pass, and retried with backoff like any failure.
+    let source = Source::open(&args.source.repo, &args.source.access())?;
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     let store = args.state.open(&aws)?;
     let settings = watch::Settings {
         reference: args.source.reference.clone(),
-        interval: args.interval.to_std(),
-        error_backoff: args.error_backoff.to_std(),
+        interval: args.interval,
+        error_backoff: args.error_backoff,
         plan_concurrency: args.concurrency,
         extra_regions: Vec::new(),
         max_passes: args.passes,
@@ -91,5 +95,28 @@ async fn stop_on_signals(mut terminate: tokio::signal::unix::Signal, stop: Stop)
         }
         tracing::info!("signal received: finishing the steps under way, then stopping");
         stop.request();
+    }
+}
+
+/// A wait between passes: whole seconds (`30s`), or a duration as policies
+/// write them (`5m`, `1h`).
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    match text.strip_suffix('s').map(str::parse::<u64>) {
+        Some(Ok(seconds)) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+        Some(_) => Err(format!("`{text}` is not a wait: write a whole number of seconds above 0, like `30s`, or `5m`")),
+        None => super::parse_duration(text).map(|d| d.to_std()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+    use std::time::Duration;
+
+    #[test]
+    fn intervals_take_seconds_and_policy_durations() {
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_interval("0s").is_err() && parse_interval("xs").is_err() && parse_interval("5").is_err());
     }
 }

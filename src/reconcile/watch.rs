@@ -116,8 +116,10 @@ pub async fn pass(
     force: bool,
     stop: &Stop,
 ) -> Result<Pass, PassError> {
-    source.fetch()?;
-    let commit = source.resolve(&settings.reference)?;
+    let commit = match source.fetch(&settings.reference)? {
+        Some(fetched) => fetched.commit,
+        None => source.resolve(&settings.reference)?,
+    };
     let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?.at_most(settings.max_policies, &source.to_string())?;
     let checked = policy::check(set.inputs());
     let moved = last_reconciled != Some(commit.as_str());

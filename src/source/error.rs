@@ -43,24 +43,31 @@ pub enum SourceError {
     )]
     CacheConflict { url: String, cache: PathBuf, found: String },
 
-    #[error(
-        "cannot clone `{url}` into {}; check that the URL names a git repository this user can read",
-        cache.display()
-    )]
-    Clone {
-        url: String,
-        cache: PathBuf,
+    #[error("cannot use the repository URL `{url}`: {why}")]
+    InvalidUrl { url: String, why: String },
+
+    #[error("--git-token-env names ${name}, which is not set or empty; export the token in it, or drop the flag")]
+    TokenEnv { name: String },
+
+    #[error("the SSH key {} (--ssh-key) cannot be read; check the path and that this user can read it", path.display())]
+    SshKey {
+        path: PathBuf,
         #[source]
-        source: git2::Error,
+        source: io::Error,
     },
 
+    #[error("refusing the SSH host {host}: {why}")]
+    HostKey { host: String, why: String },
+
+    #[error("cannot authenticate to {host} for `{url}`: tried {tried}; {hint}")]
+    Authentication { url: String, host: String, tried: String, hint: &'static str },
+
     #[error(
-        "cannot fetch `{url}` into {}; check that the repository still exists and is readable (the cache keeps the commits of the last good fetch)",
-        cache.display()
+        "cannot fetch `{url}` ({action} the remote failed); check the URL, the network and any proxy. Nothing was changed: the cache keeps the commits of the last good fetch"
     )]
-    Fetch {
+    Transport {
         url: String,
-        cache: PathBuf,
+        action: &'static str,
         #[source]
         source: git2::Error,
     },

@@ -5,10 +5,11 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::SourceError;
+use super::remote::url::{RemoteUrl, Transport};
 
 pub(super) enum Location<'a> {
     Path(&'a Path),
-    Url { scheme: String },
+    Url,
 }
 
 /// How many characters of the URL a cache directory name keeps readable.
@@ -18,11 +19,8 @@ const CACHE_NAME_MAX: usize = 48;
 const CACHE_HASH_DIGITS: usize = 12;
 
 pub(super) fn parse(repo: &str) -> Location<'_> {
-    if let Some(scheme) = url_scheme(repo) {
-        return Location::Url { scheme: scheme.to_ascii_lowercase() };
-    }
-    if is_scp_like(repo) && !Path::new(repo).exists() {
-        return Location::Url { scheme: "ssh".to_owned() };
+    if url_scheme(repo).is_some() || is_scp_like(repo) && !Path::new(repo).exists() {
+        return Location::Url;
     }
     Location::Path(Path::new(repo))
 }
@@ -45,18 +43,18 @@ fn is_scp_like(repo: &str) -> bool {
     !host.contains('/') && host.len() > 1
 }
 
-pub(super) fn check_transport(url: &str, scheme: &str) -> Result<(), SourceError> {
+/// Whether this build's libgit2 has the transport `url` needs.
+pub(super) fn check_transport(url: &RemoteUrl) -> Result<(), SourceError> {
     let version = git2::Version::get();
-    let available = match scheme {
-        "file" => true,
-        "http" | "https" => version.https(),
-        "ssh" | "ssh+git" | "git+ssh" => version.ssh(),
-        _ => false,
+    let (available, scheme) = match url.transport() {
+        Transport::File => (true, "file"),
+        Transport::Https => (version.https(), "https"),
+        Transport::Ssh => (version.ssh(), "ssh"),
     };
     if available {
         return Ok(());
     }
-    Err(SourceError::UnsupportedTransport { url: url.to_owned(), scheme: scheme.to_owned(), supported: supported_transports(&version) })
+    Err(SourceError::UnsupportedTransport { url: url.to_string(), scheme: scheme.to_owned(), supported: supported_transports(&version) })
 }
 
 fn supported_transports(version: &git2::Version) -> String {
@@ -70,8 +68,9 @@ fn supported_transports(version: &git2::Version) -> String {
     supported.join(", ")
 }
 
-/// A directory name for the cache of `url`: readable, safe on any file
-/// system, and unique because it ends with part of the URL's hash.
+/// A directory name for the cache of `url` (given without its secret):
+/// readable, safe on any file system, and unique because it ends with part
+/// of the URL's hash.
 pub(super) fn cache_name(url: &str) -> String {
     let readable = url.split_once("://").map_or(url, |(_, rest)| rest);
     let mut name = String::with_capacity(CACHE_NAME_MAX + CACHE_HASH_DIGITS + 1);

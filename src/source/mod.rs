@@ -24,21 +24,27 @@
 //!   it as "no policies" would look like every policy had been deleted.
 //! - [`PolicySet::files`] and the result of [`Source::changed_between`] are
 //!   sorted by path, so output built from them is deterministic.
-//! - A remote cache is only ever populated by an atomic rename of a complete
-//!   clone, so an interrupted first clone never leaves a half-made cache.
+//! - A remote's mirror is created by an atomic rename of an initialised
+//!   repository, and a fetch moves a reference only after its objects are
+//!   stored, so an interrupted fetch never leaves a half-made cache.
 //! - No input makes this module panic; every failure is a [`SourceError`]
 //!   naming the repository, reference or path, and how to fix it.
+//! - A secret in a remote's URL (`https://user:TOKEN@host/...`) is taken out
+//!   when the URL is parsed: errors, logs, the cache's name and the mirror's
+//!   git config show the URL without it; only the credentials callback sees
+//!   it. SSH host keys are checked against `known_hosts`, never trusted on
+//!   first use.
+//! - A fetch that fails leaves the mirror as the last good fetch left it;
+//!   [`Source::open`] never touches the network, so a controller can start
+//!   while its remote is down and retry.
 //!
 //! # Caveats
 //!
-//! - Only local paths and `file://` URLs are supported unless the binary was
-//!   built with libgit2's https or ssh transport; no credentials are offered.
 //! - [`Source`] holds an open repository and is `Send` but not `Sync`: give
 //!   each thread its own, or move it into a blocking task.
 //! - The object store is trusted to be intact: libgit2 1.9 can spin forever
 //!   reading a loose object whose zlib stream is cut short.
-//! - A remote whose fetch fails cannot be opened, even if its cache holds an
-//!   older mirror; the caller decides whether to retry.
+//! - libgit2 offers no proxy for SSH; HTTPS follows git's proxy settings.
 
 mod error;
 mod location;
@@ -56,6 +62,24 @@ use crate::policy;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use error::SourceError;
+pub use remote::url::RemoteUrl;
+pub use remote::{Credentials, Fetched};
+
+/// How remotes are reached: where their mirrors are kept, and the
+/// credentials and host keys for them.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub cache_dir: PathBuf,
+    pub credentials: Credentials,
+}
+
+impl Access {
+    /// Mirrors under `cache_dir`, with no credentials but those in URLs and
+    /// git's own helpers, and `~/.ssh/known_hosts`.
+    pub fn with_cache(cache_dir: impl Into<PathBuf>) -> Access {
+        Access { cache_dir: cache_dir.into(), credentials: Credentials::default() }
+    }
+}
 
 /// The directory, at the top of the repository, that holds the policies.
 const POLICY_DIR: &str = "desired";
@@ -140,43 +164,59 @@ pub struct Change {
 
 /// An open policy repository: local, or a cached mirror of a remote.
 pub struct Source {
-    repo: Repository,
     origin: Origin,
 }
 
-#[derive(Debug, Clone)]
 enum Origin {
-    Local { path: PathBuf },
-    Remote { url: String, cache: PathBuf },
+    Local { repo: Repository, path: PathBuf },
+    Remote(remote::Mirror),
 }
 
 impl Source {
     /// Opens `repo`: a local path (work tree or bare repository) is opened in
-    /// place; a URL (`file://...`) is cloned as a bare mirror into
-    /// `cache_dir/<name derived from the URL>`, or fetched there if an
-    /// earlier run already cloned it.
-    pub fn open(repo: &str, cache_dir: &Path) -> Result<Source, SourceError> {
+    /// place; a URL (`file://`, `https://`, `ssh://`, `user@host:path`) opens
+    /// its mirror under the cache directory, created empty on first use.
+    /// Makes no network call: [`Source::fetch`] does.
+    pub fn open(repo: &str, access: &Access) -> Result<Source, SourceError> {
         match location::parse(repo) {
             location::Location::Path(path) => Self::open_local(path),
-            location::Location::Url { scheme } => {
-                location::check_transport(repo, &scheme)?;
-                let (git, cache) = remote::open_mirror(repo, cache_dir)?;
-                Ok(Source { repo: git, origin: Origin::Remote { url: repo.to_owned(), cache } })
+            location::Location::Url => {
+                let url = RemoteUrl::parse(repo)?;
+                location::check_transport(&url)?;
+                let mirror = remote::Mirror::open(url, &access.cache_dir, access.credentials.clone())?;
+                Ok(Source { origin: Origin::Remote(mirror) })
             }
         }
     }
 
-    fn open_local(path: &Path) -> Result<Source, SourceError> {
-        let repo = Repository::open(path).map_err(|source| SourceError::NotARepository { path: path.to_path_buf(), source })?;
-        Ok(Source { repo, origin: Origin::Local { path: path.to_path_buf() } })
+    /// Opens `repo` and fetches `reference` (what a one-off command does).
+    pub fn open_at(repo: &str, reference: &str, access: &Access) -> Result<Source, SourceError> {
+        let source = Self::open(repo, access)?;
+        source.fetch(reference)?;
+        Ok(source)
     }
 
-    /// Fetches a remote again, so that references resolve to its current
-    /// commits. A local repository is read in place and needs no fetch.
-    pub fn fetch(&self) -> Result<(), SourceError> {
+    fn open_local(path: &Path) -> Result<Source, SourceError> {
+        let repo = Repository::open(path).map_err(|source| SourceError::NotARepository { path: path.to_path_buf(), source })?;
+        Ok(Source { origin: Origin::Local { repo, path: path.to_path_buf() } })
+    }
+
+    fn repo(&self) -> &Repository {
         match &self.origin {
-            Origin::Local { .. } => Ok(()),
-            Origin::Remote { url, cache } => remote::fetch_mirror(&self.repo, url, cache),
+            Origin::Local { repo, .. } => repo,
+            Origin::Remote(mirror) => &mirror.repo,
+        }
+    }
+
+    /// Fetches `reference` from a remote, so that it resolves to the
+    /// remote's current commit; `None` for a local repository, which is read
+    /// in place. On failure the mirror keeps what the last good fetch
+    /// brought, and nothing else changes.
+    pub fn fetch(&self, reference: &str) -> Result<Option<Fetched>, SourceError> {
+        let Origin::Remote(mirror) = &self.origin else { return Ok(None) };
+        match mirror.fetch(reference)? {
+            Some(fetched) => Ok(Some(fetched)),
+            None => Ok(Some(Fetched { commit: self.resolve(reference)?, previous: None, forced: false })),
         }
     }
 
@@ -192,7 +232,7 @@ impl Source {
     pub fn read_at(&self, reference: &str, max_bytes: u64) -> Result<PolicySet, SourceError> {
         let commit = self.find_commit(reference)?;
         let sha = commit.id().to_string();
-        let files = tree::read_policies(&self.repo, &commit, max_bytes, &self.describe())?;
+        let files = tree::read_policies(self.repo(), &commit, max_bytes, &self.describe())?;
         Ok(PolicySet { revision: Revision::Commit { sha, reference: reference.to_owned() }, files })
     }
 
@@ -200,16 +240,14 @@ impl Source {
     /// committed or not. Untracked files that git ignores are left out, as
     /// they would be from a commit.
     pub fn read_worktree(&self, max_bytes: u64) -> Result<PolicySet, SourceError> {
-        let workdir = match (&self.origin, self.repo.workdir()) {
-            (Origin::Remote { .. }, _) => {
-                return Err(self.no_work_tree("it is a remote, read through a bare mirror"));
-            }
-            (Origin::Local { .. }, None) => {
-                return Err(self.no_work_tree("it is a bare repository"));
-            }
-            (Origin::Local { .. }, Some(workdir)) => workdir.to_path_buf(),
+        let (repo, workdir) = match &self.origin {
+            Origin::Remote(_) => return Err(self.no_work_tree("it is a remote, read through a bare mirror")),
+            Origin::Local { repo, .. } => match repo.workdir() {
+                None => return Err(self.no_work_tree("it is a bare repository")),
+                Some(workdir) => (repo, workdir.to_path_buf()),
+            },
         };
-        worktree::read_policies(&self.repo, &workdir, &self.describe(), max_bytes)
+        worktree::read_policies(repo, &workdir, &self.describe(), max_bytes)
     }
 
     /// Lists the policy files that differ between the commits `from` and `to`
@@ -217,11 +255,11 @@ impl Source {
     pub fn changed_between(&self, from: &str, to: &str) -> Result<Vec<Change>, SourceError> {
         let from = self.find_commit(from)?;
         let to = self.find_commit(to)?;
-        tree::changed_policies(&self.repo, &from, &to, &self.describe())
+        tree::changed_policies(self.repo(), &from, &to, &self.describe())
     }
 
     fn find_commit(&self, reference: &str) -> Result<git2::Commit<'_>, SourceError> {
-        let object = self.repo.revparse_single(reference).map_err(|e| self.reference_error(reference, e))?;
+        let object = self.repo().revparse_single(reference).map_err(|e| self.reference_error(reference, e))?;
         object.peel_to_commit().map_err(|_| SourceError::NotACommit {
             repo: self.describe(),
             reference: reference.to_owned(),
@@ -245,7 +283,7 @@ impl Source {
     /// Branch names for an error message; best effort, because it is only
     /// ever called while reporting another failure.
     fn known_branches(&self) -> String {
-        let mut names: Vec<String> = match self.repo.branches(Some(BranchType::Local)) {
+        let names: Vec<String> = match self.repo().branches(Some(BranchType::Local)) {
             Ok(branches) => {
                 branches.filter_map(Result::ok).filter_map(|(branch, _)| branch.name().ok().flatten().map(str::to_owned)).collect()
             }
@@ -254,14 +292,7 @@ impl Source {
         if names.is_empty() {
             return "none (the repository has no commits)".to_owned();
         }
-        names.sort();
-        let total = names.len();
-        names.truncate(BRANCHES_IN_ERRORS);
-        let listed = names.join(", ");
-        match total - names.len() {
-            0 => listed,
-            more => format!("{listed} and {more} more"),
-        }
+        list_elided(names)
     }
 
     fn no_work_tree(&self, why: &str) -> SourceError {
@@ -274,18 +305,31 @@ impl Source {
     }
 }
 
+/// Sorted names, joined, the tail elided past a few.
+fn list_elided(mut names: Vec<String>) -> String {
+    names.sort();
+    let total = names.len();
+    names.truncate(BRANCHES_IN_ERRORS);
+    let listed = names.join(", ");
+    match total - names.len() {
+        0 => listed,
+        more => format!("{listed} and {more} more"),
+    }
+}
+
+/// The path, or the URL without its secret.
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
-            Origin::Local { path } => write!(f, "{}", path.display()),
-            Origin::Remote { url, .. } => f.write_str(url),
+            Origin::Local { path, .. } => write!(f, "{}", path.display()),
+            Origin::Remote(mirror) => write!(f, "{}", mirror.url),
         }
     }
 }
 
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Source").field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("Source").field("repo", &self.to_string()).finish_non_exhaustive()
     }
 }
 

@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use git2::build::CheckoutBuilder;
@@ -79,7 +80,12 @@ fn checkout(repo: &Repository) {
 
 fn open(path: &Path) -> Source {
     let cache = tempdir();
-    Source::open(path.to_str().expect("utf-8 path"), cache.path()).expect("open")
+    Source::open(path.to_str().expect("utf-8 path"), &Access::with_cache(cache.path())).expect("open")
+}
+
+/// Opens the mirror of `url` under `cache` and fetches `reference`.
+fn open_at(url: &str, reference: &str, cache: &Path) -> Result<Source, SourceError> {
+    Source::open_at(url, reference, &Access::with_cache(cache))
 }
 
 fn file_url(path: &Path) -> String {
@@ -367,7 +373,7 @@ fn malformed_references_are_errors_not_panics() {
 fn a_directory_that_is_not_a_repository_is_a_clear_error() {
     let dir = tempdir();
 
-    let error = Source::open(dir.path().to_str().unwrap(), dir.path()).unwrap_err();
+    let error = Source::open(dir.path().to_str().unwrap(), &Access::with_cache(dir.path())).unwrap_err();
 
     assert!(matches!(error, SourceError::NotARepository { .. }), "{error:?}");
     assert_eq!(
@@ -601,7 +607,7 @@ fn only_a_local_work_tree_has_uncommitted_files() {
     let url = file_url(bare_dir.path());
 
     let bare_error = open(bare_dir.path()).read_worktree(LIMIT).unwrap_err();
-    let remote_error = Source::open(&url, cache.path()).unwrap().read_worktree(LIMIT).unwrap_err();
+    let remote_error = open_at(&url, "HEAD", cache.path()).unwrap().read_worktree(LIMIT).unwrap_err();
 
     assert_eq!(
         bare_error.to_string(),
@@ -621,22 +627,23 @@ fn only_a_local_work_tree_has_uncommitted_files() {
 // ------------------------------------------------------------------ remote
 
 #[test]
-fn a_file_url_is_cloned_into_the_cache_and_fetch_brings_new_commits() {
+fn a_file_url_is_mirrored_into_the_cache_and_fetch_brings_new_commits() {
     let origin_dir = tempdir();
     let origin = init(origin_dir.path(), true);
     let first = commit(&origin, &[("desired/a.yaml", Entry::File("v: 1\n"))]);
     let cache = tempdir();
     let url = file_url(origin_dir.path());
 
-    let source = Source::open(&url, cache.path()).unwrap();
+    let source = open_at(&url, "HEAD", cache.path()).unwrap();
 
     assert_eq!(entries_of(cache.path()), vec![cache_name(&url)]);
     assert_eq!(source.read_at("HEAD", LIMIT).unwrap(), at(&first, "HEAD", vec![data("desired/a.yaml", "v: 1\n")]));
 
     let second = commit(&origin, &[("desired/a.yaml", Entry::File("v: 2\n")), ("desired/b.yaml", Entry::File("b\n"))]);
     assert_eq!(source.resolve("main").unwrap(), first, "not fetched yet");
-    source.fetch().unwrap();
+    let fetched = source.fetch("HEAD").unwrap().unwrap();
 
+    assert_eq!(fetched, Fetched { commit: second.clone(), previous: Some(first.clone()), forced: false });
     assert_eq!(
         source.read_at("main", LIMIT).unwrap(),
         at(&second, "main", vec![data("desired/a.yaml", "v: 2\n"), data("desired/b.yaml", "b\n")])
@@ -645,6 +652,31 @@ fn a_file_url_is_cloned_into_the_cache_and_fetch_brings_new_commits() {
         source.changed_between(&first, "HEAD").unwrap(),
         vec![change("desired/a.yaml", ChangeKind::Modified), change("desired/b.yaml", ChangeKind::Added),]
     );
+    let unchanged = source.fetch("HEAD").unwrap().unwrap();
+    assert_eq!((unchanged.commit, unchanged.forced), (second, false));
+}
+
+/// A controller follows a force-pushed reference (the remote is the truth)
+/// and says so: the new commit does not descend from the one it had.
+#[test]
+fn a_force_pushed_reference_is_followed_and_flagged() {
+    let origin_dir = tempdir();
+    let origin = init(origin_dir.path(), true);
+    commit(&origin, &[("desired/a.yaml", Entry::File("v: 1\n"))]);
+    let before = commit(&origin, &[("desired/a.yaml", Entry::File("v: 2\n"))]);
+    let cache = tempdir();
+    let url = file_url(origin_dir.path());
+    let source = open_at(&url, "main", cache.path()).unwrap();
+    assert_eq!(source.resolve("main").unwrap(), before);
+
+    let tree = origin.find_commit(Oid::from_str(&before).unwrap()).unwrap().tree().unwrap();
+    let signature = Signature::now("Test", "test@example.com").unwrap();
+    let rewritten = origin.commit(None, &signature, &signature, "rewritten history", &tree, &[]).unwrap();
+    origin.reference("refs/heads/main", rewritten, true, "force-push").unwrap();
+    let fetched = source.fetch("main").unwrap().unwrap();
+
+    assert_eq!(fetched, Fetched { commit: rewritten.to_string(), previous: Some(before), forced: true });
+    assert_eq!(source.resolve("main").unwrap(), rewritten.to_string());
 }
 
 #[test]
@@ -654,13 +686,13 @@ fn a_work_tree_given_as_a_file_url_is_mirrored_too() {
     let sha = commit(&origin, &[("desired/a.yaml", Entry::File("a\n"))]);
     let cache = tempdir();
 
-    let source = Source::open(&file_url(origin_dir.path()), cache.path()).unwrap();
+    let source = open_at(&file_url(origin_dir.path()), "HEAD", cache.path()).unwrap();
 
     assert_eq!(source.resolve("HEAD").unwrap(), sha);
 }
 
 #[test]
-fn remote_branches_tags_and_head_follow_the_remote() {
+fn each_reference_is_fetched_by_its_name_and_head_follows_the_remote() {
     let origin_dir = tempdir();
     let origin = init(origin_dir.path(), true);
     let main = commit(&origin, &[("desired/a.yaml", Entry::File("main\n"))]);
@@ -669,20 +701,40 @@ fn remote_branches_tags_and_head_follow_the_remote() {
     origin.tag_lightweight("v1", &origin.revparse_single(&main).unwrap(), false).unwrap();
     let cache = tempdir();
     let url = file_url(origin_dir.path());
-    let source = Source::open(&url, cache.path()).unwrap();
+    let source = open_at(&url, "HEAD", cache.path()).unwrap();
 
     assert_eq!(source.resolve("HEAD").unwrap(), main);
-    assert_eq!(source.resolve("dev").unwrap(), dev);
-    assert_eq!(source.resolve("feature").unwrap(), feature);
-    assert_eq!(source.resolve("v1").unwrap(), main);
+    assert!(source.resolve("dev").is_err(), "only the followed reference is fetched");
+    for (reference, sha) in [("dev", &dev), ("feature", &feature), ("v1", &main), ("refs/heads/dev", &dev)] {
+        assert_eq!(&source.fetch(reference).unwrap().unwrap().commit, sha, "{reference}");
+        assert_eq!(&source.resolve(reference).unwrap(), sha, "{reference}");
+    }
 
     origin.set_head("refs/heads/dev").unwrap();
     origin.find_reference("refs/heads/feature").unwrap().delete().unwrap();
-    source.fetch().unwrap();
+    source.fetch("HEAD").unwrap();
 
     assert_eq!(source.resolve("HEAD").unwrap(), dev);
-    let error = source.resolve("feature").unwrap_err();
+    let error = source.fetch("feature").unwrap_err();
     assert_eq!(error.to_string(), format!("reference `feature` not found in {url}: known branches: dev, main"));
+}
+
+#[test]
+fn a_sha_is_fetched_once_and_then_read_from_the_mirror() {
+    let origin_dir = tempdir();
+    let origin = init(origin_dir.path(), true);
+    let first = commit(&origin, &[("desired/a.yaml", Entry::File("v: 1\n"))]);
+    commit(&origin, &[("desired/a.yaml", Entry::File("v: 2\n"))]);
+    let cache = tempdir();
+    let url = file_url(origin_dir.path());
+
+    let source = open_at(&url, &first, cache.path()).unwrap();
+    assert_eq!(source.resolve(&first).unwrap(), first);
+
+    // The remote is gone: a commit already in the mirror needs no network.
+    fs::remove_dir_all(origin_dir.path()).unwrap();
+    assert_eq!(source.fetch(&first).unwrap().unwrap().commit, first);
+    assert!(source.fetch("main").is_err());
 }
 
 #[test]
@@ -692,10 +744,10 @@ fn opening_a_remote_again_reuses_and_fetches_its_cache() {
     commit(&origin, &[("desired/a.yaml", Entry::File("v: 1\n"))]);
     let cache = tempdir();
     let url = file_url(origin_dir.path());
-    drop(Source::open(&url, cache.path()).unwrap());
+    drop(open_at(&url, "HEAD", cache.path()).unwrap());
     let second = commit(&origin, &[("desired/a.yaml", Entry::File("v: 2\n"))]);
 
-    let source = Source::open(&url, cache.path()).unwrap();
+    let source = open_at(&url, "HEAD", cache.path()).unwrap();
 
     assert_eq!(source.resolve("HEAD").unwrap(), second);
     assert_eq!(entries_of(cache.path()), vec![cache_name(&url)]);
@@ -712,7 +764,7 @@ fn a_cache_directory_holding_something_else_is_not_overwritten() {
     fs::create_dir(&occupied).unwrap();
     fs::write(occupied.join("precious.txt"), "keep me").unwrap();
 
-    let error = Source::open(&url, cache.path()).unwrap_err();
+    let error = open_at(&url, "HEAD", cache.path()).unwrap_err();
 
     assert_eq!(
         error.to_string(),
@@ -724,38 +776,40 @@ fn a_cache_directory_holding_something_else_is_not_overwritten() {
     assert_eq!(fs::read_to_string(occupied.join("precious.txt")).unwrap(), "keep me");
 }
 
+/// Opening makes no network call (a controller starts while its remote is
+/// down); the fetch fails naming the URL, and a later one succeeds.
 #[test]
-fn a_failed_clone_leaves_nothing_in_the_cache() {
-    let missing = tempdir();
-    let url = file_url(&missing.path().join("no-such-repo.git"));
+fn a_remote_that_is_not_there_yet_fails_the_fetch_not_the_open() {
+    let later = tempdir();
+    let path = later.path().join("policies.git");
+    let url = file_url(&path);
     let cache = tempdir();
 
-    let error = Source::open(&url, cache.path()).unwrap_err();
+    let source = Source::open(&url, &Access::with_cache(cache.path().join("mirrors"))).unwrap();
+    let error = source.fetch("HEAD").unwrap_err();
 
-    assert!(matches!(error, SourceError::Clone { .. }), "{error:?}");
-    assert_eq!(entries_of(cache.path()), Vec::<String>::new());
+    assert!(matches!(error, SourceError::Transport { .. }), "{error:?}");
+    assert!(error.to_string().starts_with(&format!("cannot fetch `{url}`")), "{error}");
+    let mode = fs::metadata(cache.path().join("mirrors")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the cache is private");
+
+    let origin = init(&path, true);
+    let sha = commit(&origin, &[("desired/a.yaml", Entry::File("a\n"))]);
+    assert_eq!(source.fetch("HEAD").unwrap().unwrap().commit, sha);
 }
 
 #[test]
-fn transports_this_build_lacks_are_refused_with_a_clear_error() {
+fn transports_drctl_does_not_speak_are_refused_with_a_clear_error() {
     let cache = tempdir();
-    let mut refused = vec![("git://example.com/policies.git", "git"), ("s3://bucket/policies", "s3")];
-    if !git2::Version::get().https() {
-        refused.push(("https://example.com/policies.git", "https"));
-    }
-    if !git2::Version::get().ssh() {
-        refused.push(("git@example.com:org/policies.git", "ssh"));
-        refused.push(("ssh://git@example.com/org/policies.git", "ssh"));
-    }
-
-    for (url, scheme) in refused {
-        let error = Source::open(url, cache.path()).unwrap_err();
+    for (url, scheme) in [("git://example.com/policies.git", "git"), ("s3://bucket/policies", "s3")] {
+        let error = Source::open(url, &Access::with_cache(cache.path())).unwrap_err();
         assert!(matches!(&error, SourceError::UnsupportedTransport { scheme: s, .. } if s == scheme), "{url}: {error:?}");
         assert!(
             error.to_string().starts_with(&format!("cannot read `{url}`: this drctl binary was built without the `{scheme}` transport")),
             "{error}"
         );
     }
+    assert!(git2::Version::get().https() && git2::Version::get().ssh(), "the default build speaks HTTPS and SSH");
     assert_eq!(entries_of(cache.path()), Vec::<String>::new());
 }
 
@@ -784,7 +838,7 @@ fn fetching_a_local_repository_does_nothing() {
     let sha = commit(&repo, &[("desired/a.yaml", Entry::File("a\n"))]);
     let source = open(dir.path());
 
-    source.fetch().unwrap();
+    assert_eq!(source.fetch("HEAD").unwrap(), None);
 
     assert_eq!(source.resolve("HEAD").unwrap(), sha);
 }

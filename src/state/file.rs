@@ -14,6 +14,8 @@
 //!   successful write.
 //! - A file drctl cannot read (corrupt, or written by a newer drctl) is
 //!   reported with its path and the fix, and never overwritten.
+//! - The file and its lock are created 0600, and the directory, when drctl
+//!   creates it, 0700: the state names tables, jobs and commits.
 //!
 //! # Caveats
 //! - The lock is advisory and local: a state file on a network file system
@@ -24,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -116,7 +119,11 @@ impl StateStore for FileStore {
 /// The compare-and-swap, under the sidecar lock.
 fn put_locked(path: &Path, mut state: PolicyState) -> Result<PolicyState, StateError> {
     let dir = directory_of(path);
-    std::fs::create_dir_all(dir).map_err(|err| file_error(path, format!("cannot create its directory {}: {err}", dir.display())))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|err| file_error(path, format!("cannot create its directory {}: {err}", dir.display())))?;
     let _lock = lock(path)?;
     let mut document = read_document(path)?;
     let stored = document.policies.get(&state.policy).map(|record| record.version);
@@ -150,6 +157,7 @@ fn lock(path: &Path) -> Result<File, StateError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&lock_path)
         .map_err(|err| file_error(path, format!("cannot open the lock file {}: {err}", lock_path.display())))?;
     file.lock().map_err(|err| file_error(path, format!("cannot lock {}: {err}", lock_path.display())))?;
@@ -206,7 +214,7 @@ fn write_atomically(path: &Path, document: &Document) -> Result<(), StateError> 
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
