@@ -181,7 +181,9 @@ impl Workdir {
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("DRCTL_GIT_TOKEN_ENV")
             .env_remove("https_proxy")
-            .env_remove("HTTPS_PROXY");
+            .env_remove("HTTPS_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("NO_PROXY");
         command
     }
 
@@ -316,6 +318,75 @@ async fn https_with_a_token_validate_and_watch_read_the_remote_and_the_token_sta
     assert!(log.contains(&server.url(None)), "the logs name the URL without its token:\n{log}");
     let files = assert_private_and_free_of(&token, &[work.dir.path().join("drctl")]);
     assert!(files > 20, "the cache and state were searched: {files} entries");
+    let mirror = std::fs::read_dir(work.cache()).unwrap().next().unwrap().unwrap().path();
+    assert!(mirror.join("shallow").exists(), "the first fetch was shallow: {}", mirror.display());
+}
+
+/// HTTPS goes through the proxy `https_proxy` names, as git's does: the
+/// proxy sees a CONNECT to the git server and nothing else.
+#[test]
+fn https_goes_through_the_proxy_of_the_environment() {
+    let origin = Origin::new();
+    origin.push(&[("spatial-scans.yaml", SCANS)], "policy");
+    let token = random_token();
+    let server = Https::start(origin.root.path(), &token);
+    let proxy_state = tempfile::tempdir().unwrap();
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let mut proxy = Command::new(&python)
+        .arg(server_script("connect_proxy.py"))
+        .args(["--state", proxy_state.path().to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url_file = proxy_state.path().join("url");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !url_file.exists() {
+        assert!(Instant::now() < deadline, "the proxy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let proxy_url = std::fs::read_to_string(&url_file).unwrap().trim().to_string();
+    let work = Workdir::new();
+    let ca = server.ca();
+
+    let output = work.run(
+        &["validate", "--repo", &server.url(Some(&format!("{TOKEN_USER}:{token}")))],
+        &[("SSL_CERT_FILE", ca.to_str().unwrap()), ("https_proxy", &proxy_url)],
+    );
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let connects = std::fs::read_to_string(proxy_state.path().join("connects.log")).unwrap_or_default();
+    let server_address = server.prefix.trim_start_matches("https://");
+    assert!(connects.lines().any(|line| line == server_address), "the proxy saw: {connects:?}");
+}
+
+/// A fetch that fails (the remote is gone) fails the pass and changes
+/// nothing; the loop backs off and the next pass, with the remote back,
+/// reconciles the commit pushed meanwhile.
+#[test]
+fn a_failed_fetch_fails_only_its_pass_and_the_loop_recovers() {
+    let origin = Origin::new();
+    let first = origin.push(&[(".keep", "")], "no policies yet");
+    let away = origin.root.path().join("away.git");
+    let url = format!("file://{}", origin.path().display());
+    let work = Workdir::new();
+    let mut command = work.command(&["watch", "--repo", &url, "--ref", "main", "--passes", "3", "--interval", "2s"]);
+    command.args(["--error-backoff", "2s", "--state", work.state().to_str().unwrap(), "--endpoint-url", "http://127.0.0.1:9"]);
+    command.envs([("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")]);
+
+    let mut watch = Watch::spawn(command);
+    watch.wait_for("reconciled", "commit", &first);
+    std::fs::rename(origin.path(), &away).unwrap();
+    watch.wait_for("pass failed", "level", "ERROR");
+    std::fs::rename(&away, origin.path()).unwrap();
+    let second = origin.push(&[(".keep", "moved")], "pushed while the remote was away");
+    watch.wait_for("reconciled", "commit", &second);
+    let (code, log) = watch.finish();
+
+    assert_eq!(code, Some(0), "{log}");
+    let failed = log.lines().find(|line| line.contains("pass failed")).unwrap();
+    assert!(failed.contains(&format!("cannot fetch `{url}`")) && failed.contains("Nothing was changed"), "{failed}");
 }
 
 /// A wrong token: a clear error naming the host and the method tried, exit
