@@ -178,16 +178,16 @@ impl StateArgs {
 #[derive(Debug, Args, Clone)]
 pub struct LeaseArgs {
     /// A run's lease on a policy lasts this long and is renewed every third
-    /// of it; a dead run's lease is taken over after it (m, h, d).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
-    pub lease_ttl: policy::Duration,
+    /// of it; a dead run's lease is taken over after it (s, m, h, d).
+    #[arg(long, default_value = "10m", value_parser = parse_wait)]
+    pub lease_ttl: std::time::Duration,
     /// A failed drill of unchanged content is retried after this long.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
-    pub retry_failed_after: policy::Duration,
+    #[arg(long, default_value = "1h", value_parser = parse_wait)]
+    pub retry_failed_after: std::time::Duration,
     /// An inconclusive drill (drctl or AWS could not complete it) is
     /// retried after this long.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub retry_inconclusive_after: policy::Duration,
+    #[arg(long, default_value = "5m", value_parser = parse_wait)]
+    pub retry_inconclusive_after: std::time::Duration,
 }
 
 /// How drills run.
@@ -219,6 +219,16 @@ impl DrillArgs {
 
 fn parse_duration(text: &str) -> Result<policy::Duration, String> {
     text.parse::<policy::Duration>().map_err(|e| e.to_string())
+}
+
+/// A wait of the controller (an interval, a lease): whole seconds (`30s`),
+/// or a duration as policies write them (`5m`, `1h`).
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    match text.strip_suffix('s').map(str::parse::<u64>) {
+        Some(Ok(seconds)) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+        Some(_) => Err(format!("`{text}` is not a wait: write a whole number of seconds above 0, like `30s`, or `5m`")),
+        None => parse_duration(text).map(|d| d.to_std()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -297,4 +307,17 @@ pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
 /// The policy loader's view of a policy set.
 pub fn inputs(set: &PolicySet) -> Vec<Input> {
     set.inputs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_take_seconds_and_policy_durations() {
+        assert_eq!(parse_wait("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_wait("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_wait("0s").is_err() && parse_wait("xs").is_err() && parse_wait("5").is_err());
+    }
 }

@@ -91,12 +91,12 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     let options = reconcile::Options {
         commit: commit.clone(),
         owner: crate::state::lease::owner_id(),
-        lease_ttl: args.lease.lease_ttl.to_std(),
+        lease_ttl: args.lease.lease_ttl,
         concurrency: args.concurrency,
         apply: apply::Options { commit, prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
         drill: args.drill.options()?,
-        retry_failed_after: args.lease.retry_failed_after.to_std(),
-        retry_inconclusive_after: args.lease.retry_inconclusive_after.to_std(),
+        retry_failed_after: args.lease.retry_failed_after,
+        retry_inconclusive_after: args.lease.retry_inconclusive_after,
         mode: Mode::Reconcile,
     };
     let stop = Stop::default();

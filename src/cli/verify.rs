@@ -49,12 +49,12 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     let options = reconcile::Options {
         commit,
         owner: crate::state::lease::owner_id(),
-        lease_ttl: args.lease.lease_ttl.to_std(),
+        lease_ttl: args.lease.lease_ttl,
         concurrency: 1,
         apply: apply::Options::default(),
         drill,
-        retry_failed_after: args.lease.retry_failed_after.to_std(),
-        retry_inconclusive_after: args.lease.retry_inconclusive_after.to_std(),
+        retry_failed_after: args.lease.retry_failed_after,
+        retry_inconclusive_after: args.lease.retry_inconclusive_after,
         mode: Mode::DrillNow,
     };
     let outcome = runtime.block_on(reconcile::verify(&aws, store.as_ref(), loaded, &options, &Progress::Quiet));

@@ -22,11 +22,11 @@ pub struct WatchArgs {
     pub drill: DrillArgs,
     /// Time between passes (s, m, h, d): each pass lists the remote's
     /// references and downloads only when the followed one moved.
-    #[arg(long, default_value = "5m", value_parser = parse_interval)]
+    #[arg(long, default_value = "5m", value_parser = super::parse_wait)]
     pub interval: std::time::Duration,
     /// The first wait after a failed pass (a fetch that failed included),
     /// doubling up to --interval.
-    #[arg(long, default_value = "1m", value_parser = parse_interval)]
+    #[arg(long, default_value = "1m", value_parser = super::parse_wait)]
     pub error_backoff: std::time::Duration,
     /// Policies reconciled at once.
     #[arg(long, default_value_t = 8)]
@@ -58,12 +58,12 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         reconcile: reconcile::Options {
             commit: None,
             owner: crate::state::lease::owner_id(),
-            lease_ttl: args.lease.lease_ttl.to_std(),
+            lease_ttl: args.lease.lease_ttl,
             concurrency: args.concurrency,
             apply: apply::Options { prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
             drill: args.drill.options()?,
-            retry_failed_after: args.lease.retry_failed_after.to_std(),
-            retry_inconclusive_after: args.lease.retry_inconclusive_after.to_std(),
+            retry_failed_after: args.lease.retry_failed_after,
+            retry_inconclusive_after: args.lease.retry_inconclusive_after,
             mode: Mode::Reconcile,
         },
     };
@@ -95,28 +95,5 @@ async fn stop_on_signals(mut terminate: tokio::signal::unix::Signal, stop: Stop)
         }
         tracing::info!("signal received: finishing the steps under way, then stopping");
         stop.request();
-    }
-}
-
-/// A wait between passes: whole seconds (`30s`), or a duration as policies
-/// write them (`5m`, `1h`).
-fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
-    match text.strip_suffix('s').map(str::parse::<u64>) {
-        Some(Ok(seconds)) if seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
-        Some(_) => Err(format!("`{text}` is not a wait: write a whole number of seconds above 0, like `30s`, or `5m`")),
-        None => super::parse_duration(text).map(|d| d.to_std()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_interval;
-    use std::time::Duration;
-
-    #[test]
-    fn intervals_take_seconds_and_policy_durations() {
-        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
-        assert!(parse_interval("0s").is_err() && parse_interval("xs").is_err() && parse_interval("5").is_err());
     }
 }

@@ -74,7 +74,22 @@ fn in_flight_text(state: &PolicyState, now: u64) -> Option<String> {
         crate::state::Step::Drill => "drill",
     };
     let drill = f.drill_id.as_deref().map(|d| format!(", drill {d}")).unwrap_or_default();
-    Some(format!("{step} of commit {} since {} ({}){drill}", short(&f.commit), rfc3339(f.started), relative(f.started, now)))
+    let canary = canary_text(state, now).map(|c| format!("; {c}")).unwrap_or_default();
+    Some(format!("{step} of commit {} since {} ({}){drill}{canary}", short(&f.commit), rfc3339(f.started), relative(f.started, now)))
+}
+
+/// Where a drill in flight may have left drctl's canary item: in the
+/// source table until its checks end, or, once the lease lapsed (a killed
+/// run), until the next reconcile or `gc` removes it.
+fn canary_text(state: &PolicyState, now: u64) -> Option<String> {
+    let f = state.in_flight.as_ref()?;
+    let source = f.source.as_ref().filter(|_| f.drill_id.is_some())?;
+    let until = if state.lease.as_ref().is_some_and(|l| l.is_live(now)) {
+        "until the drill's checks end"
+    } else {
+        "left by an interrupted run: `drctl gc` or the next reconcile removes it"
+    };
+    Some(format!("canary may be in {} ({}), {until}", source.table, source.region))
 }
 
 fn lease_text(state: &PolicyState, now: u64) -> Option<String> {
@@ -461,6 +476,11 @@ fn json_state(state: &PolicyState, now: u64) -> Value {
             "copy_jobs": f.copy_jobs,
             "restores": f.restores,
             "started": time(f.started),
+            "canary": f.source.as_ref().filter(|_| f.drill_id.is_some()).map(|source| j!({
+                "table": source.table,
+                "region": source.region,
+                "interrupted": !state.lease.as_ref().is_some_and(|l| l.is_live(now)),
+            })),
         })),
         "lease": state.lease.as_ref().map(|l| j!({ "owner": l.owner, "expires": time(l.expires), "expired": !l.is_live(now) })),
     })

@@ -290,7 +290,7 @@ fn sample() -> Inventory {
         copy_jobs: Default::default(),
         restores: Default::default(),
         started: NOW - 600,
-        source: None,
+        source: Some(crate::state::SourceTable { table: "SpatialScans".into(), region: "us-east-1".into() }),
     });
     busy.lease = Some(Lease { owner: "ci-runner:42:abcd0123".into(), expires: NOW + 300 });
     let mut failing = proven("j1");
@@ -327,7 +327,7 @@ fn text_without_colour_marks_each_policy_and_lists_its_reasons() {
         "\n  RPO         15m (target 8h, in us-west-2)\n",
         "\n  next drill  2026-02-06T00:00:00Z (in 6d)\n",
         "\n  reconciled  commit commit-of-h2\n",
-        "\n  in flight   drill of commit c0ffee012345 since 2026-01-30T23:50:00Z (10m ago), drill d-9\n",
+        "\n  in flight   drill of commit c0ffee012345 since 2026-01-30T23:50:00Z (10m ago), drill d-9; canary may be in SpatialScans (us-east-1), until the drill's checks end\n",
         "\n  lease       held by ci-runner:42:abcd0123 until 2026-01-31T00:05:00Z\n",
         "\n? invalid: desired/broken.yaml: the file has errors; run `drctl validate`\n",
         "\n- old-scans: not desired (orphan state); last applied commit commit-of-o1, last proven 2026-01-30T00:00:00Z\n",
@@ -449,6 +449,10 @@ fn json_carries_every_field_with_both_time_forms_and_the_evidence_chain() {
     assert_eq!(scans["state"]["in_flight"]["step"], "drill");
     assert_eq!(scans["state"]["in_flight"]["started"]["rfc3339"], "2026-01-30T23:50:00Z");
     assert_eq!(
+        scans["state"]["in_flight"]["canary"],
+        serde_json::json!({"table": "SpatialScans", "region": "us-east-1", "interrupted": false})
+    );
+    assert_eq!(
         scans["state"]["lease"],
         serde_json::json!({ "owner": "ci-runner:42:abcd0123", "expires": { "unix": NOW + 300, "rfc3339": "2026-01-31T00:05:00Z" }, "expired": false })
     );
@@ -498,4 +502,33 @@ fn an_inconclusive_drill_is_shown_and_leaves_the_policy_compliant() {
     assert!(inventory.policies[0].compliant(), "{:?}", inventory.policies[0].reasons);
     let shown = text(&inventory, false);
     assert!(shown.contains("inconclusive drill d-8") && shown.contains("ThrottlingException") && shown.contains("retried soon"), "{shown}");
+}
+
+/// A drill killed after its canary went in: status says where the canary
+/// may still be and what removes it, so nothing of drctl's sits unseen in
+/// a source table.
+#[test]
+fn an_interrupted_drill_shows_where_its_canary_may_be_left() {
+    let scans = example("spatial-scans");
+    let mut killed = proven("h2");
+    killed.in_flight = Some(InFlight {
+        step: Step::Drill,
+        content_hash: "h2".into(),
+        commit: "c0ffee0123456789".into(),
+        drill_id: Some("d-9".into()),
+        backup_job_id: None,
+        copy_jobs: Default::default(),
+        restores: Default::default(),
+        started: NOW - 3600,
+        source: Some(crate::state::SourceTable { table: "SpatialScans".into(), region: "us-east-1".into() }),
+    });
+    killed.lease = Some(Lease { owner: "ci-runner:42:abcd0123".into(), expires: NOW - 60 });
+    let inventory = inventory(&[(&scans, "h2")], &[killed], NOW);
+
+    let text = text(&inventory, false);
+
+    assert!(
+        text.contains("canary may be in SpatialScans (us-east-1), left by an interrupted run: `drctl gc` or the next reconcile removes it"),
+        "{text}"
+    );
 }

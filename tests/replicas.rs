@@ -1,0 +1,213 @@
+//! Several controllers on one DynamoDB state table while AWS throttles, one
+//! of them killed mid-drill: the fleet's verdicts stay honest. Runs the
+//! `drctl` binary as operators run it, with drctl's own SDK configuration
+//! (five attempts per call, the SDK's standard retry).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_backup::types::RestoreJobStatus;
+use drctl::state::{DynamoStore, StateStore};
+use support::{Fault, JobKind, Progression, TestAccount};
+
+const POLICIES: usize = 6;
+const STATE_TABLE: &str = "drctl-state";
+
+fn policy(i: usize) -> String {
+    format!(
+        r#"apiVersion: drctl/v1
+kind: TablePolicy
+metadata:
+  name: homes-{i}
+  environment: prod
+spec:
+  table: Homes{i}
+  region: us-east-1
+  backup:
+    schedule: "cron(0 */6 * * ? *)"
+    retention: 35d
+  objectives:
+    rpo: 6h
+    rto: 1h
+  verify:
+    every: 7d
+    regions: [us-east-1]
+    recovery_point: on-demand
+    checks:
+      - schema: match-source
+      - canary: true
+  notify:
+    sns_topic: dr-announcements
+"#
+    )
+}
+
+/// A repository with the policies committed.
+fn repository() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("desired")).unwrap();
+    for i in 1..=POLICIES {
+        std::fs::write(dir.path().join(format!("desired/homes-{i}.yaml")), policy(i)).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let status = Command::new("git").current_dir(dir.path()).args(args).stdout(Stdio::null()).status().unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "six policies"]);
+    dir
+}
+
+fn reconcile(account: &TestAccount, repo: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drctl"));
+    command
+        .current_dir(repo)
+        .args(["reconcile", "--state", &format!("dynamodb://{STATE_TABLE}"), "--concurrency", "2"])
+        .args(["--lease-ttl", "6s", "--retry-inconclusive-after", "1s"])
+        .env_remove("AWS_PROFILE")
+        .envs(account.cli_env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The pid in a lease owner (`host:pid:nonce`).
+fn owner_pid(owner: &str) -> Option<u32> {
+    owner.split(':').nth(1)?.parse().ok()
+}
+
+/// Completed restore jobs per policy, from their scratch tables' names.
+async fn completed_restores(backup: &aws_sdk_backup::Client) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    let jobs = backup.list_restore_jobs().send().await.unwrap();
+    for job in jobs.restore_jobs() {
+        let table = job.created_resource_arn().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+        let Some(rest) = table.strip_prefix("drctl-drill-") else { continue };
+        let policy = rest.rsplit_once('-').map(|(name, _)| name.to_string()).unwrap_or_default();
+        if job.status() == Some(&RestoreJobStatus::Completed) {
+            *counts.entry(policy).or_default() += 1;
+        }
+    }
+    counts
+}
+
+fn finish(child: Child) -> (Option<i32>, String) {
+    let output = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), text)
+}
+
+/// Three replicas of `drctl reconcile` on one state table, 20% of every AWS
+/// call throttled, the replica driving a restore killed with SIGKILL; then
+/// the throttling stops and one more reconcile converges: every policy
+/// proven, exactly one completed restore each, no `failed` verdict recorded
+/// or announced, and the reconcile after that is a no-op.
+#[tokio::test]
+async fn three_replicas_under_throttling_with_one_killed_prove_every_policy_once_and_never_fail() {
+    let account = support::account().await;
+    let clients = account.region(support::REGION);
+    for i in 1..=POLICIES {
+        support::create_table(&clients.dynamodb, &format!("Homes{i}"), 20).await;
+    }
+    support::create_state_table(&clients.dynamodb, STATE_TABLE).await;
+    let checked = drctl::policy::check(
+        (1..=POLICIES).map(|i| drctl::policy::Input { file: format!("desired/homes-{i}.yaml"), content: Ok(policy(i).into_bytes()) }),
+    );
+    assert!(!checked.has_errors(), "{:#?}", checked.findings);
+    support::bootstrap(&account, checked.policies.iter().map(|loaded| &loaded.policy)).await;
+    let failures = failure_queue(&account).await;
+    let repo = repository();
+    // Restores take seconds: long enough to kill a replica in one.
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 1.5 });
+    // The test's own reads ride out the throttling with many attempts.
+    let patient = account.aws_with_attempts(30).await;
+    let store = DynamoStore::new(patient.region(support::REGION).dynamodb, STATE_TABLE);
+    account.inject_fault(Fault::throttle("*", "*").probability(0.2, 2026));
+
+    let mut replicas: Vec<Child> = (0..3).map(|_| reconcile(&account, repo.path()).spawn().unwrap()).collect();
+    let victim = wait_for_a_restore_in_flight(&store, &replicas).await;
+    let killed = replicas.iter().position(|child| child.id() == victim).unwrap();
+    let mut victim = replicas.remove(killed);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let survivors: Vec<(Option<i32>, String)> = replicas.into_iter().map(finish).collect();
+
+    for (code, output) in &survivors {
+        assert!(matches!(code, Some(0) | Some(1)), "a replica under throttling exits 0 or, inconclusive, 1, never 3:\n{output}");
+        assert!(!output.contains("FAILED"), "no drill failed:\n{output}");
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await; // the killed replica's leases lapse
+    account.clear_faults();
+    let (code, output) = finish(reconcile(&account, repo.path()).spawn().unwrap());
+    assert_eq!(code, Some(0), "{output}");
+
+    for i in 1..=POLICIES {
+        let name = format!("homes-{i}");
+        let state = store.get(&name).await.unwrap().unwrap_or_else(|| panic!("{name} has no state"));
+        assert!(state.reconciled.is_some() && state.in_flight.is_none() && state.lease.is_none(), "{state:#?}");
+        assert!(state.last_drill.as_ref().is_some_and(|drill| drill.passed), "{state:#?}");
+    }
+    let restores = completed_restores(&patient.region(support::REGION).backup).await;
+    let expected: BTreeMap<String, usize> = (1..=POLICIES).map(|i| (format!("homes-{i}"), 1)).collect();
+    assert_eq!(restores, expected, "exactly one completed restore per policy");
+    assert_eq!(failed_announcements(&account, &failures).await, 0, "nothing was announced as failed");
+
+    let backups_before = patient.region(support::REGION).backup.list_backup_jobs().send().await.unwrap().backup_jobs().len();
+    let (code, output) = finish(reconcile(&account, repo.path()).spawn().unwrap());
+    assert_eq!(code, Some(0), "{output}");
+    let backups_after = patient.region(support::REGION).backup.list_backup_jobs().send().await.unwrap().backup_jobs().len();
+    assert_eq!(backups_after, backups_before, "the next reconcile is a no-op:\n{output}");
+    assert_eq!(completed_restores(&patient.region(support::REGION).backup).await, expected);
+}
+
+/// Waits until the state shows a restore job started under a lease held by
+/// one of `replicas`; returns that replica's pid.
+async fn wait_for_a_restore_in_flight(store: &DynamoStore, replicas: &[Child]) -> u32 {
+    let pids: Vec<u32> = replicas.iter().map(Child::id).collect();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        assert!(Instant::now() < deadline, "no replica started a restore");
+        for state in store.list().await.unwrap() {
+            let restoring = state.in_flight.as_ref().is_some_and(|f| f.restores.values().any(|r| r.job_id.is_some()));
+            let owner = state.lease.as_ref().and_then(|lease| owner_pid(&lease.owner));
+            if let (true, Some(pid)) = (restoring, owner) {
+                if pids.contains(&pid) {
+                    return pid;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An SQS queue that hears only `failed` announcements on the topic.
+async fn failure_queue(account: &TestAccount) -> String {
+    let sqs = account.sqs(support::REGION);
+    let queue = sqs.create_queue().queue_name("failures").send().await.unwrap().queue_url().unwrap().to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let topic = format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id);
+    let sns = account.region(support::REGION).sns;
+    let subscribe = sns.subscribe().topic_arn(topic).protocol("sqs").endpoint(&arn);
+    subscribe.attributes("FilterPolicy", r#"{"verdict": ["failed"]}"#).send().await.unwrap();
+    queue
+}
+
+async fn failed_announcements(account: &TestAccount, queue: &str) -> usize {
+    let sqs = account.sqs(support::REGION);
+    let received = sqs.receive_message().queue_url(queue).max_number_of_messages(10).send().await.unwrap();
+    received.messages().len()
+}
