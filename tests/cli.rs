@@ -216,3 +216,29 @@ fn iam_policy_is_least_privilege_per_mode_and_scoped_to_the_policies() {
     assert!(apply.contains(&"cloudformation:ExecuteChangeSet".to_string()) && apply.contains(&"iam:PassRole".to_string()));
     assert!(text.contains("arn:aws:sns:*:*:dr-announcements"), "{text}");
 }
+
+/// Completions and the manual page come from the parser's own definitions:
+/// they know every command and the newest flags, and the page carries the
+/// exit codes; `--version` names the commit or says it does not know it.
+#[test]
+fn completions_man_page_and_version_come_from_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let output = drctl(dir.path(), &["completions", shell]);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = stdout(&output);
+        assert!(script.contains("reconcile") && script.contains("git-token-env") && script.contains("known-hosts"), "{shell}: {script}");
+    }
+    assert_eq!(drctl(dir.path(), &["completions", "tcsh"]).status.code(), Some(2), "an unknown shell is a usage error");
+
+    let man = stdout(&drctl(dir.path(), &["man"]));
+    assert!(man.starts_with(".ie") && man.contains(".TH drctl 1"), "{man}");
+    assert!(man.contains("watch") && man.contains("Exit codes") && man.contains("a drill failed"), "{man}");
+
+    let version = stdout(&drctl(dir.path(), &["--version"]));
+    let expected = match option_env!("DRCTL_BUILD_COMMIT") {
+        Some(commit) => format!("drctl {} (commit {commit})", env!("CARGO_PKG_VERSION")),
+        None => format!("drctl {} (commit unknown: built without DRCTL_BUILD_COMMIT)", env!("CARGO_PKG_VERSION")),
+    };
+    assert_eq!(version.trim(), expected);
+}

@@ -4,6 +4,7 @@
 
 mod bootstrap;
 mod compare;
+mod completions;
 mod fingerprint;
 mod gc;
 mod iam_policy;
@@ -49,10 +50,18 @@ const EXIT_CODES: &str = "Exit codes:
      `status --detailed-exitcode`: a policy out of compliance
   3  `reconcile`, `verify`: a drill failed (the recovery is wrong or too slow)";
 
+/// `drctl --version`: the version and the commit it was built from. Release
+/// builds set `DRCTL_BUILD_COMMIT` (scripts/release-build does); a build
+/// without it says so rather than guess.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let commit = option_env!("DRCTL_BUILD_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown: built without DRCTL_BUILD_COMMIT");
+    format!("{} (commit {commit})", env!("CARGO_PKG_VERSION"))
+});
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drctl",
-    version,
+    version = VERSION.as_str(),
     about = "Keeps the disaster-recovery policies of DynamoDB tables true, and proves them with restore drills.",
     after_help = EXIT_CODES
 )]
@@ -87,6 +96,10 @@ pub enum Command {
     Fingerprint(fingerprint::FingerprintArgs),
     /// Judge a restored table against its source as it was between two instants (PITR exports; read-only).
     Compare(compare::CompareArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print drctl's manual page (roff): `drctl man > drctl.1`, or `drctl man | man -l -`.
+    Man,
 }
 
 /// How to reach AWS: the standard configuration chain, or an emulator.
@@ -257,6 +270,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Watch(args) => watch::run(&args),
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man => completions::man(),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
