@@ -175,10 +175,10 @@ async fn wait_for_a_restore_in_flight(store: &DynamoStore, replicas: &[Child]) -
         for state in store.list().await.unwrap() {
             let restoring = state.in_flight.as_ref().is_some_and(|f| f.restores.values().any(|r| r.job_id.is_some()));
             let owner = state.lease.as_ref().and_then(|lease| owner_pid(&lease.owner));
-            if let (true, Some(pid)) = (restoring, owner) {
-                if pids.contains(&pid) {
-                    return pid;
-                }
+            if let (true, Some(pid)) = (restoring, owner)
+                && pids.contains(&pid)
+            {
+                return pid;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
