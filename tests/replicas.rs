@@ -141,10 +141,13 @@ async fn three_replicas_under_throttling_with_one_killed_prove_every_policy_once
         assert!(matches!(code, Some(0) | Some(1)), "a replica under throttling exits 0 or, inconclusive, 1, never 3:\n{output}");
         assert!(!output.contains("FAILED"), "no drill failed:\n{output}");
     }
+    let throttled = account.faults().iter().map(|rule| rule["fired"].as_u64().unwrap_or(0)).sum::<u64>();
+    assert!(throttled >= 50, "the replicas ran under throttling: {throttled} calls throttled");
     tokio::time::sleep(Duration::from_secs(7)).await; // the killed replica's leases lapse
     account.clear_faults();
     let (code, output) = finish(reconcile(&account, repo.path()).spawn().unwrap());
     assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("resumed an interrupted drill"), "the killed replica's drill is resumed, not redone:\n{output}");
 
     for i in 1..=POLICIES {
         let name = format!("homes-{i}");
@@ -154,7 +157,7 @@ async fn three_replicas_under_throttling_with_one_killed_prove_every_policy_once
     }
     let restores = completed_restores(&patient.region(support::REGION).backup).await;
     let expected: BTreeMap<String, usize> = (1..=POLICIES).map(|i| (format!("homes-{i}"), 1)).collect();
-    assert_eq!(restores, expected, "exactly one completed restore per policy");
+    assert_eq!(restores, expected, "exactly one completed restore per policy:\n{output}");
     assert_eq!(failed_announcements(&account, &failures).await, 0, "nothing was announced as failed");
 
     let backups_before = patient.region(support::REGION).backup.list_backup_jobs().send().await.unwrap().backup_jobs().len();
