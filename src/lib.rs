@@ -8,6 +8,7 @@ pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod drill;
+pub mod failpoint;
 pub mod gc;
 pub mod iam;
 pub mod markup;

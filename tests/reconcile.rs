@@ -43,53 +43,16 @@ async fn bootstrap<'a>(account: &TestAccount, policies: impl IntoIterator<Item =
     support::bootstrap(account, policies).await;
 }
 
-/// An SQS queue subscribed to the topics; returns the queue URL.
+/// An SQS queue hearing drctl's announcements on the topics (by their
+/// attributes: the vault's own job notifications go to the same topic);
+/// returns the queue URL.
 async fn subscribe_queue(account: &TestAccount, topics: &[String]) -> String {
-    let sqs = account.sqs(support::REGION);
-    let queue = sqs.create_queue().queue_name("announcements").send().await.unwrap().queue_url().unwrap().to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    for topic_arn in topics {
-        let region = topic_arn.split(':').nth(3).unwrap();
-        // drctl's announcements only, by their attributes (the vault's own
-        // job notifications go to the same topic).
-        account
-            .region(region)
-            .sns
-            .subscribe()
-            .topic_arn(topic_arn)
-            .protocol("sqs")
-            .endpoint(&arn)
-            .attributes("FilterPolicy", r#"{"verdict": ["passed", "failed"]}"#)
-            .send()
-            .await
-            .unwrap();
-    }
-    queue
+    support::queue_on_topics(account, "announcements", topics, r#"{"verdict": ["passed", "failed"]}"#).await
 }
 
 /// Every SNS envelope waiting in the queue.
 async fn announcements(account: &TestAccount, queue: &str) -> Vec<serde_json::Value> {
-    let sqs = account.sqs(support::REGION);
-    let mut found = Vec::new();
-    loop {
-        let received = sqs.receive_message().queue_url(queue).max_number_of_messages(10).send().await.unwrap();
-        if received.messages().is_empty() {
-            return found;
-        }
-        for message in received.messages() {
-            found.push(serde_json::from_str(message.body().unwrap()).unwrap());
-            sqs.delete_message().queue_url(queue).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
-        }
-    }
+    support::drain_queue(account, queue).await
 }
 
 fn options(owner: &str) -> reconcile::Options {
@@ -576,10 +539,11 @@ async fn sigterm_during_watch_finishes_the_drill_releases_the_lease_and_leaves_n
 /// The IAM action that authorizes an API operation: its own name, except
 /// for the S3 operations whose action is named otherwise (Amazon S3 API
 /// reference: DeleteObjects needs `s3:DeleteObject` for every object;
-/// ListObjectsV2 needs `s3:ListBucket`).
+/// ListObjectsV2 needs `s3:ListBucket`; HeadObject needs `s3:GetObject`).
 fn iam_action_of(operation: &str) -> String {
     match operation {
         "s3:DeleteObjects" => "s3:DeleteObject".into(),
+        "s3:HeadObject" => "s3:GetObject".into(),
         "s3:ListObjectsV2" => "s3:ListBucket".into(),
         other => other.to_string(),
     }

@@ -388,15 +388,18 @@ async fn stack_status(aws: &Aws, stack: &Stack) -> Result<Option<String>, String
 async fn execute(aws: &Aws, stack: &Stack, change_set: &str, token: &str, options: &Options, progress: &Progress) -> StackOutcome {
     let client = aws.region(&stack.region).cloudformation;
     let started = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    crate::failpoint::hit("apply/change-set-created");
     if let Err(error) =
         client.execute_change_set().change_set_name(change_set).stack_name(&stack.name).client_request_token(token).send().await
     {
         return StackOutcome::Failed { status: "NONE".into(), reasons: vec![describe(&error)], fix: None };
     }
+    crate::failpoint::hit("apply/change-set-executing");
     let status = match follow(aws, stack, options, progress).await {
         Ok(status) => status,
         Err(why) => return StackOutcome::Failed { status: "UNKNOWN".into(), reasons: vec![why], fix: None },
     };
+    crate::failpoint::hit("apply/stack-done");
     match status.as_str() {
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => {
             StackOutcome::Applied { status, change_set_id: change_set.to_string() }

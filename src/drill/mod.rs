@@ -53,11 +53,15 @@
 //!   Backup cannot cancel restores): the table it creates later is not
 //!   tagged and is left for `gc`, which finds it through the name recorded
 //!   in the state store.
-//! - `item_count`, `sample` and `fingerprint` compare with the source as it
-//!   is when the checks run, not as of the recovery point: they suit static
-//!   tables. `sample` skips keys gone from the source, but an item changed in
-//!   the source since the recovery point counts as a mismatch, because
-//!   nothing in DynamoDB tells a later change from a bad restore.
+//! - `item_count`, `sample` and `fingerprint` compare with a basis the
+//!   policy declares: point-in-time exports of the source around the
+//!   recovery point (PITR on, `reference`), the live source leaving out
+//!   items changed since (`changed_since`), or the live source of a table
+//!   declared `static` (docs/drills.md).
+//! - A drill resumed after one of its regions deleted its scratch table
+//!   (the checks ran, the run died before recording them) restores that
+//!   region again: the evidence is gone, and a second restore costs less
+//!   than a false verdict.
 //! - RTO is measured from the restore job's start to the end of the checks
 //!   (time to ACTIVE is reported too); a DR region's copy job is not part of
 //!   it (in a real recovery the copy already exists). A resumed drill counts

@@ -93,6 +93,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                 self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
             });
             futures_util::future::select(checking, renewing).await;
+            crate::failpoint::hit("drill/checks-done");
         }
         let objective = self.run.policy.spec.objectives.rto.seconds();
         let measured = since(restore_start).saturating_sub(reference_wait);
@@ -135,10 +136,12 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                     };
                     let job_id = copy::start(&run.primary, &request).await?;
                     tracing::info!(%job_id, "copy job started");
+                    crate::failpoint::hit("drill/copy-started");
                     run.journal
                         .record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() })
                         .await
                         .map_err(|why| DrillError::Journal { what: format!("copy job {job_id}"), why })?;
+                    crate::failpoint::hit("drill/copy-recorded");
                     self.wait_copy(job_id).await?
                 }
             },
@@ -180,7 +183,20 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         self.result.scratch_table = Some(plan.table.clone());
         let slot = run.options.restore_slots.clone().acquire_owned().await.map_err(|_| DrillError::Stopping)?;
         self.restore_started = true;
+        let mut table = plan.table.clone();
         let (job_id, started) = match plan.job_id {
+            Some(job_id) if scratch::gone_after_restore(&self.clients, &job_id, &plan.table).await? => {
+                let again = scratch::second_name(run.name(), &run.drill_id).filter(|again| *again != plan.table).ok_or_else(|| {
+                    DrillError::BadResume { why: format!("the second scratch table {} of the drill is gone too", plan.table) }
+                })?;
+                // The checks' results died with the run that deleted the
+                // table: only a new restore can prove the recovery point.
+                tracing::warn!(gone = %plan.table, table = %again, "the interrupted drill's scratch table was deleted before its result was recorded: restoring again");
+                scratch::ensure_absent(&self.clients, &again).await?;
+                self.result.scratch_table = Some(again.clone());
+                table = again;
+                self.start_restore(point, role, &table).await?
+            }
             Some(job_id) => {
                 let created = scratch::restore_created(&self.clients, &job_id).await?;
                 tracing::info!(%job_id, table = %plan.table, "waiting for the interrupted drill's restore job");
@@ -189,7 +205,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
             None => self.start_restore(point, role, &plan.table).await?,
         };
         self.result.restore_job_id = Some(job_id.clone());
-        let waited = self.wait_for_restored_table(&job_id, &plan.table, slot).await;
+        let waited = self.wait_for_restored_table(&job_id, &table, slot).await;
         self.result.checks.push(checks::status(waited.as_ref().map(|_| since(started))));
         waited.map(|table| (table, started))
     }
@@ -202,15 +218,20 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
             .record(&Event::RestoreStarting { region: region.clone(), scratch_table: table.to_string() })
             .await
             .map_err(|why| DrillError::Journal { what: format!("the scratch table {table}"), why })?;
-        let token = format!("drctl-drill-{}-restore", run.drill_id);
+        crate::failpoint::hit("drill/restore-starting-recorded");
+        // The token follows the table: a second restore (see
+        // `scratch::second_name`) is a new job, its retries are not.
+        let token = format!("drctl-drill-{}-restore-{}", run.drill_id, table.rsplit('-').next().unwrap_or_default());
         let request = scratch::RestoreRequest { recovery_point_arn: &point.arn, role_arn: role, table, idempotency_token: &token };
         let started = SystemTime::now();
         let job_id = scratch::start_restore(&self.clients, &request).await?;
         tracing::info!(%job_id, table, "restore job started");
+        crate::failpoint::hit("drill/restore-started");
         run.journal
             .record(&Event::RestoreStarted { region, job_id: job_id.clone(), scratch_table: table.to_string() })
             .await
             .map_err(|why| DrillError::Journal { what: format!("restore job {job_id}"), why })?;
+        crate::failpoint::hit("drill/restore-recorded");
         Ok((job_id, started))
     }
 
@@ -269,6 +290,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         if let (true, Some(table)) = (self.restore_started, self.result.scratch_table.clone()) {
             let options = self.run.options;
             self.result.scratch_cleanup = scratch::delete(&self.clients, &table, options.backoff, options.table_deadline).await;
+            crate::failpoint::hit("drill/scratch-deleted");
         }
     }
 }

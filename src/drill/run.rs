@@ -155,6 +155,7 @@ impl<'a> Run<'a> {
             .record(&Event::Started { drill_id: self.drill_id.clone() })
             .await
             .map_err(|why| DrillError::Journal { what: format!("the start of drill {}", self.drill_id), why });
+        crate::failpoint::hit("drill/started-recorded");
         let any_dr = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Dr { .. })));
         let any_primary = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Primary)));
         let dr_blocked = match any_dr {
@@ -181,6 +182,7 @@ impl<'a> Run<'a> {
         let (mut results, ()) = tokio::join!(join_all(regions), Box::pin(early_reference));
         let exports_cleanup = self.remove_exports(&shared).await;
         let canary_cleanup = self.remove_canary().await;
+        crate::failpoint::hit("drill/canary-removed");
         for result in &mut results {
             result.canary_cleanup = canary_cleanup.clone();
             if let (Some(report), Some(cleanup)) = (result.reference.as_mut(), &exports_cleanup) {
@@ -304,10 +306,12 @@ impl<'a> Run<'a> {
                 };
                 let job_id = recovery::start_backup(&self.primary, &request).await?;
                 tracing::info!(%job_id, vault, "backup job started");
+                crate::failpoint::hit("drill/backup-started");
                 self.journal
                     .record(&Event::BackupStarted { job_id: job_id.clone() })
                     .await
                     .map_err(|why| DrillError::Journal { what: format!("backup job {job_id}"), why })?;
+                crate::failpoint::hit("drill/backup-recorded");
                 job_id
             }
         };
@@ -339,6 +343,7 @@ impl<'a> Run<'a> {
             }
         };
         self.canary = Some(placed);
+        crate::failpoint::hit("drill/canary-placed");
         Ok(())
     }
 

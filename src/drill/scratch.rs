@@ -94,11 +94,32 @@ pub fn plan(policy: &str, drill_id: &str, recorded: Option<&(String, Option<Stri
     let table = scratch_name(policy, drill_id.get(..8).unwrap_or(drill_id));
     match recorded {
         None => Ok(ScratchPlan { table, resumed: false, job_id: None }),
-        Some((named, job_id)) if *named == table => Ok(ScratchPlan { table, resumed: true, job_id: job_id.clone() }),
+        Some((named, job_id)) if *named == table || Some(named) == second_name(policy, drill_id).as_ref() => {
+            Ok(ScratchPlan { table: named.clone(), resumed: true, job_id: job_id.clone() })
+        }
         Some((named, _)) => Err(DrillError::BadResume {
             why: format!("the record names scratch table {named}, but drill {drill_id} of {policy} restores into {table}"),
         }),
     }
+}
+
+/// The scratch table of a drill's second restore in a region: the drill was
+/// resumed after its first scratch table had been deleted (after its
+/// checks, whose results died with the run), so it restores again. Named
+/// from the other half of the drill id; `None` for a drill id too short.
+pub fn second_name(policy: &str, drill_id: &str) -> Option<String> {
+    drill_id.get(8..16).map(|half| scratch_name(policy, half))
+}
+
+/// Whether the restore job `job_id` completed and its table `table` is gone
+/// since: a resumed drill whose first run deleted the scratch table after
+/// its checks, and died before recording them.
+pub async fn gone_after_restore(clients: &Clients, job_id: &str, table: &str) -> Result<bool, DrillError> {
+    let job = describe_restore(clients, job_id).await?;
+    if job.status() != Some(&RestoreJobStatus::Completed) {
+        return Ok(false);
+    }
+    Ok(describe(clients, table).await?.is_none())
 }
 
 /// When restore job `job_id` was created (for the RTO of a resumed drill).

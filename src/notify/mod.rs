@@ -38,7 +38,7 @@ use crate::aws::{Aws, describe, error_code};
 use crate::drill::DrillResult;
 use crate::policy::TablePolicy;
 use crate::render::BOOTSTRAP_STACK;
-use crate::state::ChangeSetRecord;
+use crate::state::{ChangeSetRecord, Outbox};
 
 /// SNS's limit on a message, body and attributes together.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -72,13 +72,32 @@ pub enum NotifyError {
 /// message id (for the evidence chain).
 #[tracing::instrument(skip_all, fields(policy = %a.policy.metadata.name))]
 pub async fn announce(aws: &Aws, a: &Announcement<'_>) -> Result<String, NotifyError> {
-    let region = &a.policy.spec.region;
-    let topic_arn = topic_arn(aws, region, &a.policy.spec.notify.sns_topic).await?;
     // The attributes count against the same limit: leave them room.
-    let text = message::fit(body(a), MAX_MESSAGE_BYTES - ATTRIBUTES_ROOM)
-        .map_err(|bytes| NotifyError::TooLarge { policy: a.policy.metadata.name.clone(), bytes })?;
+    publish(aws, a.policy, &compose(a, MAX_MESSAGE_BYTES - ATTRIBUTES_ROOM)?).await
+}
+
+/// The most a message kept in the state's outbox may weigh: the record
+/// holding it must stay under DynamoDB's 400 KB item limit with its
+/// evidence.
+pub const OUTBOX_BYTES: usize = 128 * 1024;
+
+/// The message for `a`, its body shrunk to `max_body_bytes`, ready to
+/// publish or to keep in the state's outbox until it is published. Pure.
+pub fn compose(a: &Announcement<'_>, max_body_bytes: usize) -> Result<Outbox, NotifyError> {
+    let body =
+        message::fit(body(a), max_body_bytes).map_err(|bytes| NotifyError::TooLarge { policy: a.policy.metadata.name.clone(), bytes })?;
+    Ok(Outbox { subject: subject(a), body, attributes: attributes(a) })
+}
+
+/// Publishes a composed message to `policy`'s topic; returns the SNS
+/// message id.
+pub async fn publish(aws: &Aws, policy: &TablePolicy, message: &Outbox) -> Result<String, NotifyError> {
+    let region = &policy.spec.region;
+    let topic_arn = topic_arn(aws, region, &policy.spec.notify.sns_topic).await?;
     let sns = aws.region(region_of_arn(&topic_arn).unwrap_or(region)).sns;
-    let attributes = attributes(a)
+    let attributes = message
+        .attributes
+        .clone()
         .into_iter()
         .map(|(name, value)| {
             let value = MessageAttributeValue::builder().data_type("String").string_value(value).build();
@@ -89,8 +108,8 @@ pub async fn announce(aws: &Aws, a: &Announcement<'_>) -> Result<String, NotifyE
     let published = sns
         .publish()
         .topic_arn(&topic_arn)
-        .subject(subject(a))
-        .message(text)
+        .subject(&message.subject)
+        .message(&message.body)
         .set_message_attributes(Some(attributes.into_iter().collect()))
         .send()
         .await

@@ -374,6 +374,7 @@ impl Context<'_> {
         let hash = &planned.content_hash;
         let every = Duration::from_secs(loaded.policy.spec.verify.every.seconds());
         state.in_flight.is_none()
+            && state.outbox.is_none()
             && state.desired_hash.as_ref() == Some(hash)
             && state.applied.as_ref().is_some_and(|a| &a.content_hash == hash)
             && drill_due(state, hash, every, self.options.retry(), state::now()) == Due::No
@@ -390,6 +391,8 @@ impl Context<'_> {
         let hash = crate::policy::content_hash(&loaded.policy);
         let commit = self.options.commit.clone().unwrap_or_else(|| "worktree".to_string());
         held.update(|s| s.desired_hash = Some(hash.clone())).await?;
+        // An announcement an interrupted run recorded but did not publish.
+        self.flush_outbox(held, loaded, outcome).await?;
         // An interrupted drill is finished first, whatever content it was
         // proving: its jobs and scratch tables are only known from this
         // record. It proves the current content only if that is applied.
@@ -460,8 +463,25 @@ impl Context<'_> {
             (true, false, _) => Status::DrillPassed,
         };
         let record = drill_record(&drills, &hash, &commit, started);
+        let announcement = notify::Announcement {
+            policy: &loaded.policy,
+            commit: Some(&commit),
+            content_hash: &hash,
+            change_sets: &change_sets,
+            drills: &drills,
+        };
+        // Kept with the record, so that a run killed before SNS took it
+        // leaves the message for the next run to publish.
+        let outbox = match notify::compose(&announcement, notify::OUTBOX_BYTES) {
+            Ok(message) => Some(message),
+            Err(error) => {
+                outcome.errors.push(format!("announcement not sent: {error}"));
+                None
+            }
+        };
         held.update(|s| {
             s.in_flight = None;
+            s.outbox = outbox.clone();
             if proves {
                 s.reconciled = Some(Reconciled { content_hash: hash.clone(), commit: commit.clone(), at: record.finished });
             }
@@ -484,7 +504,10 @@ impl Context<'_> {
         })
         .await?;
         outcome.drills = drills;
-        self.announce(held, loaded, &hash, &commit, &change_sets, outcome).await
+        crate::failpoint::hit("reconcile/drill-recorded");
+        self.flush_outbox(held, loaded, outcome).await?;
+        crate::failpoint::hit("reconcile/announced");
+        Ok(())
     }
 
     /// With `recovery_point: latest` and no recovery point yet, the time
@@ -567,20 +590,16 @@ impl Context<'_> {
         }
     }
 
-    async fn announce(
-        &self,
-        held: &Held<'_>,
-        loaded: &LoadedPolicy,
-        hash: &str,
-        commit: &str,
-        change_sets: &[ChangeSetRecord],
-        outcome: &mut PolicyOutcome,
-    ) -> Result<(), LeaseError> {
-        let announcement =
-            notify::Announcement { policy: &loaded.policy, commit: Some(commit), content_hash: hash, change_sets, drills: &outcome.drills };
-        match notify::announce(self.aws, &announcement).await {
+    /// Publishes the announcement waiting in the state's outbox, if any,
+    /// names its message id in the newest evidence and empties the outbox.
+    /// A publish that fails leaves it for the next run (at least once: SNS
+    /// subscribers deduplicate by `drills[].drill_id`).
+    async fn flush_outbox(&self, held: &Held<'_>, loaded: &LoadedPolicy, outcome: &mut PolicyOutcome) -> Result<(), LeaseError> {
+        let Some(message) = held.snapshot().await.outbox else { return Ok(()) };
+        match notify::publish(self.aws, &loaded.policy, &message).await {
             Ok(message_id) => {
                 held.update(|s| {
+                    s.outbox = None;
                     if let Some(last) = s.evidence.last_mut() {
                         last.sns_message_id = Some(message_id.clone());
                     }
@@ -588,7 +607,7 @@ impl Context<'_> {
                 .await?;
                 outcome.sns_message_id = Some(message_id);
             }
-            Err(error) => outcome.errors.push(format!("announcement not sent: {error}")),
+            Err(error) => outcome.errors.push(format!("announcement not sent (kept for the next run): {error}")),
         }
         Ok(())
     }

@@ -59,6 +59,21 @@ pub struct PolicyState {
     /// commit → change sets → jobs → checks → SNS message, newest last.
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+    /// The announcement of the newest evidence, written with the drill's
+    /// record and cleared once SNS took it: a run killed in between leaves
+    /// it here, and the next run publishes it (an outbox), so a recorded
+    /// drill is never left unannounced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<Outbox>,
+}
+
+/// An SNS message waiting to be published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outbox {
+    pub subject: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -62,6 +62,7 @@ fn proven(hash: &str) -> PolicyState {
         reconciled: Some(Reconciled { content_hash: hash.into(), commit: format!("commit-of-{hash}-0123456789"), at }),
         in_flight: None,
         lease: None,
+        outbox: None,
         evidence: vec![Evidence {
             commit: format!("commit-of-{hash}-0123456789"),
             content_hash: hash.into(),

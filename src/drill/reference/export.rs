@@ -304,6 +304,17 @@ async fn get(clients: &Clients, at: &Location<'_>, key: &str) -> Result<Vec<u8>,
     Ok(body.into_bytes().to_vec())
 }
 
+/// Whether the object `key` exists (HeadObject; a 404 is `false`, any
+/// other failure an error).
+pub async fn exists(clients: &Clients, at: &Location<'_>, key: &str) -> Result<bool, DrillError> {
+    let head = clients.s3.head_object().bucket(at.bucket).key(key).expected_bucket_owner(at.owner).send().await;
+    match head {
+        Ok(_) => Ok(true),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(error) => Err(DrillError::aws(format!("HeadObject s3://{}/{key}", at.bucket), &error)),
+    }
+}
+
 fn corrupt(at: &Location<'_>, key: &str, why: String) -> DrillError {
     DrillError::Reference { why: format!("s3://{}/{key} {why}", at.bucket) }
 }

@@ -186,19 +186,21 @@ pub async fn prepare(clients: &Clients, request: &Request<'_>) -> Result<Prepare
     let place = place(clients, request.source, request.policy, request.drill_id).await?;
     tracing::info!(table, start = %window.start, end = %window.end, "waiting for point-in-time recovery to cover the backup's window");
     export::wait_restorable(clients, table, window.start_at, window.end_at, request.backoff, request.deadline).await?;
-    let mut completed = Vec::with_capacity(2);
-    for (edge, time) in [("start", window.start_at), ("end", window.end_at)] {
-        let prefix = format!("{}{edge}", place.prefix);
-        let token = format!("drctl-drill-{}-export-{edge}", request.drill_id);
-        let export =
-            export::ExportRequest { table_arn, time, bucket: &place.bucket, owner: &place.owner, prefix: &prefix, client_token: &token };
-        let arn = export::start(clients, &export).await?;
-        tracing::info!(export_arn = %arn, edge, "export started");
-        completed.push((edge, arn));
+    let mut exports = export_edges(clients, request, &place, table_arn, "").await?;
+    // A resumed drill whose first run deleted its exports after the checks
+    // (and died before recording them) gets the same exports back for the
+    // same tokens, without their files: export again, under new tokens.
+    let at = place.location();
+    let mut present = true;
+    for (_, completed) in &exports {
+        present &= export::exists(clients, &at, &completed.manifest).await?;
     }
-    let mut exports = Vec::with_capacity(2);
-    for (edge, arn) in completed {
-        exports.push((edge, export::wait(clients, &arn, request.backoff, request.deadline).await?));
+    if !present {
+        tracing::warn!(
+            drill_id = request.drill_id,
+            "the interrupted drill's exports were deleted before its result was recorded: exporting again"
+        );
+        exports = export_edges(clients, request, &place, table_arn, "again-").await?;
     }
     let key_names: Vec<String> = request.source.key_schema().iter().map(|k| k.attribute_name().to_string()).collect();
     let manifests = [exports[0].1.manifest.clone(), exports[1].1.manifest.clone()];
@@ -212,6 +214,34 @@ pub async fn prepare(clients: &Clients, request: &Request<'_>) -> Result<Prepare
         cleanup: None,
     };
     Ok(Prepared { report, reference, key_names, bucket: place.bucket, owner: place.owner, manifests })
+}
+
+/// Starts the exports at both edges of the window and waits for them;
+/// `generation` prefixes their tokens and object prefixes (empty the first
+/// time).
+async fn export_edges(
+    clients: &Clients,
+    request: &Request<'_>,
+    place: &Place,
+    table_arn: &str,
+    generation: &str,
+) -> Result<Vec<(&'static str, export::Completed)>, DrillError> {
+    let window = &request.window;
+    let mut started = Vec::with_capacity(2);
+    for (edge, time) in [("start", window.start_at), ("end", window.end_at)] {
+        let prefix = format!("{}{generation}{edge}", place.prefix);
+        let token = format!("drctl-drill-{}-export-{generation}{edge}", request.drill_id);
+        let export =
+            export::ExportRequest { table_arn, time, bucket: &place.bucket, owner: &place.owner, prefix: &prefix, client_token: &token };
+        let arn = export::start(clients, &export).await?;
+        tracing::info!(export_arn = %arn, edge, "export started");
+        started.push((edge, arn));
+    }
+    let mut exports = Vec::with_capacity(2);
+    for (edge, arn) in started {
+        exports.push((edge, export::wait(clients, &arn, request.backoff, request.deadline).await?));
+    }
+    Ok(exports)
 }
 
 /// Both passes over both exports.
