@@ -30,7 +30,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Backup as DynamoBackup
 from moto.moto_api._internal import mock_random
 
-from . import faults, pitr
+from . import faults, overlap, pitr
 from .corruption import RESTORE_CORRUPTIONS
 from .lifecycle import TERMINAL, JobLifecycle
 
@@ -275,6 +275,8 @@ class Job:
         if current in TERMINAL and not self._settled:
             self._settled = True
             self.completion_date = unix_time()
+            if self.kind == "restore":
+                overlap.RESTORES.ended(self.account)
             if current == "COMPLETED":
                 try:
                     self.on_complete()
@@ -686,6 +688,7 @@ class BackupExtension:
             )
         job = RestoreJob(self, rp, target, iam_role_arn, metadata)
         self.restore_jobs[job.job_id] = job
+        overlap.RESTORES.started(self.account_id)
         faults.JOB_FAILURES.apply(job, {"target_table": target, "resource_arn": rp.resource_arn})
         self.notify(rp.vault_name, "RESTORE_JOB_STARTED", job, "RUNNING")
         job.state  # noqa: B018

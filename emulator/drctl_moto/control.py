@@ -14,7 +14,7 @@ from moto.core.request import Request
 from moto.core.responses import BaseResponse
 from moto.core.routing import get_service_router
 
-from . import exports, faults, lifecycle, pitr
+from . import exports, faults, lifecycle, overlap, pitr
 from .corruption import RESTORE_CORRUPTIONS
 
 CONTROL_PREFIX = "/_drctl"
@@ -226,6 +226,12 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             if method == "DELETE":
                 pitr.CUT_RULES.clear(account)
                 return _json_response(start_response, 200, {"cleared": True})
+        if path == "/restores/overlap":
+            if method == "GET":
+                return _json_response(start_response, 200, overlap.RESTORES.get(account))
+            if method == "DELETE":
+                overlap.RESTORES.reset(account)
+                return _json_response(start_response, 200, {"reset": True})
         if path == "/restores/corrupt":
             if method == "POST":
                 return _json_response(start_response, 200, {"rule": RESTORE_CORRUPTIONS.add(body)})
@@ -252,6 +258,7 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             pitr.reset(account)
             exports.reset(account)
             RESTORE_CORRUPTIONS.clear(account)
+            overlap.RESTORES.reset(account)
             return _json_response(start_response, 200, {"reset": True, "account": account})
     except ValueError as err:
         return _json_response(start_response, 400, {"error": str(err)})

@@ -287,3 +287,38 @@ def test_recovery_points_carry_the_backups_tags_and_copies_keep_them(aws):
     # An untagged backup's recovery point has the table's tags only.
     untagged = b.start_backup_job(BackupVaultName="tv", ResourceArn=arn, IamRoleArn=ROLE)["RecoveryPointArn"]
     assert b.list_tags(ResourceArn=untagged)["Tags"] == {"team": "scans", "drctl:policy": "from-table"}
+
+
+def test_restores_running_at_once_are_counted_inside_the_emulator(aws, control):
+    """AWS Backup bounds the DynamoDB restore jobs an account runs at once
+    (AWS Backup developer guide, "AWS Backup quotas": concurrent restore
+    jobs per account), and drctl bounds its own. The emulator counts, per
+    account, restore jobs from StartRestoreJob until it first reports them
+    ended, and keeps the peak: an exact count where sampling
+    ListRestoreJobs can miss a short overlap. A replayed IdempotencyToken
+    starts no job and counts nothing."""
+    ddb, b = aws.client("dynamodb"), aws.client("backup")
+    arn = make_table(ddb, "t", 1)
+    b.create_backup_vault(BackupVaultName="v1")
+    job = b.start_backup_job(BackupVaultName="v1", ResourceArn=arn, IamRoleArn=ROLE)
+    control.post("/jobs/progression", {"account": aws.account, "kind": "restore", "mode": "manual", "steps": 1})
+    query = f"account={aws.account}"
+
+    def restore(table, token=None):
+        extra = {"IdempotencyToken": token} if token else {}
+        return b.start_restore_job(RecoveryPointArn=job["RecoveryPointArn"], IamRoleArn=ROLE, ResourceType="DynamoDB",
+                                   Metadata={"targetTableName": table}, **extra)["RestoreJobId"]
+
+    first, second = restore("r1", "tok"), restore("r2")
+    restore("r1", "tok")  # the same job again
+    assert control.get("/restores/overlap", query) == {"running": 2, "peak": 2}
+    for _ in range(3):
+        b.describe_restore_job(RestoreJobId=first)
+    assert control.get("/restores/overlap", query) == {"running": 1, "peak": 2}
+    for _ in range(3):
+        b.describe_restore_job(RestoreJobId=second)
+    assert control.get("/restores/overlap", query) == {"running": 0, "peak": 2}
+    control.delete("/restores/overlap", query)
+    restore("r3")
+    assert control.get("/restores/overlap", query) == {"running": 1, "peak": 1}
+    assert control.get("/restores/overlap", "account=000000000000") == {"running": 0, "peak": 0}

@@ -458,6 +458,19 @@ impl TestAccount {
         self.emulator.control("GET", &format!("/_drctl/restores/corrupt?account={}", self.id), None)
     }
 
+    /// The most restore jobs of this account that ran at once since the last
+    /// [`TestAccount::reset_restore_overlap`], counted by the emulator from
+    /// each StartRestoreJob until it first reported the job ended.
+    pub fn restore_overlap_peak(&self) -> u64 {
+        let answer = self.emulator.control("GET", &format!("/_drctl/restores/overlap?account={}", self.id), None);
+        answer["peak"].as_u64().expect("the emulator's overlap count")
+    }
+
+    /// Starts counting the restore overlap afresh (from what runs now).
+    pub fn reset_restore_overlap(&self) {
+        self.emulator.control("DELETE", &format!("/_drctl/restores/overlap?account={}", self.id), None);
+    }
+
     /// Clears this account's faults, failures, counters and progressions.
     pub fn reset(&self) {
         self.emulator.control("POST", "/_drctl/reset", Some(&self.scoped(json!({}))));
