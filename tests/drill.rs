@@ -803,7 +803,8 @@ async fn a_restore_slower_than_the_rto_fails_the_drill() {
 /// StartRestoreJob until the job was first seen ended: no sampling).
 async fn two_drills_at_once(account: &TestAccount, policy: &TablePolicy, options: &drill::Options) -> (Vec<DrillResult>, u64) {
     account.reset_restore_overlap();
-    let (a, b) = tokio::join!(drill::prove(&account.aws, policy, options, &NoJournal), drill::prove(&account.aws, policy, options, &NoJournal));
+    let (a, b) =
+        tokio::join!(drill::prove(&account.aws, policy, options, &NoJournal), drill::prove(&account.aws, policy, options, &NoJournal));
     ([a, b].concat(), account.restore_overlap_peak())
 }
 

@@ -46,11 +46,11 @@ spec:
     )
 }
 
-/// A repository with the policies committed.
-fn repository() -> tempfile::TempDir {
+/// A repository with `count` policies committed.
+fn repository(count: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("desired")).unwrap();
-    for i in 1..=POLICIES {
+    for i in 1..=count {
         std::fs::write(dir.path().join(format!("desired/homes-{i}.yaml")), policy(i)).unwrap();
     }
     let git = |args: &[&str]| {
@@ -59,7 +59,7 @@ fn repository() -> tempfile::TempDir {
     };
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "."]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "six policies"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "the policies"]);
     dir
 }
 
@@ -84,8 +84,8 @@ fn owner_pid(owner: &str) -> Option<u32> {
 /// Completed restore jobs per policy, from their scratch tables' names.
 async fn completed_restores(backup: &aws_sdk_backup::Client) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    let jobs = backup.list_restore_jobs().send().await.unwrap();
-    for job in jobs.restore_jobs() {
+    let pages: Vec<_> = backup.list_restore_jobs().into_paginator().send().collect().await;
+    for job in pages.into_iter().flat_map(|page| page.unwrap().restore_jobs.unwrap_or_default()) {
         let table = job.created_resource_arn().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
         let Some(rest) = table.strip_prefix("drctl-drill-") else { continue };
         let policy = rest.rsplit_once('-').map(|(name, _)| name.to_string()).unwrap_or_default();
@@ -102,6 +102,22 @@ fn finish(child: Child) -> (Option<i32>, String) {
     (output.status.code(), text)
 }
 
+/// The source tables with items, the state table, the shared topic, and
+/// the repository of `count` policies.
+async fn fleet(account: &TestAccount, count: usize) -> tempfile::TempDir {
+    let clients = account.region(support::REGION);
+    for i in 1..=count {
+        support::create_table(&clients.dynamodb, &format!("Homes{i}"), 20).await;
+    }
+    support::create_state_table(&clients.dynamodb, STATE_TABLE).await;
+    let checked = drctl::policy::check(
+        (1..=count).map(|i| drctl::policy::Input { file: format!("desired/homes-{i}.yaml"), content: Ok(policy(i).into_bytes()) }),
+    );
+    assert!(!checked.has_errors(), "{:#?}", checked.findings);
+    support::bootstrap(account, checked.policies.iter().map(|loaded| &loaded.policy)).await;
+    repository(count)
+}
+
 /// Three replicas of `drctl reconcile` on one state table, 20% of every AWS
 /// call throttled, the replica driving a restore killed with SIGKILL; then
 /// the throttling stops and one more reconcile converges: every policy
@@ -110,18 +126,8 @@ fn finish(child: Child) -> (Option<i32>, String) {
 #[tokio::test]
 async fn three_replicas_under_throttling_with_one_killed_prove_every_policy_once_and_never_fail() {
     let account = support::account().await;
-    let clients = account.region(support::REGION);
-    for i in 1..=POLICIES {
-        support::create_table(&clients.dynamodb, &format!("Homes{i}"), 20).await;
-    }
-    support::create_state_table(&clients.dynamodb, STATE_TABLE).await;
-    let checked = drctl::policy::check(
-        (1..=POLICIES).map(|i| drctl::policy::Input { file: format!("desired/homes-{i}.yaml"), content: Ok(policy(i).into_bytes()) }),
-    );
-    assert!(!checked.has_errors(), "{:#?}", checked.findings);
-    support::bootstrap(&account, checked.policies.iter().map(|loaded| &loaded.policy)).await;
+    let repo = fleet(&account, POLICIES).await;
     let failures = failure_queue(&account).await;
-    let repo = repository();
     // Restores take seconds: long enough to kill a replica in one.
     account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 3.0 });
     // The test's own reads ride out the throttling with many attempts.
@@ -202,4 +208,84 @@ async fn wait_for_a_restore_in_flight(store: &DynamoStore, replicas: &[Child]) -
 async fn failure_queue(account: &TestAccount) -> String {
     let topic = format!("arn:aws:sns:{}:{}:dr-announcements", support::REGION, account.id);
     support::queue_on_topics(account, "failures", &[topic], r#"{"verdict": ["failed"]}"#).await
+}
+
+const FLEET: usize = 100;
+
+fn watch(account: &TestAccount, repo: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .current_dir(repo)
+        .args(["watch", "--ref", "main", "--state", &format!("dynamodb://{STATE_TABLE}"), "--interval", "3s", "--error-backoff", "2s"])
+        // Eight attempts per call: at 10% faults a call fails for good once
+        // in 10^8, so every drill concludes (the verdicts under faults that
+        // outlast the retries are the other test's).
+        .args(["--concurrency", "8", "--lease-ttl", "10s", "--max-attempts", "8"])
+        .env_remove("AWS_PROFILE")
+        .envs(account.cli_env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A fleet under load: three `drctl watch` replicas on one DynamoDB state
+/// table drive 100 policies while 10% of every AWS call is throttled or
+/// fails with a 500; one replica is killed with SIGKILL in a drill and
+/// started again. Every policy is applied and proven exactly once (one
+/// completed restore each, by the emulator's job list), and once the
+/// replicas are stopped (SIGTERM) no lease is held, no scratch table and
+/// no canary is left.
+#[tokio::test]
+async fn a_fleet_of_100_policies_under_faults_is_proven_once_each_by_three_watch_replicas() {
+    let account = support::account().await;
+    let repo = fleet(&account, FLEET).await;
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 1.0 });
+    let patient = account.aws_with_attempts(30).await;
+    let store = DynamoStore::new(patient.region(support::REGION).dynamodb, STATE_TABLE);
+    account.inject_fault(Fault::throttle("*", "*").probability(0.05, 7));
+    account.inject_fault(Fault::internal("*", "*").probability(0.05, 11));
+
+    let mut replicas: Vec<Child> = (0..3).map(|_| watch(&account, repo.path())).collect();
+    let victim = wait_for_a_restore_in_flight(&store, &replicas).await;
+    let killed = replicas.iter().position(|child| child.id() == victim).unwrap();
+    let mut victim = replicas.remove(killed);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    replicas.push(watch(&account, repo.path()));
+
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let states = store.list().await.unwrap();
+        let proven = states.iter().filter(|s| s.reconciled.is_some() && s.in_flight.is_none()).count();
+        if proven == FLEET {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{proven} of {FLEET} policies proven");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    for replica in &replicas {
+        let stopped = Command::new("kill").args(["-TERM", &replica.id().to_string()]).status().unwrap();
+        assert!(stopped.success());
+    }
+    for mut replica in replicas {
+        replica.wait().unwrap();
+    }
+    let faulted = account.faults().iter().map(|rule| rule["fired"].as_u64().unwrap_or(0)).sum::<u64>();
+    assert!(faulted >= 200, "the fleet ran under faults: {faulted} calls throttled or failed");
+    account.clear_faults();
+
+    let restores = completed_restores(&patient.region(support::REGION).backup).await;
+    let expected: BTreeMap<String, usize> = (1..=FLEET).map(|i| (format!("homes-{i}"), 1)).collect();
+    assert_eq!(restores, expected, "exactly one completed restore per policy");
+    let states = store.list().await.unwrap();
+    assert!(states.iter().all(|s| s.lease.is_none() && s.in_flight.is_none()), "leases released, nothing in flight");
+    assert!(states.iter().all(|s| s.last_drill.as_ref().is_some_and(|d| d.passed)), "every drill passed");
+    let dynamodb = patient.region(support::REGION).dynamodb;
+    let tables = dynamodb.list_tables().into_paginator().items().send().collect::<Vec<_>>().await;
+    let scratch: Vec<String> = tables.into_iter().map(Result::unwrap).filter(|t| t.starts_with("drctl-drill-")).collect();
+    assert_eq!(scratch, Vec::<String>::new(), "no scratch table left");
+    for i in 1..=FLEET {
+        let items = dynamodb.scan().table_name(format!("Homes{i}")).select(aws_sdk_dynamodb::types::Select::Count).send().await.unwrap();
+        assert_eq!(items.count(), 20, "Homes{i} holds only its own items: no canary left");
+    }
 }
