@@ -29,8 +29,10 @@
 //!   take as long as a restore), then releases the lease; a second signal
 //!   ends the process and the next run resumes from the state.
 
+mod due;
 pub mod format;
 mod held;
+mod record;
 
 pub use held::Held;
 pub mod journal;
@@ -43,19 +45,19 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::apply::{self, PolicyReport, Progress, StackOutcome, StackReport};
+use crate::apply::{self, PolicyReport, Progress, StackReport};
 use crate::aws::Aws;
 use crate::drill::{self, DrillResult};
 use crate::notify;
 use crate::plan::{InvalidPolicy, OrphanStack, Plan, PolicyPlan};
 use crate::policy::{Checked, LoadedPolicy};
-use crate::state::{
-    self, Applied, ChangeSetRecord, CheckRecord, DrillRecord, Evidence, InFlight, LeaseError, PolicyState, Reconciled, ReferenceRecord,
-    RegionDrill, StateStore, Step, lease,
-};
+use crate::state::{self, Applied, Evidence, InFlight, LeaseError, PolicyState, Reconciled, StateStore, Step, lease};
 
+pub use due::{Due, Retry, drill_due};
 pub use format::text;
 pub use journal::StateJournal;
+pub use record::drill_record;
+use record::executed_change_sets;
 
 /// How to reconcile.
 #[derive(Clone, Debug)]
@@ -263,42 +265,6 @@ pub async fn verify(aws: &Aws, store: &dyn StateStore, loaded: &LoadedPolicy, op
     let stop = Stop::default();
     let context = Context { aws, store, options: &options, progress, stop: &stop, known: BTreeMap::new() };
     context.policy(loaded, None).await
-}
-
-/// Why a drill is due now, or when a failed one may be retried.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Due {
-    Now(&'static str),
-    RetryAfter(u64),
-    No,
-}
-
-/// Whether `state`, with `hash` applied, needs a drill at `now`.
-pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry: Retry, now: u64) -> Due {
-    let retry_failed_after = retry.failed;
-    if let Some(inconclusive) = state.last_inconclusive.as_ref().filter(|d| d.content_hash == hash) {
-        let after = inconclusive.finished.saturating_add(retry.inconclusive.as_secs());
-        if now < after {
-            return Due::RetryAfter(after);
-        }
-    }
-    let proven = state.reconciled.as_ref().filter(|r| r.content_hash == hash);
-    if let Some(proven) = proven {
-        return if now >= proven.at.saturating_add(every.as_secs()) { Due::Now("proof older than verify.every") } else { Due::No };
-    }
-    match state.last_drill.as_ref().filter(|d| d.content_hash == hash && !d.passed) {
-        Some(failed) if now < failed.finished.saturating_add(retry_failed_after.as_secs()) => {
-            Due::RetryAfter(failed.finished.saturating_add(retry_failed_after.as_secs()))
-        }
-        _ => Due::Now("not proven for this content"),
-    }
-}
-
-/// How long drills that did not pass wait before they are tried again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retry {
-    pub failed: Duration,
-    pub inconclusive: Duration,
 }
 
 impl Options {
@@ -638,124 +604,4 @@ pub fn first_point_grace(policy: &crate::policy::TablePolicy) -> Duration {
     let start = backup.start_window.map(|w| w.seconds()).unwrap_or(8 * HOUR);
     let completion = backup.completion_window.map(|w| w.seconds()).unwrap_or(24 * HOUR).min(24 * HOUR);
     Duration::from_secs(gap + start + completion)
-}
-
-/// The change sets an apply executed, for the evidence chain.
-fn executed_change_sets(report: &PolicyReport) -> Vec<ChangeSetRecord> {
-    report
-        .stacks
-        .iter()
-        .filter_map(|s| match &s.outcome {
-            StackOutcome::Applied { change_set_id, .. } => {
-                Some(ChangeSetRecord { stack: s.stack.clone(), region: s.region.clone(), change_set_id: Some(change_set_id.clone()) })
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// The state's summary of a policy's drills, started at `started`.
-pub fn drill_record(drills: &[DrillResult], hash: &str, commit: &str, started: u64) -> DrillRecord {
-    DrillRecord {
-        drill_id: drills.first().map(|d| d.drill_id.clone()).unwrap_or_default(),
-        started,
-        finished: state::now(),
-        content_hash: hash.to_string(),
-        commit: commit.to_string(),
-        passed: !drills.is_empty() && drills.iter().all(DrillResult::passed),
-        inconclusive: !drills.is_empty()
-            && drills.iter().any(DrillResult::inconclusive)
-            && drills.iter().all(|d| d.passed() || d.inconclusive()),
-        regions: drills.iter().map(region_drill).collect(),
-        reasons: drills.iter().flat_map(|d| d.reasons.iter().map(move |r| format!("{}: {r}", d.region))).collect(),
-    }
-}
-
-fn region_drill(drill: &DrillResult) -> RegionDrill {
-    RegionDrill {
-        region: drill.region.clone(),
-        passed: drill.passed(),
-        rto_seconds: drill.rto.as_ref().map(|r| r.measured_seconds),
-        rto_objective_seconds: drill.rto.as_ref().map(|r| r.objective_seconds).unwrap_or_default(),
-        rpo_seconds: drill.rpo.as_ref().map(|r| r.measured_seconds),
-        rpo_objective_seconds: drill.rpo.as_ref().map(|r| r.objective_seconds).unwrap_or_default(),
-        recovery_point_arn: drill.recovery_point.as_ref().map(|p| p.arn.clone()),
-        backup_job_id: drill.recovery_point.as_ref().and_then(|p| p.backup_job_id.clone()),
-        copy_job_id: drill.copy_job_id.clone(),
-        restore_job_id: drill.restore_job_id.clone(),
-        scratch_table: drill.scratch_table.clone(),
-        checks: drill.checks.iter().map(|c| CheckRecord { name: c.name.clone(), passed: c.passed, reason: c.reason.clone() }).collect(),
-        reference: drill.reference.as_ref().map(|r| ReferenceRecord {
-            window_start: r.window.start.clone(),
-            window_end: r.window.end.clone(),
-            export_arns: r.exports.iter().map(|e| e.export_arn.clone()).collect(),
-            changed_in_window: r.changed_in_window,
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    fn retry(failed: Duration) -> Retry {
-        Retry { failed, inconclusive: Duration::from_secs(300) }
-    }
-    const DAY: u64 = 86_400;
-
-    fn drilled(hash: &str, passed: bool, finished: u64) -> DrillRecord {
-        DrillRecord {
-            drill_id: "d".into(),
-            started: finished - 10,
-            finished,
-            content_hash: hash.into(),
-            commit: "c".into(),
-            passed,
-            inconclusive: false,
-            regions: Vec::new(),
-            reasons: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn unproven_content_is_drilled() {
-        let state = PolicyState::new("p");
-        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, retry(HOUR), 1_000_000), Due::Now("not proven for this content"));
-        let mut state = PolicyState::new("p");
-        state.reconciled = Some(Reconciled { content_hash: "h0".into(), commit: "c".into(), at: 999_000 });
-        assert_eq!(drill_due(&state, "h1", 7 * 24 * HOUR, retry(HOUR), 1_000_000), Due::Now("not proven for this content"));
-    }
-
-    #[test]
-    fn a_fresh_proof_is_enough_and_an_old_one_is_due() {
-        let mut state = PolicyState::new("p");
-        state.reconciled = Some(Reconciled { content_hash: "h".into(), commit: "c".into(), at: 10 * DAY });
-        let every = Duration::from_secs(7 * DAY);
-        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 16 * DAY), Due::No);
-        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 17 * DAY), Due::Now("proof older than verify.every"));
-    }
-
-    /// An inconclusive drill waits only its short pause, whatever the proof
-    /// of the content says, and is then due again.
-    #[test]
-    fn an_inconclusive_drill_is_retried_after_its_short_pause() {
-        let mut state = PolicyState::new("p");
-        state.last_inconclusive = Some(DrillRecord { inconclusive: true, ..drilled("h", false, 5_000) });
-        let retry = Retry { failed: HOUR, inconclusive: Duration::from_secs(300) };
-        assert_eq!(drill_due(&state, "h", HOUR * 24, retry, 5_100), Due::RetryAfter(5_300));
-        assert_eq!(drill_due(&state, "h", HOUR * 24, retry, 5_300), Due::Now("not proven for this content"));
-        assert_eq!(drill_due(&state, "other", HOUR * 24, retry, 5_100), Due::Now("not proven for this content"));
-    }
-
-    #[test]
-    fn a_failed_drill_is_retried_only_after_the_pause() {
-        let mut state = PolicyState::new("p");
-        state.last_drill = Some(drilled("h", false, 5_000));
-        assert_eq!(drill_due(&state, "h", HOUR * 24, retry(HOUR), 5_100), Due::RetryAfter(8_600));
-        assert_eq!(drill_due(&state, "h", HOUR * 24, retry(HOUR), 8_600), Due::Now("not proven for this content"));
-        // A failure of other content does not hold back the new content.
-        assert_eq!(drill_due(&state, "h2", HOUR * 24, retry(HOUR), 5_100), Due::Now("not proven for this content"));
-    }
 }
