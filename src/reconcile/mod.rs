@@ -13,8 +13,13 @@
 //!   goes on, so a run killed at any point is resumed by the next owner: it
 //!   waits for the jobs already started (no second restore) and cleans up
 //!   the scratch tables the record names.
-//! - The drill result is recorded before it is announced; a failed
-//!   announcement is an error of the run, not a lost drill.
+//! - The drill result is recorded, with its announcement in the state's
+//!   outbox, before it is published; a run killed in between, or a publish
+//!   that failed, leaves the message for the next run (at least once).
+//! - A drill resumed after one of its regions deleted its scratch table,
+//!   before the result was recorded, restores that region again: one more
+//!   restore, never a false verdict. `tests/crash_points.rs` kills a run at
+//!   every step and proves the next one converges.
 //! - One policy's failure never stops the others.
 //!
 //! # Caveats
