@@ -236,9 +236,7 @@ fn completions_man_page_and_version_come_from_the_parser() {
     assert!(man.contains("watch") && man.contains("Exit codes") && man.contains("a drill failed"), "{man}");
 
     let version = stdout(&drctl(dir.path(), &["--version"]));
-    let expected = match option_env!("DRCTL_BUILD_COMMIT") {
-        Some(commit) => format!("drctl {} (commit {commit})", env!("CARGO_PKG_VERSION")),
-        None => format!("drctl {} (commit unknown: built without DRCTL_BUILD_COMMIT)", env!("CARGO_PKG_VERSION")),
-    };
-    assert_eq!(version.trim(), expected);
+    let commit = option_env!("DRCTL_BUILD_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown: built without DRCTL_BUILD_COMMIT");
+    let built = option_env!("DRCTL_BUILD_DATE").filter(|d| !d.is_empty()).map(|d| format!(", built {d}")).unwrap_or_default();
+    assert_eq!(version.trim(), format!("drctl {} (commit {commit}{built})", env!("CARGO_PKG_VERSION")));
 }

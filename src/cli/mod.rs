@@ -50,12 +50,14 @@ const EXIT_CODES: &str = "Exit codes:
      `status --detailed-exitcode`: a policy out of compliance
   3  `reconcile`, `verify`: a drill failed (the recovery is wrong or too slow)";
 
-/// `drctl --version`: the version and the commit it was built from. Release
-/// builds set `DRCTL_BUILD_COMMIT` (scripts/release-build does); a build
-/// without it says so rather than guess.
+/// `drctl --version`: the version, the commit it was built from and when.
+/// Release builds set `DRCTL_BUILD_COMMIT` and `DRCTL_BUILD_DATE`
+/// (scripts/release-build does); a build without them says so rather than
+/// guess.
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let commit = option_env!("DRCTL_BUILD_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown: built without DRCTL_BUILD_COMMIT");
-    format!("{} (commit {commit})", env!("CARGO_PKG_VERSION"))
+    let built = option_env!("DRCTL_BUILD_DATE").filter(|d| !d.is_empty()).map(|d| format!(", built {d}")).unwrap_or_default();
+    format!("{} (commit {commit}{built})", env!("CARGO_PKG_VERSION"))
 });
 
 #[derive(Debug, Parser)]
