@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::policy::model::{Copy, Lock};
 use crate::policy::{TablePolicy, load};
