@@ -100,6 +100,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
             window,
             policy: "compare",
             drill_id: &id,
+            resumed: false,
             backoff: Backoff::default(),
             deadline: args.deadline.to_std(),
         };

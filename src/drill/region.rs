@@ -184,8 +184,12 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         let slot = run.options.restore_slots.clone().acquire_owned().await.map_err(|_| DrillError::Stopping)?;
         self.restore_started = true;
         let mut table = plan.table.clone();
-        let (job_id, started) = match plan.job_id {
-            Some(job_id) if scratch::gone_after_restore(&self.clients, &job_id, &plan.table).await? => {
+        let interrupted = match &plan.job_id {
+            Some(job_id) => Some(scratch::interrupted_restore(&self.clients, job_id, &plan.table).await?),
+            None => None,
+        };
+        let (job_id, started) = match (plan.job_id, interrupted) {
+            (Some(_), Some(scratch::Interrupted::Gone)) => {
                 let again = scratch::second_name(run.name(), &run.drill_id).filter(|again| *again != plan.table).ok_or_else(|| {
                     DrillError::BadResume { why: format!("the second scratch table {} of the drill is gone too", plan.table) }
                 })?;
@@ -197,12 +201,11 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                 table = again;
                 self.start_restore(point, role, &table).await?
             }
-            Some(job_id) => {
-                let created = scratch::restore_created(&self.clients, &job_id).await?;
+            (Some(job_id), Some(scratch::Interrupted::Waiting { created })) => {
                 tracing::info!(%job_id, table = %plan.table, "waiting for the interrupted drill's restore job");
                 (job_id, created)
             }
-            None => self.start_restore(point, role, &plan.table).await?,
+            _ => self.start_restore(point, role, &plan.table).await?,
         };
         self.result.restore_job_id = Some(job_id.clone());
         let waited = self.wait_for_restored_table(&job_id, &table, slot).await;

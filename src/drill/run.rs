@@ -210,6 +210,7 @@ impl<'a> Run<'a> {
                             window,
                             policy: self.name(),
                             drill_id: &self.drill_id,
+                            resumed: self.resume().is_some(),
                             backoff: self.options.backoff,
                             deadline: self.options.job_deadline,
                         };

@@ -111,26 +111,31 @@ pub fn second_name(policy: &str, drill_id: &str) -> Option<String> {
     drill_id.get(8..16).map(|half| scratch_name(policy, half))
 }
 
-/// Whether the restore job `job_id` completed and its table `table` is gone
-/// since: a resumed drill whose first run deleted the scratch table after
-/// its checks, and died before recording them.
-pub async fn gone_after_restore(clients: &Clients, job_id: &str, table: &str) -> Result<bool, DrillError> {
-    let job = describe_restore(clients, job_id).await?;
-    if job.status() != Some(&RestoreJobStatus::Completed) {
-        return Ok(false);
-    }
-    Ok(describe(clients, table).await?.is_none())
+/// What an interrupted drill's restore job left, as a resumed drill finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// The job completed and its table is gone since: the first run deleted
+    /// the scratch table after its checks and died before recording them.
+    Gone,
+    /// The job (or its table) is still there to wait for; created then
+    /// (for the RTO).
+    Waiting { created: SystemTime },
 }
 
-/// When restore job `job_id` was created (for the RTO of a resumed drill).
-pub async fn restore_created(clients: &Clients, job_id: &str) -> Result<SystemTime, DrillError> {
+/// One DescribeRestoreJob (and, once it completed, one DescribeTable of
+/// `table`) tells a resumed drill what its restore job `job_id` left.
+pub async fn interrupted_restore(clients: &Clients, job_id: &str, table: &str) -> Result<Interrupted, DrillError> {
     let job = describe_restore(clients, job_id).await?;
+    if job.status() == Some(&RestoreJobStatus::Completed) && describe(clients, table).await?.is_none() {
+        return Ok(Interrupted::Gone);
+    }
     // "now" in place of a missing time would hide the restore's duration
     // so far from the RTO.
-    job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).ok_or_else(|| DrillError::Aws {
+    let created = job.creation_date().and_then(|d| SystemTime::try_from(*d).ok()).ok_or_else(|| DrillError::Aws {
         action: format!("DescribeRestoreJob {job_id}"),
         why: "the answer has no CreationDate: the resumed restore's RTO cannot be measured".into(),
-    })
+    })?;
+    Ok(Interrupted::Waiting { created })
 }
 
 async fn describe_restore(

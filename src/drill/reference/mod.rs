@@ -151,6 +151,8 @@ pub struct Request<'a> {
     pub window: Window,
     pub policy: &'a str,
     pub drill_id: &'a str,
+    /// The drill resumes an interrupted one, whose exports may be gone.
+    pub resumed: bool,
     pub backoff: super::Backoff,
     pub deadline: Duration,
 }
@@ -192,8 +194,10 @@ pub async fn prepare(clients: &Clients, request: &Request<'_>) -> Result<Prepare
     // same tokens, without their files: export again, under new tokens.
     let at = place.location();
     let mut present = true;
-    for (_, completed) in &exports {
-        present &= export::exists(clients, &at, &completed.manifest).await?;
+    if request.resumed {
+        for (_, completed) in &exports {
+            present &= export::exists(clients, &at, &completed.manifest).await?;
+        }
     }
     if !present {
         tracing::warn!(

@@ -208,8 +208,7 @@ impl<'a> Authenticator<'a> {
         if let Some(error) = attempt.host_key.take() {
             return error;
         }
-        let auth_failed = attempt.exhausted || source.class() == git2::ErrorClass::Http && source.code() == git2::ErrorCode::Auth;
-        if auth_failed || source.code() == git2::ErrorCode::Auth {
+        if attempt.exhausted || source.code() == git2::ErrorCode::Auth {
             let tried = if attempt.tried.is_empty() { self.nothing_to_offer() } else { attempt.tried.join(", then ") };
             return SourceError::Authentication { url: self.url.to_string(), host: self.url.host().to_owned(), tried, hint: self.hint() };
         }
