@@ -81,6 +81,8 @@
 
 pub mod canary;
 pub mod checks;
+pub mod compare;
+mod context;
 pub mod copy;
 pub mod error;
 pub mod gaps;
@@ -275,7 +277,7 @@ impl DrillResult {
 /// what it guarantees.
 #[tracing::instrument(skip_all, fields(policy = %policy.metadata.name))]
 pub async fn prove(aws: &Aws, policy: &TablePolicy, options: &Options, journal: &dyn Journal) -> Vec<DrillResult> {
-    run::Run::prove(aws, policy, options, journal).await
+    context::Run::prove(aws, policy, options, journal).await
 }
 
 /// A random 16-hex-digit drill id; its first 8 digits name the scratch table.

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::types::TableDescription;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::context::{Run, Shared, Target};
 use super::journal::Event;
 use super::recovery::{self, RecoveryPoint};
-use super::run::{Run, Shared, Target};
 use super::{DrillError, DrillResult, Gap, Rto, checks, copy, gaps, quota, reference, scratch};
 use crate::aws::Clients;
 use crate::policy::model::RecoveryPointChoice;
