@@ -1,12 +1,5 @@
-//! `drctl compare SOURCE RESTORED --from T1 --to T2 --region R`: a
-//! restored table against its source as it was between two instants, item
-//! for item, the way a drill's point-in-time reference judges it. For the
-//! restore an SRE made by hand during an incident ("is this restore the
-//! table as of 14:02?"), and for the benchmark of that comparison.
-//!
-//! The source needs PITR covering both instants; the exports go to the
-//! region's bootstrap bucket under `drctl/compare/<id>/` and are deleted
-//! afterwards. Read-only on both tables.
+//! `drctl compare SOURCE RESTORED --from T1 --to T2 --region R`: parses the
+//! window and prints the verdict of [`crate::drill::compare`].
 
 use std::time::SystemTime;
 
@@ -14,13 +7,10 @@ use anyhow::Context;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use clap::Args;
-use serde::Serialize;
 
 use super::{AwsArgs, TextOrJson, exit};
-use crate::drill::checks::{self, CheckResult};
-use crate::drill::reference::{self, ReferenceReport, Window};
-use crate::drill::{Backoff, scratch};
-use crate::policy::model::{Check, FingerprintCheck, ItemCountCheck, Percent};
+use crate::drill::compare;
+use crate::drill::reference::Window;
 use crate::policy::names;
 
 #[derive(Debug, Args)]
@@ -50,17 +40,6 @@ pub struct CompareArgs {
     pub format: TextOrJson,
 }
 
-/// What the command prints.
-#[derive(Debug, Serialize)]
-struct Report {
-    source: String,
-    restored: String,
-    region: String,
-    passed: bool,
-    checks: Vec<CheckResult>,
-    reference: ReferenceReport,
-}
-
 fn instant(text: &str, flag: &str) -> anyhow::Result<SystemTime> {
     DateTime::from_str(text, Format::DateTime)
         .ok()
@@ -81,66 +60,16 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
         anyhow::ensure!(names::is_table_name(table), "`{}` is not a DynamoDB table name", names::shown(table));
     }
     anyhow::ensure!(names::is_region(&args.region), "--region `{}`: {}", names::shown(&args.region), names::region_hint(&args.region));
-    let window = window(args)?;
+    let request = compare::Request {
+        source: &args.source,
+        restored: &args.restored,
+        region: &args.region,
+        window: window(args)?,
+        segments: args.segments,
+        deadline: args.deadline.to_std(),
+    };
     let runtime = super::runtime()?;
-    let report = runtime.block_on(async {
-        let aws = args.aws.connect().await;
-        let clients = aws.region(&args.region);
-        let describe = |name: &str| {
-            let clients = clients.clone();
-            let name = name.to_string();
-            async move {
-                scratch::describe(&clients, &name).await?.with_context(|| format!("table {name} does not exist in {}", clients.region))
-            }
-        };
-        let (source, restored) = (describe(&args.source).await?, describe(&args.restored).await?);
-        let id = crate::drill::new_drill_id();
-        let request = reference::Request {
-            source: &source,
-            window,
-            policy: "compare",
-            drill_id: &id,
-            resumed: false,
-            backoff: Backoff::default(),
-            deadline: args.deadline.to_std(),
-        };
-        let prepared = reference::prepare(&clients, &request).await;
-        let place = reference::place(&clients, &source, "compare", &id).await;
-        let outcome = async {
-            let prepared = prepared?;
-            let tables = checks::Tables {
-                source_clients: &clients,
-                restored_clients: &clients,
-                source: &source,
-                restored: &restored,
-                canary: None,
-                segments: args.segments,
-                seed: u64::from_str_radix(&id, 16).unwrap_or_default(),
-                basis: checks::Basis::PointInTime(Ok(&prepared)),
-                outcome: tokio::sync::OnceCell::new(),
-                filtered: tokio::sync::OnceCell::new(),
-            };
-            let exact = Check::ItemCount(ItemCountCheck { tolerance: Percent::default() });
-            let results =
-                vec![checks::run(&exact, &tables).await, checks::run(&Check::Fingerprint(FingerprintCheck::Match), &tables).await];
-            anyhow::Ok((results, prepared.report.clone()))
-        }
-        .await;
-        let cleanup = match &place {
-            Ok(place) => reference::clean_up(&clients, place).await,
-            Err(error) => format!("not deleted: {error}"),
-        };
-        let (checks, mut reference) = outcome?;
-        reference.cleanup = Some(cleanup);
-        anyhow::Ok(Report {
-            source: args.source.clone(),
-            restored: args.restored.clone(),
-            region: args.region.clone(),
-            passed: checks.iter().all(|c| c.passed),
-            checks,
-            reference,
-        })
-    })?;
+    let report = runtime.block_on(async { compare::compare(&args.aws.connect().await, &request).await })?;
     match args.format {
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         TextOrJson::Text => {
@@ -157,7 +86,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     Ok(if report.passed {
         exit::OK
-    } else if report.checks.iter().any(|c| c.inconclusive) {
+    } else if report.inconclusive() {
         exit::ERROR
     } else {
         exit::DRILL_FAILED
