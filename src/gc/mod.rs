@@ -63,7 +63,14 @@ use crate::plan::deployed::{self, DeployedStack};
 use crate::render::{self, StackRole};
 use crate::state::{self, PolicyState};
 
+mod canary;
+mod change_sets;
 mod decide;
+mod exports;
+pub mod format;
+mod tables;
+
+pub use canary::stale_canary;
 
 use decide::{Adopt, Verdict, decide, in_use, live, recording};
 
@@ -167,6 +174,41 @@ enum GcError {
     Stacks(#[from] deployed::DeployedError),
 }
 
+/// Why `drctl gc` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("reading the state in {store} (gc needs it to spare running drills): {source}")]
+    State { store: String, source: state::StateError },
+    #[error("no region to look in: no valid policy names one; give --region")]
+    NoRegion,
+}
+
+/// `drctl gc`: reads the state, then collects drctl's leftovers in every
+/// region the valid policies of `checked` use (primary and copies), the
+/// regions of drills the state knows, and `extra_regions`.
+pub async fn collect(
+    aws: &Aws,
+    store: &dyn state::StateStore,
+    checked: &crate::policy::Checked,
+    extra_regions: &[String],
+    mode: Mode,
+    options: &Options,
+) -> Result<GcReport, CollectError> {
+    let states = store.list().await.map_err(|source| CollectError::State { store: store.describe(), source })?;
+    let mut regions: BTreeSet<String> = extra_regions.iter().cloned().collect();
+    for loaded in checked.valid() {
+        let spec = &loaded.policy.spec;
+        regions.insert(spec.region.clone());
+        regions.extend(spec.backup.copies.iter().map(|c| c.region.clone()));
+    }
+    regions.extend(state_regions(&states));
+    if regions.is_empty() {
+        return Err(CollectError::NoRegion);
+    }
+    let regions: Vec<String> = regions.into_iter().collect();
+    Ok(run_with(aws, &regions, &states, mode, options).await)
+}
+
 /// Collects drctl's leftovers in `regions` with the default [`Options`].
 pub async fn run(aws: &Aws, regions: &[String], states: &[PolicyState], mode: Mode) -> GcReport {
     run_with(aws, regions, states, mode, &Options::default()).await
@@ -191,45 +233,6 @@ pub async fn run_with(aws: &Aws, regions: &[String], states: &[PolicyState], mod
     }
     report.found.sort_by(|a, b| (&a.region, a.kind, &a.stack, &a.name).cmp(&(&b.region, b.kind, &b.stack, &b.name)));
     report
-}
-
-/// The canary of a drill the state records as in flight under a lease
-/// that lapsed: its key follows from the drill id and the source's key
-/// schema, and it is deleted only while it still carries that drill's
-/// id (a conditional delete), never an item drctl did not write.
-pub async fn stale_canary(aws: &Aws, state: &PolicyState, mode: Mode, now: u64) -> Option<Found> {
-    let in_flight = state.in_flight.as_ref()?;
-    let (drill_id, source) = (in_flight.drill_id.as_deref()?, in_flight.source.as_ref()?);
-    if !crate::drill::is_drill_id(drill_id) || live(state, now) {
-        return None;
-    }
-    let clients = aws.region(&source.region);
-    let mut found = Found {
-        kind: Kind::Canary,
-        region: source.region.clone(),
-        name: format!("canary of drill {drill_id} in {}", source.table),
-        stack: None,
-        policy: Some(state.policy.clone()),
-        outcome: Outcome::Failed,
-        why: String::new(),
-    };
-    let placed = match crate::drill::canary::left_by(&clients.dynamodb, &source.table, drill_id).await {
-        Ok(None) => return None,
-        Ok(Some(canary)) => canary,
-        Err(error) => {
-            found.why = error.to_string();
-            return Some(found);
-        }
-    };
-    let why = format!("drill {drill_id} of {} was interrupted and its lease lapsed", state.policy);
-    (found.outcome, found.why) = match mode {
-        Mode::DryRun => (Outcome::WouldDelete, why),
-        Mode::Delete => match crate::drill::canary::remove(&clients.dynamodb, &placed).await {
-            Ok(()) => (Outcome::Deleted, why),
-            Err(error) => (Outcome::Failed, format!("{why}; the delete failed: {error}")),
-        },
-    };
-    Some(found)
 }
 
 /// The regions a gc looks in besides the ones asked for: those where a
@@ -270,244 +273,7 @@ impl Context<'_> {
 
     // -- point-in-time exports ------------------------------------------------
 
-    /// The exports of drills under `drctl/` in the region's export bucket,
-    /// one prefix per drill. A region without a bootstrap has none.
-    async fn exports(&self, region: &str) -> Result<Vec<Found>, GcError> {
-        let clients = self.aws.region(region);
-        let bucket = match reference::export::bucket(&clients).await {
-            Ok(bucket) => bucket,
-            // No bootstrap (or an older one without the bucket): no exports.
-            Err(DrillError::Reference { .. }) => return Ok(Vec::new()),
-            Err(error) => return Err(error.into()),
-        };
-        let owner = bucket.trim_start_matches(reference::export::BUCKET_PREFIX).split('-').next().unwrap_or_default().to_string();
-        let drills = reference::export::list_drills(&clients, &reference::export::Location { bucket: &bucket, owner: &owner }).await?;
-        let mut found = Vec::new();
-        for ((policy, drill_id), newest) in drills {
-            let prefix = reference::drill_prefix(&policy, &drill_id);
-            let mut entry = Found {
-                kind: Kind::Export,
-                region: region.to_string(),
-                name: format!("s3://{bucket}/{prefix}"),
-                stack: None,
-                policy: Some(policy.clone()),
-                outcome: Outcome::Failed,
-                why: String::new(),
-            };
-            (entry.outcome, entry.why) = match decide::decide_exports(&policy, &drill_id, newest, self.states, self.now) {
-                Verdict::Keep(why) => (Outcome::Kept, why),
-                Verdict::Delete { why, .. } if self.mode == Mode::DryRun => (Outcome::WouldDelete, why),
-                Verdict::Delete { why, .. } => {
-                    let place = reference::Place { bucket: bucket.clone(), owner: owner.clone(), prefix };
-                    match reference::clean_up(&clients, &place).await {
-                        done if done.starts_with("deleted") => (Outcome::Deleted, format!("{why}; {done}")),
-                        failed => (Outcome::Failed, format!("{why}; {failed}")),
-                    }
-                }
-            };
-            found.push(entry);
-        }
-        Ok(found)
-    }
-
     // -- scratch tables ------------------------------------------------------
 
-    async fn tables(&self, region: &str) -> Result<Vec<Found>, GcError> {
-        let clients = self.aws.region(region);
-        let names: Vec<String> = clients
-            .dynamodb
-            .list_tables()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| GcError::Call { region: region.to_string(), action: "ListTables".into(), why: describe(&e) })?;
-        let (scratch, others): (Vec<String>, Vec<String>) = names.into_iter().partition(|name| name.starts_with(SCRATCH_PREFIX));
-        let mut found: Vec<Found> = others
-            .into_iter()
-            .map(|name| Found {
-                kind: Kind::OtherTable,
-                region: region.to_string(),
-                name,
-                stack: None,
-                policy: None,
-                outcome: Outcome::Kept,
-                why: format!("not named {SCRATCH_PREFIX}*: never drctl's"),
-            })
-            .collect();
-        let handled = futures_util::stream::iter(scratch.iter().map(|name| self.table(&clients, name)))
-            .buffer_unordered(self.options.concurrency.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        found.extend(handled);
-        Ok(found)
-    }
-
-    async fn table(&self, clients: &Clients, name: &str) -> Found {
-        let mut found = Found {
-            kind: Kind::ScratchTable,
-            region: clients.region.clone(),
-            name: name.to_string(),
-            stack: None,
-            policy: None,
-            outcome: Outcome::Failed,
-            why: String::new(),
-        };
-        let tags = match table_tags(clients, name).await {
-            Ok(Some(tags)) => tags,
-            Ok(None) => {
-                (found.outcome, found.why) = (Outcome::Kept, "gone before gc reached it".into());
-                return found;
-            }
-            Err(error) => {
-                found.why = error.to_string();
-                return found;
-            }
-        };
-        found.policy = tags.get(render::POLICY_TAG).cloned().or_else(|| self.recording(&clients.region, name).map(|s| s.policy.clone()));
-        let (outcome, why) = match decide(name, &clients.region, &tags, self.states, self.now) {
-            Verdict::Keep(why) => (Outcome::Kept, why),
-            Verdict::Delete { why, .. } if self.mode == Mode::DryRun => (Outcome::WouldDelete, why),
-            Verdict::Delete { why, adopt } => self.delete_table(clients, name, why, adopt).await,
-        };
-        (found.outcome, found.why) = (outcome, why);
-        found
-    }
-
-    async fn delete_table(&self, clients: &Clients, name: &str, why: String, adopt: Option<Adopt>) -> (Outcome, String) {
-        if let Some(adopt) = adopt {
-            let tags = scratch::scratch_tags(&adopt.policy, &adopt.drill_id);
-            if let Err(error) = scratch::tag(clients, name, &tags).await {
-                return (Outcome::Failed, format!("{why}; tagging it as scratch failed: {error}"));
-            }
-        }
-        match scratch::delete(clients, name, self.options.backoff, self.options.table_deadline).await {
-            Cleanup::Deleted => (Outcome::Deleted, why),
-            Cleanup::Absent | Cleanup::NotCreated => (Outcome::Kept, "gone before gc reached it".into()),
-            Cleanup::Refused(refused) => (Outcome::Kept, format!("the scratch guard refused: {refused}")),
-            Cleanup::Failed(failed) => (Outcome::Failed, format!("{why}; the delete failed: {failed}")),
-        }
-    }
-
-    fn recording(&self, region: &str, table: &str) -> Option<&PolicyState> {
-        recording(self.states, region, table)
-    }
-
     // -- preview change sets and review stacks ---------------------------------
-
-    async fn change_sets(&self, region: &str) -> Result<Vec<Found>, GcError> {
-        let stacks = deployed::list(self.aws, region).await?;
-        let mut found = Vec::new();
-        for stack in stacks.values() {
-            found.extend(self.stack(stack).await);
-        }
-        Ok(found)
-    }
-
-    async fn stack(&self, stack: &DeployedStack) -> Vec<Found> {
-        let entry = |kind, name: &str, outcome, why: String| Found {
-            kind,
-            region: stack.region.clone(),
-            name: name.to_string(),
-            stack: Some(stack.name.clone()),
-            policy: stack.policy().map(str::to_string),
-            outcome,
-            why,
-        };
-        let summaries = match list_change_sets(self.aws, stack).await {
-            Ok(summaries) => summaries,
-            Err(error) => return vec![entry(Kind::PreviewChangeSet, "*", Outcome::Failed, error.to_string())],
-        };
-        let handle = handle(stack);
-        let mut found = Vec::new();
-        let previews: Vec<&ChangeSetSummary> =
-            summaries.iter().filter(|s| s.change_set_name().is_some_and(|n| n.starts_with(PREVIEW_PREFIX))).collect();
-        for preview in &previews {
-            let name = preview.change_set_name().unwrap_or_default();
-            let (outcome, why) = match self.young(preview) {
-                Some(age) => (Outcome::Kept, format!("a preview {age}s old: a running plan may still read it")),
-                None if self.mode == Mode::DryRun => (Outcome::WouldDelete, PREVIEW_WHY.to_string()),
-                None => match changeset::delete(self.aws, &handle, name).await {
-                    Ok(()) => (Outcome::Deleted, PREVIEW_WHY.to_string()),
-                    Err(error) => (Outcome::Failed, error.to_string()),
-                },
-            };
-            found.push(entry(Kind::PreviewChangeSet, name, outcome, why));
-        }
-        if stack.status == "REVIEW_IN_PROGRESS" {
-            let (outcome, why) = self.review_stack(stack, &summaries).await;
-            found.push(entry(Kind::ReviewStack, &stack.name, outcome, why));
-        }
-        found
-    }
-
-    async fn review_stack(&self, stack: &DeployedStack, summaries: &[ChangeSetSummary]) -> (Outcome, String) {
-        let pending = summaries.iter().filter_map(|s| s.change_set_name()).find(|n| !n.starts_with(PREVIEW_PREFIX));
-        if let Some(name) = pending {
-            return (Outcome::Kept, format!("change set {name} is pending on it: a reconcile may be creating this stack"));
-        }
-        if let Some(holder) = stack.policy().and_then(|p| self.states.iter().find(|s| s.policy == p)).filter(|s| live(s, self.now)) {
-            return (Outcome::Kept, in_use(holder));
-        }
-        if let Some(age) = summaries.iter().filter_map(|s| self.young(s)).min() {
-            return (Outcome::Kept, format!("a preview {age}s old is on it: a running plan may still use it"));
-        }
-        match self.mode {
-            Mode::DryRun => (Outcome::WouldDelete, REVIEW_WHY.to_string()),
-            Mode::Delete => match changeset::delete_review_stack(self.aws, &handle(stack)).await {
-                Ok(()) => (Outcome::Deleted, REVIEW_WHY.to_string()),
-                Err(error) => (Outcome::Failed, error.to_string()),
-            },
-        }
-    }
-
-    /// The change set's age in seconds when it is within the grace.
-    fn young(&self, summary: &ChangeSetSummary) -> Option<u64> {
-        let created = u64::try_from(summary.creation_time()?.secs()).ok()?;
-        let age = self.now.saturating_sub(created);
-        (age < self.options.preview_grace.as_secs()).then_some(age)
-    }
-}
-
-const PREVIEW_WHY: &str = "a preview change set a plan did not clean up (previews are deleted once read)";
-const REVIEW_WHY: &str = "an empty stack in REVIEW_IN_PROGRESS left by an aborted CREATE preview";
-
-/// The tags of `table`, `None` when it is gone.
-async fn table_tags(clients: &Clients, table: &str) -> Result<Option<BTreeMap<String, String>>, GcError> {
-    let Some(description) = scratch::describe(clients, table).await? else { return Ok(None) };
-    let Some(arn) = description.table_arn() else { return Ok(Some(BTreeMap::new())) };
-    Ok(Some(scratch::tags_of(clients, arn).await?))
-}
-
-/// The stack's change sets, every page. Only summaries of this stack are
-/// kept: the answer is filtered, not trusted.
-async fn list_change_sets(aws: &Aws, stack: &DeployedStack) -> Result<Vec<ChangeSetSummary>, GcError> {
-    let client = aws.region(&stack.region).cloudformation;
-    let mut summaries = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = client.list_change_sets().stack_name(&stack.name).set_next_token(token.take()).send().await.map_err(|e| {
-            GcError::Call { region: stack.region.clone(), action: format!("ListChangeSets {}", stack.name), why: describe(&e) }
-        })?;
-        summaries.extend(page.summaries().iter().filter(|s| s.stack_name().is_none_or(|name| name == stack.name)).cloned());
-        match page.next_token() {
-            Some(next) if !next.is_empty() => token = Some(next.to_string()),
-            _ => return Ok(summaries),
-        }
-    }
-}
-
-/// A deployed stack as the change-set functions take it: they read only
-/// its name and region, so the template is left empty.
-fn handle(stack: &DeployedStack) -> render::Stack {
-    render::Stack {
-        name: stack.name.clone(),
-        region: stack.region.clone(),
-        role: StackRole::Primary,
-        policy: stack.policy().map(str::to_string),
-        template: yaml_serde::Value::Null,
-    }
 }
