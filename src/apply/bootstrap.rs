@@ -66,3 +66,34 @@ pub async fn bootstrap(
     let outcome = deploy_stack(aws, &stack, tags, None, &Options::default(), progress).await;
     Ok((stack, outcome))
 }
+
+/// One region's bootstrap and what became of it.
+pub struct Bootstrapped {
+    pub bootstrap: render::Bootstrap,
+    /// What the deploy did, or the render error that kept it from deploying.
+    pub outcome: Result<StackOutcome, render::RenderError>,
+}
+
+impl Bootstrapped {
+    pub fn failed(&self) -> bool {
+        self.outcome.as_ref().is_ok_and(StackOutcome::is_failure) || self.outcome.is_err()
+    }
+}
+
+/// `drctl bootstrap`: the bootstrap stack of every region `policies` use
+/// (their topics there, and the state table in its region when asked),
+/// region by region; one region's failure does not stop the others.
+pub async fn bootstrap_regions<'a>(
+    aws: &Aws,
+    policies: impl IntoIterator<Item = &'a crate::policy::TablePolicy>,
+    state_table: Option<(&str, &str)>,
+    progress: &Progress,
+) -> Vec<Bootstrapped> {
+    let mut done = Vec::new();
+    for bootstrap in render::bootstraps(policies, state_table) {
+        let outcome = self::bootstrap(aws, &bootstrap, progress).await.map(|(_, outcome)| outcome);
+        progress.finish();
+        done.push(Bootstrapped { bootstrap, outcome });
+    }
+    done
+}

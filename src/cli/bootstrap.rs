@@ -7,9 +7,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{AwsArgs, SourceArgs, exit, inputs, read_policies};
-use crate::apply::{self, Progress, StackOutcome};
+use crate::apply::{self, Progress};
 use crate::policy;
-use crate::render;
 
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
@@ -28,24 +27,23 @@ pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
         Some(text) => Some(text.split_once(':').context("--state-table takes REGION:TABLE, like us-east-1:drctl-state")?),
         None => None,
     };
-    let bootstraps = render::bootstraps(checked.valid().map(|p| &p.policy), state_table);
     let progress = Progress::for_terminal(std::io::stderr().is_terminal());
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
-    let mut failed = false;
-    for bootstrap in &bootstraps {
-        let (stack, outcome) = runtime.block_on(apply::bootstrap(&aws, bootstrap, &progress))?;
-        progress.finish();
-        let topics: Vec<&str> = bootstrap.topics.iter().map(String::as_str).collect();
+    let done = runtime.block_on(apply::bootstrap_regions(&aws, checked.valid().map(|p| &p.policy), state_table, &progress));
+    for region in &done {
+        let topics: Vec<&str> = region.bootstrap.topics.iter().map(String::as_str).collect();
+        let outcome = match &region.outcome {
+            Ok(outcome) => apply::outcome_text(outcome),
+            Err(error) => format!("not rendered: {error}"),
+        };
         println!(
-            "{} ({}): {} — topics: [{}]{}",
-            stack.name,
-            stack.region,
-            apply::outcome_text(&outcome),
+            "{} ({}): {outcome} — topics: [{}]{}",
+            crate::render::BOOTSTRAP_STACK,
+            region.bootstrap.region,
             topics.join(", "),
-            bootstrap.state_table.as_ref().map(|t| format!(", state table {t}")).unwrap_or_default()
+            region.bootstrap.state_table.as_ref().map(|t| format!(", state table {t}")).unwrap_or_default()
         );
-        failed |= matches!(outcome, StackOutcome::Failed { .. } | StackOutcome::Refused { .. });
     }
-    Ok(if failed || checked.has_errors() { exit::ERROR } else { exit::OK })
+    Ok(if done.iter().any(apply::Bootstrapped::failed) || checked.has_errors() { exit::ERROR } else { exit::OK })
 }
