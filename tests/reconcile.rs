@@ -476,7 +476,6 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
         reference: "main".into(),
         interval: Duration::from_millis(300),
         error_backoff: Duration::from_millis(300),
-        plan_concurrency: 2,
         extra_regions: Vec::new(),
         max_passes: None,
         max_policies: drctl::source::DEFAULT_MAX_POLICIES,

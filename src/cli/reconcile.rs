@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use clap::{Args, ValueEnum};
 
 use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, exit, inputs, read_policies};
-use crate::apply::{self, Progress};
+use crate::apply::Progress;
 use crate::plan::{self, format};
 use crate::policy;
 use crate::reconcile::{self, Mode, Stop};
@@ -53,25 +53,18 @@ pub struct ReconcileArgs {
 
 pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
-    let commit = set.commit();
     let checked = policy::check(inputs(&set));
-    let options = plan::Options {
-        commit: commit.clone(),
-        extra_regions: args.orphan_regions.clone(),
-        concurrency: args.concurrency,
-        preview: args.dry_run,
-    };
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
-    let plan = runtime.block_on(plan::plan(&aws, &checked, &options));
-    let rendered = match args.format {
-        PlanFormat::Text => format::text(&plan, colour),
-        PlanFormat::Json => format::json(&plan),
-        PlanFormat::Markdown => format::markdown(&plan),
-    };
     if args.dry_run {
-        print!("{rendered}");
+        let options = plan::Options {
+            commit: set.commit(),
+            extra_regions: args.orphan_regions.clone(),
+            concurrency: args.concurrency,
+            preview: true,
+        };
+        let plan = runtime.block_on(plan::plan(&aws, &checked, &options));
+        print!("{}", render_plan(&plan, args.format));
         return Ok(if plan.has_errors() {
             exit::ERROR
         } else if args.detailed_exitcode && plan.has_changes() {
@@ -80,32 +73,42 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
             exit::OK
         });
     }
-    if args.format == PlanFormat::Text {
-        print!("{rendered}");
-    }
-    if args.prune && !plan.invalid.is_empty() {
-        eprintln!("drctl: --prune refused: {} policy file(s) are invalid, and their stacks must not look deleted", plan.invalid.len());
-    }
     let store = args.state.open(&aws)?;
-    let progress = if args.format == PlanFormat::Text { Progress::for_terminal(std::io::stderr().is_terminal()) } else { Progress::Quiet };
-    let options = reconcile::Options {
-        commit: commit.clone(),
-        owner: crate::state::lease::owner_id(),
-        lease_ttl: args.lease.lease_ttl,
-        concurrency: args.concurrency,
-        apply: apply::Options { commit, prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
-        drill: args.drill.options()?,
-        retry_failed_after: args.lease.retry_failed_after,
-        retry_inconclusive_after: args.lease.retry_inconclusive_after,
-        mode: Mode::Reconcile,
+    let options = args.lease.reconcile_options(&args.drill, set.commit(), args.concurrency, args.prune, Mode::Reconcile)?;
+    let text = args.format == PlanFormat::Text;
+    let progress = if text { Progress::for_terminal(std::io::stderr().is_terminal()) } else { Progress::Quiet };
+    let show = |plan: &plan::Plan| {
+        if text {
+            print!("{}", render_plan(plan, args.format));
+        }
+        if args.prune && !plan.invalid.is_empty() {
+            eprintln!("drctl: --prune refused: {} policy file(s) are invalid, and their stacks must not look deleted", plan.invalid.len());
+        }
     };
-    let stop = Stop::default();
-    let report = runtime.block_on(reconcile::reconcile(&aws, store.as_ref(), &checked, &plan, &options, &progress, &stop));
+    let (plan, report) = runtime.block_on(reconcile::plan_and_reconcile(
+        &aws,
+        store.as_ref(),
+        &checked,
+        &args.orphan_regions,
+        &options,
+        &progress,
+        &Stop::default(),
+        show,
+    ));
     match args.format {
         PlanFormat::Text => print!("{}", reconcile::text(&report)),
         _ => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(reconcile_exit_code(&report, plan.has_errors()))
+}
+
+fn render_plan(plan: &plan::Plan, format: PlanFormat) -> String {
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    match format {
+        PlanFormat::Text => format::text(plan, colour),
+        PlanFormat::Json => format::json(plan),
+        PlanFormat::Markdown => format::markdown(plan),
+    }
 }
 
 /// 3 when a drill failed (and nothing else did), 1 for any error or an

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, TextOrJson, exit, inputs, read_policies};
-use crate::apply::{self, Progress};
+use crate::apply::Progress;
 use crate::drill::report::text;
 use crate::policy::{self, TablePolicy};
 use crate::reconcile::{self, Mode, Status};
@@ -46,17 +46,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     let store = args.state.open(&aws)?;
-    let options = reconcile::Options {
-        commit,
-        owner: crate::state::lease::owner_id(),
-        lease_ttl: args.lease.lease_ttl,
-        concurrency: 1,
-        apply: apply::Options::default(),
-        drill,
-        retry_failed_after: args.lease.retry_failed_after,
-        retry_inconclusive_after: args.lease.retry_inconclusive_after,
-        mode: Mode::DrillNow,
-    };
+    let options = reconcile::Options { drill, ..args.lease.reconcile_options(&args.drill, commit, 1, false, Mode::DrillNow)? };
     let outcome = runtime.block_on(reconcile::verify(&aws, store.as_ref(), loaded, &options, &Progress::Quiet));
     match args.format {
         TextOrJson::Text => {

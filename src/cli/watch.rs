@@ -4,8 +4,7 @@
 use clap::Args;
 
 use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, exit};
-use crate::apply;
-use crate::reconcile::{self, Mode, Stop, watch};
+use crate::reconcile::{Mode, Stop, watch};
 use crate::source::Source;
 
 #[derive(Debug, Args)]
@@ -51,21 +50,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         reference: args.source.reference.clone(),
         interval: args.interval,
         error_backoff: args.error_backoff,
-        plan_concurrency: args.concurrency,
         extra_regions: Vec::new(),
         max_passes: args.passes,
         max_policies: args.source.max_policies,
-        reconcile: reconcile::Options {
-            commit: None,
-            owner: crate::state::lease::owner_id(),
-            lease_ttl: args.lease.lease_ttl,
-            concurrency: args.concurrency,
-            apply: apply::Options { prune: args.prune, concurrency: args.concurrency, ..apply::Options::default() },
-            drill: args.drill.options()?,
-            retry_failed_after: args.lease.retry_failed_after,
-            retry_inconclusive_after: args.lease.retry_inconclusive_after,
-            mode: Mode::Reconcile,
-        },
+        reconcile: args.lease.reconcile_options(&args.drill, None, args.concurrency, args.prune, Mode::Reconcile)?,
     };
     let stop = Stop::default();
     let ended = runtime.block_on(async {

@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn the_in_flight_record_keeps_what_a_resume_needs() {
-        let mut in_flight = super::super::in_flight(Step::Drill, "h", "c");
+        let mut in_flight = super::super::policy::in_flight(Step::Drill, "h", "c");
         assert_eq!(resume_of(&in_flight), None, "a drill with no id started nothing");
         let table = "drctl-drill-p-01234567".to_string();
         let events = [

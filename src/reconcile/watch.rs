@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::apply::Progress;
 use crate::aws::Aws;
-use crate::plan;
+
 use crate::policy::{self, Checked};
 use crate::source::{Source, SourceError};
 use crate::state::{self, StateError, StateStore};
@@ -30,7 +30,6 @@ pub struct Settings {
     pub interval: Duration,
     /// The first wait after a failed pass; doubles up to `interval`.
     pub error_backoff: Duration,
-    pub plan_concurrency: usize,
     pub extra_regions: Vec<String>,
     /// Passes to run before returning (tests); `None` runs until stopped.
     pub max_passes: Option<u64>,
@@ -135,15 +134,9 @@ pub async fn pass(
         "a drill is due"
     };
     tracing::info!(%commit, why, policy = due.as_deref().unwrap_or(""), "reconciling");
-    let plan_options = plan::Options {
-        commit: Some(commit.clone()),
-        extra_regions: settings.extra_regions.clone(),
-        concurrency: settings.plan_concurrency,
-        preview: false,
-    };
-    let plan = plan::plan(aws, &checked, &plan_options).await;
     let options = Options { commit: Some(commit.clone()), ..settings.reconcile.clone() };
-    let report = super::reconcile(aws, store, &checked, &plan, &options, &Progress::Quiet, stop).await;
+    let (_, report) =
+        super::plan_and_reconcile(aws, store, &checked, &settings.extra_regions, &options, &Progress::Quiet, stop, |_| ()).await;
     Ok(Pass::Reconciled { commit, report: Box::new(report) })
 }
 
@@ -174,7 +167,6 @@ mod tests {
             reference: "HEAD".into(),
             interval: Duration::from_secs(300),
             error_backoff: Duration::from_secs(10),
-            plan_concurrency: 1,
             extra_regions: Vec::new(),
             max_passes: None,
             max_policies: crate::source::DEFAULT_MAX_POLICIES,
