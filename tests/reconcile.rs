@@ -13,7 +13,7 @@ use drctl::drill::{self, Backoff};
 use drctl::plan;
 use drctl::policy::{self, Checked, Input};
 use drctl::reconcile::{self, Mode, Report, Status, Stop};
-use drctl::state::{DynamoStore, FileStore, PolicyState, StateStore};
+use drctl::state::{Clock, DynamoStore, FileStore, PolicyState, StateStore};
 use support::{Fault, JobKind, JobTarget, Progression, TestAccount};
 
 const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
@@ -76,6 +76,7 @@ fn options(owner: &str) -> reconcile::Options {
         // Tests reconcile again at once after an inconclusive drill.
         retry_inconclusive_after: Duration::ZERO,
         mode: Mode::Reconcile,
+        clock: Clock::SYSTEM,
     }
 }
 
@@ -386,9 +387,13 @@ async fn a_reconcile_killed_during_the_restore_is_resumed_without_a_second_resto
     assert!(interrupted.in_flight.is_some() && interrupted.lease.is_some(), "{interrupted:#?}");
     let started = restore_jobs(&account, support::REGION).await.len() + restore_jobs(&account, support::DR_REGION).await.len();
 
-    // A new owner takes over once the dead run's lease expires.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let report = run(&account, &store, &desired, &options("next-run")).await;
+    // While the dead run's lease lasts, nobody else drives the policy.
+    let early = run(&account, &store, &desired, &options("next-run")).await;
+    assert!(matches!(early.policies[0].status, Status::Held { ref owner, .. } if owner == "doomed-run"), "{early:#?}");
+    // A new owner takes over once the dead run's lease expired: its clock
+    // is a second past the expiry (a clock moved ahead, not a wait).
+    let next = reconcile::Options { clock: Clock::ahead(first.lease_ttl + Duration::from_secs(1)), ..options("next-run") };
+    let report = run(&account, &store, &desired, &next).await;
 
     let outcome = &report.policies[0];
     assert_eq!(outcome.status, Status::Reconciled, "{report:#?}");

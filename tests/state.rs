@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use drctl::state::lease::{self, LeaseError};
-use drctl::state::{DynamoStore, FileStore, Lease, PolicyState, StateError, StateStore};
+use drctl::state::{Clock, DynamoStore, FileStore, Lease, PolicyState, StateError, StateStore};
 use support::{Fault, TestAccount};
 
 const TABLE: &str = "drctl-state";
@@ -190,7 +190,7 @@ async fn racing_owners_one_wins(store: Arc<dyn StateStore>) {
                 let (store, policy) = (Arc::clone(&store), policy.clone());
                 tokio::spawn(async move {
                     let owner = format!("owner-{n}");
-                    (owner.clone(), lease::acquire(store.as_ref(), &policy, &owner, TTL).await)
+                    (owner.clone(), lease::acquire(store.as_ref(), &policy, &owner, TTL, Clock::SYSTEM).await)
                 })
             })
             .collect();
@@ -218,19 +218,23 @@ async fn racing_owners_one_wins(store: Arc<dyn StateStore>) {
 /// A live lease keeps others out; once expired, another owner takes it.
 async fn an_expired_lease_is_taken_over(store: Arc<dyn StateStore>) {
     let store = store.as_ref();
-    let live = lease::acquire(store, "live", "a", TTL).await.unwrap();
-    let held = lease::acquire(store, "live", "b", TTL).await.unwrap_err();
+    let live = lease::acquire(store, "live", "a", TTL, Clock::SYSTEM).await.unwrap();
+    let held = lease::acquire(store, "live", "b", TTL, Clock::SYSTEM).await.unwrap_err();
     assert!(matches!(held, LeaseError::Held { ref owner, expires, .. } if owner == "a" && expires == live.lease.as_ref().unwrap().expires));
 
-    let expired = lease::acquire(store, "p", "a", Duration::ZERO).await.unwrap();
-    let taken = lease::acquire(store, "p", "b", TTL).await.unwrap();
+    // One second past a's lease, by a clock moved ahead rather than a wait.
+    let expired = lease::acquire(store, "p", "a", TTL, Clock::SYSTEM).await.unwrap();
+    let later = Clock::ahead(TTL + Duration::from_secs(1));
+    let early = lease::acquire(store, "p", "b", TTL, Clock::ahead(TTL - Duration::from_secs(5))).await.unwrap_err();
+    assert!(matches!(early, LeaseError::Held { ref owner, .. } if owner == "a"), "{early}");
+    let taken = lease::acquire(store, "p", "b", TTL, later).await.unwrap();
     assert_eq!(taken.version, expired.version + 1);
     assert_eq!(taken.lease.as_ref().unwrap().owner, "b");
-    assert!(taken.lease.as_ref().unwrap().expires >= drctl::state::now() + 299);
+    assert!(taken.lease.as_ref().unwrap().expires >= later.now() + 299);
     assert_eq!(store.get("p").await.unwrap(), Some(taken.clone()));
 
     // Renewing our own lease keeps it ours.
-    let renewed = lease::renew(store, &taken, Duration::from_secs(600)).await.unwrap();
+    let renewed = lease::renew(store, &taken, Duration::from_secs(600), later).await.unwrap();
     assert_eq!(renewed.lease.as_ref().unwrap().owner, "b");
     assert!(renewed.lease.as_ref().unwrap().expires >= taken.lease.as_ref().unwrap().expires + 299);
 }
@@ -238,12 +242,12 @@ async fn an_expired_lease_is_taken_over(store: Arc<dyn StateStore>) {
 /// A run whose lease was taken over can neither release, renew nor write.
 async fn a_run_that_lost_its_lease_is_refused(store: Arc<dyn StateStore>) {
     let store = store.as_ref();
-    let a = lease::acquire(store, "p", "a", Duration::ZERO).await.unwrap();
-    let b = lease::acquire(store, "p", "b", TTL).await.unwrap();
+    let a = lease::acquire(store, "p", "a", TTL, Clock::SYSTEM).await.unwrap();
+    let b = lease::acquire(store, "p", "b", TTL, Clock::ahead(TTL + Duration::from_secs(1))).await.unwrap();
 
     let release = lease::release(store, &a).await.unwrap_err();
     assert!(matches!(release, LeaseError::Held { ref owner, .. } if owner == "b"), "{release}");
-    let renew = lease::renew(store, &a, TTL).await.unwrap_err();
+    let renew = lease::renew(store, &a, TTL, Clock::SYSTEM).await.unwrap_err();
     assert!(matches!(renew, LeaseError::Held { ref owner, .. } if owner == "b"), "{renew}");
     let update = lease::update(store, &a, "a", |s| s.desired_hash = Some("from a".into())).await.unwrap_err();
     assert!(matches!(update, LeaseError::Held { ref owner, .. } if owner == "b"), "{update}");
@@ -258,7 +262,7 @@ async fn a_run_that_lost_its_lease_is_refused(store: Arc<dyn StateStore>) {
     let released = lease::release(store, &updated).await.unwrap();
     assert_eq!(released.lease, None);
     assert_eq!(store.get("p").await.unwrap(), Some(released.clone()));
-    let c = lease::acquire(store, "p", "c", TTL).await.unwrap();
+    let c = lease::acquire(store, "p", "c", TTL, Clock::SYSTEM).await.unwrap();
     assert_eq!(c.desired_hash.as_deref(), Some("from b"), "a lease change keeps the record");
     let late = lease::update(store, &updated, "b", |_| {}).await.unwrap_err();
     assert!(matches!(late, LeaseError::Held { ref owner, .. } if owner == "c"), "{late}");

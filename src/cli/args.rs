@@ -126,6 +126,7 @@ impl LeaseArgs {
             retry_failed_after: self.retry_failed_after,
             retry_inconclusive_after: self.retry_inconclusive_after,
             mode,
+            clock: crate::state::Clock::SYSTEM,
         })
     }
 }

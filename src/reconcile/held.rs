@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::state::{self, PolicyState, StateError, StateStore, lease, lease::LeaseError};
+use crate::state::{Clock, PolicyState, StateError, StateStore, lease, lease::LeaseError};
 
 /// A policy's record while this run holds its lease: every write goes
 /// through the lease, one at a time.
 pub struct Held<'a> {
     store: &'a dyn StateStore,
     owner: String,
+    clock: Clock,
     state: Mutex<PolicyState>,
 }
 
 impl<'a> Held<'a> {
-    pub(super) fn new(store: &'a dyn StateStore, owner: &str, state: PolicyState) -> Self {
-        Self { store, owner: owner.to_string(), state: Mutex::new(state) }
+    pub(super) fn new(store: &'a dyn StateStore, owner: &str, clock: Clock, state: PolicyState) -> Self {
+        Self { store, owner: owner.to_string(), clock, state: Mutex::new(state) }
     }
 
     pub(super) async fn snapshot(&self) -> PolicyState {
@@ -48,7 +49,7 @@ impl<'a> Held<'a> {
         loop {
             tokio::time::sleep(ttl / 3).await;
             let mut state = self.state.lock().await;
-            let renewed = match lease::renew(self.store, &state, ttl).await {
+            let renewed = match lease::renew(self.store, &state, ttl, self.clock).await {
                 Err(LeaseError::State(StateError::Conflict { .. })) => reread(self.store, &self.owner, &state).await,
                 other => other,
             };
@@ -56,7 +57,7 @@ impl<'a> Held<'a> {
                 Ok(renewed) => *state = renewed,
                 Err(LeaseError::State(error)) => {
                     let expires = state.lease.as_ref().map_or(0, |l| l.expires);
-                    if state::now() + (ttl / 3).as_secs() >= expires {
+                    if self.clock.now() + (ttl / 3).as_secs() >= expires {
                         tracing::error!(%error, "lease not renewed and about to expire; stopping");
                         return LeaseError::Lapsing { policy: state.policy.clone(), expires };
                     }
@@ -103,9 +104,9 @@ mod tests {
     async fn writes_survive_a_renewal_abandoned_after_it_was_stored() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::state::FileStore::open(dir.path().join("state.json"));
-        let taken = lease::acquire(&store, "p", "me", HOUR).await.unwrap();
-        let held = Held::new(&store, "me", taken.clone());
-        lease::renew(&store, &taken, HOUR).await.unwrap();
+        let taken = lease::acquire(&store, "p", "me", HOUR, Clock::SYSTEM).await.unwrap();
+        let held = Held::new(&store, "me", Clock::SYSTEM, taken.clone());
+        lease::renew(&store, &taken, HOUR, Clock::SYSTEM).await.unwrap();
 
         held.update(|s| s.desired_hash = Some("h".into())).await.unwrap();
         held.release().await.unwrap();
@@ -147,9 +148,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Unwritable { inner: crate::state::FileStore::open(dir.path().join("state.json")), failing: false.into() };
         let ttl = Duration::from_secs(3);
-        let taken = lease::acquire(&store, "p", "me", ttl).await.unwrap();
+        let taken = lease::acquire(&store, "p", "me", ttl, Clock::SYSTEM).await.unwrap();
         let expires = taken.lease.as_ref().unwrap().expires;
-        let held = Held::new(&store, "me", taken);
+        let held = Held::new(&store, "me", Clock::SYSTEM, taken);
         store.failing.store(true, std::sync::atomic::Ordering::SeqCst);
         let deleted = std::sync::atomic::AtomicBool::new(false);
         let step = async {
@@ -171,9 +172,9 @@ mod tests {
     async fn a_lease_taken_over_refuses_the_old_owner_s_writes() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::state::FileStore::open(dir.path().join("state.json"));
-        let taken = lease::acquire(&store, "p", "me", Duration::ZERO).await.unwrap();
-        let held = Held::new(&store, "me", taken);
-        lease::acquire(&store, "p", "next", HOUR).await.unwrap();
+        let taken = lease::acquire(&store, "p", "me", Duration::ZERO, Clock::SYSTEM).await.unwrap();
+        let held = Held::new(&store, "me", Clock::SYSTEM, taken);
+        lease::acquire(&store, "p", "next", HOUR, Clock::SYSTEM).await.unwrap();
 
         let refused = held.update(|s| s.desired_hash = Some("h".into())).await;
         assert!(matches!(refused, Err(LeaseError::Held { ref owner, .. }) if owner == "next"), "{refused:?}");

@@ -84,6 +84,9 @@ pub struct Options {
     /// retried after this: soon, as nothing is known against the recovery.
     pub retry_inconclusive_after: Duration,
     pub mode: Mode,
+    /// The time leases and due drills are judged by ([`Clock::SYSTEM`]
+    /// outside tests).
+    pub clock: state::Clock,
 }
 
 /// What a run may do.
@@ -144,7 +147,7 @@ pub async fn reconcile(
             BTreeMap::new()
         }
     };
-    let canaries = remove_canaries_of_deleted_policies(aws, checked, known.values()).await;
+    let canaries = remove_canaries_of_deleted_policies(aws, checked, known.values(), options.clock).await;
     let context = Context { aws, store, options, progress, stop, known };
     let mut policies: Vec<PolicyOutcome> =
         futures_util::stream::iter(work.map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
@@ -165,11 +168,12 @@ async fn remove_canaries_of_deleted_policies<'a>(
     aws: &Aws,
     checked: &Checked,
     records: impl Iterator<Item = &'a PolicyState>,
+    clock: state::Clock,
 ) -> Vec<crate::gc::Found> {
     let desired: std::collections::BTreeSet<&str> = checked.valid().map(|p| p.policy.metadata.name.as_str()).collect();
     let mut removed = Vec::new();
     for record in records.filter(|r| !desired.contains(r.policy.as_str())) {
-        if let Some(found) = crate::gc::stale_canary(aws, record, crate::gc::Mode::Delete, state::now()).await {
+        if let Some(found) = crate::gc::stale_canary(aws, record, crate::gc::Mode::Delete, clock.now()).await {
             tracing::info!(policy = %record.policy, outcome = ?found.outcome, why = %found.why, "canary of a deleted policy's killed drill");
             removed.push(found);
         }

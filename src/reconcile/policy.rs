@@ -43,8 +43,8 @@ impl Context<'_> {
             outcome.status = Status::Proven;
             return outcome;
         }
-        let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl).await {
-            Ok(state) => Held::new(self.store, &self.options.owner, state),
+        let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl, self.options.clock).await {
+            Ok(state) => Held::new(self.store, &self.options.owner, self.options.clock, state),
             Err(LeaseError::Held { owner, expires, .. }) => {
                 tracing::info!(%owner, expires, "held by another run: skipped");
                 outcome.status = Status::Held { owner, expires };
@@ -86,7 +86,7 @@ impl Context<'_> {
             && state.outbox.is_none()
             && state.desired_hash.as_ref() == Some(hash)
             && state.applied.as_ref().is_some_and(|a| &a.content_hash == hash)
-            && drill_due(state, hash, every, self.options.retry(), state::now()) == Due::No
+            && drill_due(state, hash, every, self.options.retry(), self.options.clock.now()) == Due::No
     }
 
     /// apply → drill → record → announce, each step recorded under the lease.
@@ -128,7 +128,7 @@ impl Context<'_> {
             (None, Mode::Reconcile) => {
                 let state = held.snapshot().await;
                 let every = std::time::Duration::from_secs(loaded.policy.spec.verify.every.seconds());
-                match drill_due(&state, &hash, every, self.options.retry(), state::now()) {
+                match drill_due(&state, &hash, every, self.options.retry(), self.options.clock.now()) {
                     Due::Now(reason) => reason,
                     Due::RetryAfter(after) => {
                         outcome.status = Status::AwaitingRetry { after };
@@ -150,7 +150,7 @@ impl Context<'_> {
         // and commit it started for, from when it started.
         let (hash, commit, started) = match &resume {
             Some(interrupted) => (interrupted.content_hash.clone(), interrupted.commit.clone(), interrupted.started),
-            None => (hash, commit, state::now()),
+            None => (hash, commit, self.options.clock.now()),
         };
         let drills = self.drill(held, loaded, &hash, &commit, resume).await?;
         if let Some(until) = self.awaiting_first_point(held, loaded, &drills).await {
@@ -229,7 +229,7 @@ impl Context<'_> {
         }
         let applied = held.snapshot().await.applied?;
         let until = applied.at.saturating_add(first_point_grace(&loaded.policy).as_secs());
-        (state::now() < until).then_some(until)
+        (self.options.clock.now() < until).then_some(until)
     }
 
     /// Applies the policy's changed stacks; `None` when nothing changed.
@@ -249,7 +249,7 @@ impl Context<'_> {
                 // from the same render, or by a run killed while CloudFormation
                 // finished its change set.
                 held.update(|s| {
-                    s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() });
+                    s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: self.options.clock.now() });
                     s.in_flight = None;
                 })
                 .await?;
@@ -264,7 +264,7 @@ impl Context<'_> {
         held.update(|s| {
             s.in_flight = None;
             if !failed {
-                s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: state::now() });
+                s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: self.options.clock.now() });
             }
         })
         .await?;

@@ -19,7 +19,7 @@ use crate::aws::Aws;
 
 use crate::policy::{self, Checked};
 use crate::source::{Source, SourceError};
-use crate::state::{self, StateError, StateStore};
+use crate::state::{StateError, StateStore};
 
 use super::{Due, Options, Report, Stop, drill_due};
 
@@ -143,7 +143,7 @@ pub async fn pass(
 /// The first valid policy whose state says a drill is due, or that has a
 /// step in flight (an interrupted run to resume): one listing of the state.
 async fn due_policy(store: &dyn StateStore, checked: &Checked, options: &Options) -> Result<Option<String>, StateError> {
-    let now = state::now();
+    let now = options.clock.now();
     let records: std::collections::BTreeMap<String, _> = store.list().await?.into_iter().map(|r| (r.policy.clone(), r)).collect();
     for loaded in checked.valid() {
         let name = &loaded.policy.metadata.name;
@@ -180,6 +180,7 @@ mod tests {
                 retry_failed_after: Duration::from_secs(3600),
                 retry_inconclusive_after: Duration::from_secs(300),
                 mode: super::super::Mode::Reconcile,
+                clock: crate::state::Clock::SYSTEM,
             },
         }
     }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{PolicyState, StateError, StateStore};
+use super::{Clock, PolicyState, StateError, StateStore};
 
 /// How often [`acquire`] re-reads after losing a compare-and-swap before it
 /// gives up: each loss means another writer made progress, so a few rounds
@@ -91,24 +91,26 @@ fn hostname() -> String {
     if clean.is_empty() { "host".to_string() } else { clean }
 }
 
-/// When a lease taken now for `ttl` expires (whole seconds, rounded up).
-fn expiry(ttl: Duration) -> u64 {
+/// When a lease taken now by `clock` for `ttl` expires (whole seconds,
+/// rounded up).
+fn expiry(ttl: Duration, clock: Clock) -> u64 {
     let seconds = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
-    super::now().saturating_add(seconds)
+    clock.now().saturating_add(seconds)
 }
 
 /// Takes the lease of `policy` for `owner`, creating the record if drctl has
 /// none: when the lease is free, expired or already `owner`'s. Returns the
 /// record as written, with the lease held.
 ///
-/// Fails with [`LeaseError::Held`] while another run holds a live lease.
-#[tracing::instrument(skip(store, ttl), fields(store = %store.describe()))]
-pub async fn acquire(store: &dyn StateStore, policy: &str, owner: &str, ttl: Duration) -> Result<PolicyState, LeaseError> {
+/// Fails with [`LeaseError::Held`] while another run holds a live lease
+/// (live by `clock`).
+#[tracing::instrument(skip(store, ttl, clock), fields(store = %store.describe()))]
+pub async fn acquire(store: &dyn StateStore, policy: &str, owner: &str, ttl: Duration, clock: Clock) -> Result<PolicyState, LeaseError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut state = store.get(policy).await?.unwrap_or_else(|| PolicyState::new(policy));
-        let now = super::now();
+        let now = clock.now();
         match &state.lease {
             Some(lease) if lease.owner != owner && lease.is_live(now) => {
                 return Err(LeaseError::Held { policy: policy.to_string(), owner: lease.owner.clone(), expires: lease.expires });
@@ -118,7 +120,7 @@ pub async fn acquire(store: &dyn StateStore, policy: &str, owner: &str, ttl: Dur
             }
             _ => {}
         }
-        state.lease = Some(Lease { owner: owner.to_string(), expires: expiry(ttl) });
+        state.lease = Some(Lease { owner: owner.to_string(), expires: expiry(ttl, clock) });
         match store.put(&state).await {
             Ok(written) => {
                 tracing::debug!(version = written.version, "lease acquired");
@@ -135,10 +137,10 @@ pub async fn acquire(store: &dyn StateStore, policy: &str, owner: &str, ttl: Dur
 /// Extends the lease `state` carries by `ttl` from now. Fails with
 /// [`LeaseError::Held`] when someone else took the policy over.
 #[tracing::instrument(skip_all, fields(policy = %state.policy, store = %store.describe()))]
-pub async fn renew(store: &dyn StateStore, state: &PolicyState, ttl: Duration) -> Result<PolicyState, LeaseError> {
+pub async fn renew(store: &dyn StateStore, state: &PolicyState, ttl: Duration, clock: Clock) -> Result<PolicyState, LeaseError> {
     let owner = holder(state)?;
     let mut next = state.clone();
-    next.lease = Some(Lease { owner: owner.to_string(), expires: expiry(ttl) });
+    next.lease = Some(Lease { owner: owner.to_string(), expires: expiry(ttl, clock) });
     write_held(store, state, owner, &next).await
 }
 
@@ -244,29 +246,29 @@ mod tests {
     #[test]
     fn a_ttl_rounds_up_to_whole_seconds() {
         let now = crate::state::now();
-        assert!((now..=now + 1).contains(&expiry(Duration::ZERO)));
-        assert!((now + 1..=now + 2).contains(&expiry(Duration::from_millis(1))));
-        assert!((now + 30..=now + 31).contains(&expiry(Duration::from_secs(30))));
-        assert_eq!(expiry(Duration::MAX), u64::MAX);
+        assert!((now..=now + 1).contains(&expiry(Duration::ZERO, Clock::SYSTEM)));
+        assert!((now + 1..=now + 2).contains(&expiry(Duration::from_millis(1), Clock::SYSTEM)));
+        assert!((now + 30..=now + 31).contains(&expiry(Duration::from_secs(30), Clock::SYSTEM)));
+        assert_eq!(expiry(Duration::MAX, Clock::SYSTEM), u64::MAX);
     }
 
     #[tokio::test]
     async fn acquire_creates_the_record_and_reacquiring_our_own_lease_extends_it() {
         let (_dir, store) = store();
-        let first = acquire(&store, "p", "a", Duration::from_secs(10)).await.unwrap();
+        let first = acquire(&store, "p", "a", Duration::from_secs(10), Clock::SYSTEM).await.unwrap();
         assert_eq!(first.version, 1);
         assert_eq!(first.lease.as_ref().unwrap().owner, "a");
-        let again = acquire(&store, "p", "a", Duration::from_secs(100)).await.unwrap();
+        let again = acquire(&store, "p", "a", Duration::from_secs(100), Clock::SYSTEM).await.unwrap();
         assert_eq!(again.version, 2);
         assert!(again.lease.as_ref().unwrap().expires >= first.lease.as_ref().unwrap().expires + 89);
-        let held = acquire(&store, "p", "b", Duration::from_secs(10)).await.unwrap_err();
+        let held = acquire(&store, "p", "b", Duration::from_secs(10), Clock::SYSTEM).await.unwrap_err();
         assert!(matches!(held, LeaseError::Held { ref owner, .. } if owner == "a"), "{held}");
     }
 
     #[tokio::test]
     async fn update_keeps_the_lease_and_refuses_a_record_without_one() {
         let (_dir, store) = store();
-        let held = acquire(&store, "p", "a", Duration::from_secs(10)).await.unwrap();
+        let held = acquire(&store, "p", "a", Duration::from_secs(10), Clock::SYSTEM).await.unwrap();
         let updated = update(&store, &held, "a", |s| {
             s.desired_hash = Some("h".into());
             s.lease = None;
@@ -285,7 +287,7 @@ mod tests {
         let released = release(&store, &updated).await.unwrap();
         assert_eq!(released.lease, None);
         assert!(matches!(update(&store, &released, "a", |_| {}).await, Err(LeaseError::NotHeld { .. })));
-        assert!(matches!(renew(&store, &released, Duration::from_secs(1)).await, Err(LeaseError::NotHeld { .. })));
+        assert!(matches!(renew(&store, &released, Duration::from_secs(1), Clock::SYSTEM).await, Err(LeaseError::NotHeld { .. })));
         assert!(matches!(update(&store, &updated, "a", |_| {}).await, Err(LeaseError::NotHeld { .. })));
     }
 }

@@ -270,6 +270,29 @@ pub trait StateStore: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The time leases, due drills and records are judged by: the system's
+/// clock, or the system's clock moved ahead, so that a test reaches a
+/// lease's expiry or a drill's due date without waiting for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    ahead: u64,
+}
+
+impl Clock {
+    /// The system's clock.
+    pub const SYSTEM: Clock = Clock { ahead: 0 };
+
+    /// The system's clock moved `by` ahead (whole seconds, rounded up).
+    pub fn ahead(by: std::time::Duration) -> Self {
+        Clock { ahead: by.as_secs().saturating_add(u64::from(by.subsec_nanos() > 0)) }
+    }
+
+    /// Unix seconds by this clock.
+    pub fn now(self) -> u64 {
+        now().saturating_add(self.ahead)
+    }
+}
+
 /// Current Unix time in seconds.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
