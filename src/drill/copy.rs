@@ -75,7 +75,13 @@ pub async fn start(primary: &Clients, request: &CopyRequest<'_>) -> Result<Strin
 
 /// Polls copy job `job_id` (in the primary region) until COMPLETED; returns
 /// the recovery point it made in the destination vault.
-pub async fn wait(primary: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<String, DrillError> {
+pub async fn wait(
+    primary: &Clients,
+    job_id: &str,
+    (source_point, destination_vault_arn): (&str, &str),
+    backoff: Backoff,
+    deadline: Duration,
+) -> Result<String, DrillError> {
     jobs::wait_for_arn("copy", "DescribeCopyJob", job_id, backoff, deadline, || async {
         let described = primary
             .backup
@@ -85,6 +91,8 @@ pub async fn wait(primary: &Clients, job_id: &str, backoff: Backoff, deadline: D
             .await
             .map_err(|e| DrillError::aws(format!("DescribeCopyJob {job_id}"), &e))?;
         let Some(job) = described.copy_job() else { return Ok(Seen::Running) };
+        jobs::require("copy", job_id, "copies", job.source_recovery_point_arn(), source_point)?;
+        jobs::require("copy", job_id, "copies into", job.destination_backup_vault_arn(), destination_vault_arn)?;
         Ok(match job.state() {
             Some(CopyJobState::Completed) => Seen::Completed(job.destination_recovery_point_arn().map(str::to_string)),
             Some(state @ (CopyJobState::Failed | CopyJobState::Partial)) => {

@@ -80,6 +80,22 @@ where
     .await
 }
 
+/// Refuses a job that is not the one this drill started: a state record
+/// naming another job (forged, or another drill's) is neither waited for
+/// nor acted on. `what` names the field compared (e.g. "backs up"); an
+/// answer without it is refused too (fail closed).
+pub(crate) fn require(kind: &'static str, job_id: &str, what: &str, found: Option<&str>, expected: &str) -> Result<(), DrillError> {
+    match found {
+        Some(found) if found == expected => Ok(()),
+        found => Err(DrillError::BadResume {
+            why: format!(
+                "{kind} job {job_id} {what} {}, not {expected}: the state names a job this drill did not start",
+                found.unwrap_or("nothing (the answer does not say)")
+            ),
+        }),
+    }
+}
+
 /// The id a Start*Job call answered: required, never `""`.
 pub(crate) fn started_id(id: Option<&str>, action: String) -> Result<String, DrillError> {
     id.filter(|id| !id.is_empty()).map(str::to_string).ok_or(DrillError::Aws { action, why: "the answer has no job id".into() })

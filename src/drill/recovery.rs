@@ -83,16 +83,18 @@ pub async fn start_backup(clients: &Clients, request: &BackupRequest<'_>) -> Res
     jobs::started_id(started.backup_job_id(), format!("StartBackupJob of {}", request.resource_arn))
 }
 
-/// Waits for backup job `job_id` into `vault` to complete; returns its
-/// recovery point.
+/// Waits for backup job `job_id` of `resource_arn` into `vault` to
+/// complete; returns its recovery point. A job of another resource or
+/// vault is refused ([`DrillError::BadResume`]).
 pub async fn wait_backup(
     clients: &Clients,
     vault: &str,
+    resource_arn: &str,
     job_id: &str,
     backoff: Backoff,
     deadline: Duration,
 ) -> Result<RecoveryPoint, DrillError> {
-    let arn = wait_backup_job(clients, job_id, backoff, deadline).await?;
+    let arn = wait_backup_job(clients, job_id, (vault, resource_arn), backoff, deadline).await?;
     let mut point = describe_point(clients, vault, &arn).await?;
     point.backup_job_id = Some(job_id.to_string());
     Ok(point)
@@ -100,7 +102,13 @@ pub async fn wait_backup(
 
 /// Polls a backup job until COMPLETED (its recovery point ARN) or an end
 /// that is a failure.
-async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<String, DrillError> {
+async fn wait_backup_job(
+    clients: &Clients,
+    job_id: &str,
+    (vault, resource_arn): (&str, &str),
+    backoff: Backoff,
+    deadline: Duration,
+) -> Result<String, DrillError> {
     jobs::wait_for_arn("backup", "DescribeBackupJob", job_id, backoff, deadline, || async {
         let job = clients
             .backup
@@ -109,6 +117,8 @@ async fn wait_backup_job(clients: &Clients, job_id: &str, backoff: Backoff, dead
             .send()
             .await
             .map_err(|e| DrillError::aws(format!("DescribeBackupJob {job_id}"), &e))?;
+        jobs::require("backup", job_id, "backs up", job.resource_arn(), resource_arn)?;
+        jobs::require("backup", job_id, "backs up into vault", job.backup_vault_name(), vault)?;
         Ok(match job.state() {
             Some(BackupJobState::Completed) => Seen::Completed(job.recovery_point_arn().map(str::to_string)),
             Some(state @ (BackupJobState::Failed | BackupJobState::Aborted | BackupJobState::Expired | BackupJobState::Partial)) => {

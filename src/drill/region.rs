@@ -117,7 +117,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         let _one_job = quota::lock_resource(resource).await;
         let resumed = run.resume().and_then(|r| r.copy_jobs.get(&self.clients.region)).cloned();
         let arn = match resumed {
-            Some(job_id) => self.wait_copy(job_id).await?,
+            Some(job_id) => self.wait_copy(job_id, (&shared.point.arn, &destination)).await?,
             None => match self.reusable_copy(shared, &vault, &destination).await? {
                 Some((job_id, arn)) => {
                     tracing::info!(%job_id, "a completed copy of the recovery point is in the DR vault");
@@ -142,7 +142,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                         .await
                         .map_err(|why| DrillError::Journal { what: format!("copy job {job_id}"), why })?;
                     crate::failpoint::hit("drill/copy-recorded");
-                    self.wait_copy(job_id).await?
+                    self.wait_copy(job_id, (&shared.point.arn, &destination)).await?
                 }
             },
         };
@@ -150,9 +150,11 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         Ok(RecoveryPoint { arn, vault, ..shared.point.clone() })
     }
 
-    async fn wait_copy(&mut self, job_id: String) -> Result<String, DrillError> {
+    /// Follows copy job `job_id`, which must copy `expected` (the source
+    /// point, the DR vault's ARN).
+    async fn wait_copy(&mut self, job_id: String, expected: (&str, &str)) -> Result<String, DrillError> {
         self.result.copy_job_id = Some(job_id.clone());
-        copy::wait(&self.run.primary, &job_id, self.run.options.backoff, self.run.options.job_deadline).await
+        copy::wait(&self.run.primary, &job_id, expected, self.run.options.backoff, self.run.options.job_deadline).await
     }
 
     /// With `recovery_point: latest`, a completed copy of the chosen point
@@ -242,7 +244,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
     /// table as scratch, and waits for ACTIVE.
     async fn wait_for_restored_table(&self, job_id: &str, table: &str, slot: OwnedSemaphorePermit) -> Result<TableDescription, DrillError> {
         let options = self.run.options;
-        let ended = scratch::wait_restore(&self.clients, job_id, options.backoff, options.job_deadline).await;
+        let ended = scratch::wait_restore(&self.clients, job_id, table, options.backoff, options.job_deadline).await;
         drop(slot);
         ended?;
         let mut tags = scratch::scratch_tags(self.run.name(), &self.run.drill_id);

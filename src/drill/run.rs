@@ -193,7 +193,7 @@ impl<'a> Run<'a> {
                 job_id
             }
         };
-        recovery::wait_backup(&self.primary, vault, &job_id, self.options.backoff, self.options.job_deadline).await
+        recovery::wait_backup(&self.primary, vault, resource, &job_id, self.options.backoff, self.options.job_deadline).await
     }
 
     /// Writes the canary, or, resuming, takes over the one the interrupted

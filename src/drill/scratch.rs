@@ -124,10 +124,16 @@ pub enum Interrupted {
 
 /// One DescribeRestoreJob (and, once it completed, one DescribeTable of
 /// `table`) tells a resumed drill what its restore job `job_id` left.
+/// A completed job that made any other table is refused
+/// ([`DrillError::BadResume`]): the record named a job its drill did not
+/// start.
 pub async fn interrupted_restore(clients: &Clients, job_id: &str, table: &str) -> Result<Interrupted, DrillError> {
     let job = describe_restore(clients, job_id).await?;
-    if job.status() == Some(&RestoreJobStatus::Completed) && describe(clients, table).await?.is_none() {
-        return Ok(Interrupted::Gone);
+    if job.status() == Some(&RestoreJobStatus::Completed) {
+        jobs::require("restore", job_id, "restored into", made_table(&job), table)?;
+        if describe(clients, table).await?.is_none() {
+            return Ok(Interrupted::Gone);
+        }
     }
     // "now" in place of a missing time would hide the restore's duration
     // so far from the RTO.
@@ -136,6 +142,11 @@ pub async fn interrupted_restore(clients: &Clients, job_id: &str, table: &str) -
         why: "the answer has no CreationDate: the resumed restore's RTO cannot be measured".into(),
     })?;
     Ok(Interrupted::Waiting { created })
+}
+
+/// The name of the table a restore job made, from its CreatedResourceArn.
+fn made_table(job: &aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput) -> Option<&str> {
+    job.created_resource_arn().map(|arn| arn.rsplit_once(":table/").map_or(arn, |(_, name)| name))
 }
 
 async fn describe_restore(
@@ -193,12 +204,18 @@ pub async fn start_restore(clients: &Clients, request: &RestoreRequest<'_>) -> R
 }
 
 /// Polls a restore job until COMPLETED or FAILED/ABORTED (an error with the
-/// job's status message).
-pub async fn wait_restore(clients: &Clients, job_id: &str, backoff: Backoff, deadline: Duration) -> Result<(), DrillError> {
+/// job's status message). A completed job that made any table but `table`
+/// is refused ([`DrillError::BadResume`]).
+pub async fn wait_restore(clients: &Clients, job_id: &str, table: &str, backoff: Backoff, deadline: Duration) -> Result<(), DrillError> {
     jobs::wait("restore", job_id, backoff, deadline, || async {
         let job = describe_restore(clients, job_id).await?;
         Ok(match job.status() {
-            Some(RestoreJobStatus::Completed) => Seen::Completed(job.created_resource_arn().map(str::to_string)),
+            Some(RestoreJobStatus::Completed) => {
+                // The table a completed restore made must be this drill's
+                // scratch table: a job of anyone else's is not waited on.
+                jobs::require("restore", job_id, "restored into", made_table(&job), table)?;
+                Seen::Completed(job.created_resource_arn().map(str::to_string))
+            }
             Some(status @ (RestoreJobStatus::Failed | RestoreJobStatus::Aborted)) => {
                 Seen::Ended { state: status.as_str().to_string(), message: job.status_message().map(str::to_string) }
             }

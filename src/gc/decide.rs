@@ -323,8 +323,13 @@ mod tests {
     }
 
     #[test]
-    fn the_regions_of_in_flight_restores_are_looked_at() {
-        let states = [record(TABLE, None), PolicyState::new("idle")];
+    fn the_regions_of_in_flight_restores_are_looked_at_and_a_forged_one_is_not() {
+        let mut forged = record(TABLE, None);
+        forged.policy = "forged".into();
+        let restores = &mut forged.in_flight.as_mut().unwrap().restores;
+        let restore = restores.remove("us-east-1").unwrap();
+        restores.insert("us-east-1; aws.example".into(), restore);
+        let states = [record(TABLE, None), PolicyState::new("idle"), forged];
         assert_eq!(state_regions(&states), BTreeSet::from(["us-east-1".to_string()]));
     }
 

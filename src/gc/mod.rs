@@ -240,7 +240,9 @@ pub async fn run_with(aws: &Aws, regions: &[String], states: &[PolicyState], mod
 pub fn state_regions(states: &[PolicyState]) -> BTreeSet<String> {
     let in_flight = states.iter().filter_map(|s| s.in_flight.as_ref()).flat_map(|f| f.restores.keys().cloned());
     let drilled = states.iter().filter_map(|s| s.last_drill.as_ref()).flat_map(|d| d.regions.iter().map(|r| r.region.clone()));
-    in_flight.chain(drilled).collect()
+    // A record is data, not a command: a region that is no AWS region is
+    // not looked in.
+    in_flight.chain(drilled).filter(|region| crate::policy::names::is_region(region)).collect()
 }
 
 struct Context<'a> {

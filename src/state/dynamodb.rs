@@ -102,6 +102,7 @@ fn from_item(name: &str, item: &Item) -> Result<PolicyState, StateError> {
     let Some(AttributeValue::S(json)) = item.get("state") else {
         return Err(corrupt("the item has no string `state`".to_string()));
     };
+    super::check_size(name, json.len())?;
     let mut state: PolicyState = serde_json::from_str(json).map_err(|err| corrupt(format!("its `state` is not a drctl record ({err})")))?;
     if state.policy != name {
         return Err(corrupt(format!("its `state` is of policy `{}`", state.policy)));

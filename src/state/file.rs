@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,13 +164,31 @@ fn lock(path: &Path) -> Result<File, StateError> {
     Ok(file)
 }
 
+/// The largest state file drctl reads: about 640 records at their
+/// largest, far more at their usual few kilobytes. Beyond it, use a state
+/// table (`--state dynamodb://TABLE`).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The document at `path`; an empty one when there is no file yet.
 fn read_document(path: &Path) -> Result<Document, StateError> {
-    match std::fs::read(path) {
-        Ok(bytes) => parse(path, &bytes),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Document { format_version: FORMAT_VERSION, ..Document::default() }),
-        Err(err) => Err(file_error(path, format!("cannot be read: {err}"))),
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Document { format_version: FORMAT_VERSION, ..Document::default() });
+        }
+        Err(err) => return Err(file_error(path, format!("cannot be read: {err}"))),
+    };
+    // Read at most one byte past the limit: a file that grows while it is
+    // read is judged by what was read.
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|err| file_error(path, format!("cannot be read: {err}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(file_error(
+            path,
+            format!("is over {MAX_FILE_BYTES} bytes, more than drctl reads; move the state to a table (--state dynamodb://TABLE)"),
+        ));
     }
+    parse(path, &bytes)
 }
 
 /// Parses a document, refusing what this drctl does not understand.
@@ -194,6 +212,8 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Document, StateError> {
         if *name != record.policy {
             return Err(file_error(path, format!("the record under `{name}` is of policy `{}`; {FIX}", record.policy)));
         }
+        let size = serde_json::to_vec(record).map_or(usize::MAX, |json| json.len());
+        super::check_size(name, size).map_err(|error| file_error(path, format!("{error}; {FIX}")))?;
     }
     Ok(document)
 }
@@ -304,6 +324,33 @@ mod tests {
         // A version for a record that does not exist is a conflict too.
         let ghost = PolicyState { version: 3, ..PolicyState::new("ghost") };
         assert!(matches!(store.put(&ghost).await, Err(StateError::Conflict { expected: 3, .. })));
+    }
+
+    /// A hostile or runaway state is refused before it is acted on: a file
+    /// over the limit is not even parsed, a record over DynamoDB's item
+    /// limit is neither written nor read, and nothing is overwritten.
+    #[tokio::test]
+    async fn a_huge_state_file_or_record_is_refused_with_the_limit_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = FileStore::open(&path);
+        // Sparse: no disk is used for the bytes past the end.
+        File::create(&path).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+        let huge = store.list().await.unwrap_err().to_string();
+        assert!(huge.contains("is over 268435456 bytes") && huge.contains("--state dynamodb://TABLE"), "{huge}");
+        assert!(store.put(&PolicyState::new("p")).await.is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), MAX_FILE_BYTES + 1, "never overwritten");
+
+        std::fs::remove_file(&path).unwrap();
+        let big = PolicyState { desired_hash: Some("x".repeat(crate::state::MAX_RECORD_BYTES)), ..PolicyState::new("p") };
+        let refused = store.put(&big).await.unwrap_err().to_string();
+        assert!(refused.contains("over the 400000 a record may hold"), "{refused}");
+        assert!(!path.exists(), "nothing was written");
+
+        let record = serde_json::to_value(&big).unwrap();
+        std::fs::write(&path, serde_json::json!({"format_version": 1, "policies": {"p": record}}).to_string()).unwrap();
+        let read = store.get("p").await.unwrap_err().to_string();
+        assert!(read.contains("over the 400000 a record may hold") && read.contains("move it aside"), "{read}");
     }
 
     #[tokio::test]

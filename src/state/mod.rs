@@ -349,12 +349,29 @@ pub fn open(location: &str, dynamodb: impl FnOnce() -> aws_sdk_dynamodb::Client)
     })
 }
 
-/// Refuses a record no backend can key.
+/// The largest record either store writes or reads, as JSON: DynamoDB's
+/// own item limit (400 KB), so that a record the file store holds moves to
+/// a table unchanged. A record holds its last 20 evidence entries and an
+/// outbox of at most 128 KiB, well under it.
+pub const MAX_RECORD_BYTES: usize = 400 * 1000;
+
+/// Refuses a record no backend can key, or one over [`MAX_RECORD_BYTES`].
 fn check_record(state: &PolicyState) -> Result<(), StateError> {
     if state.policy.is_empty() {
         return Err(StateError::Corrupt {
             policy: "(no name)".to_string(),
             why: "a record without a policy name cannot be stored".to_string(),
+        });
+    }
+    check_size(&state.policy, serde_json::to_vec(state).map_or(usize::MAX, |json| json.len()))
+}
+
+/// Refuses a record of `bytes` over [`MAX_RECORD_BYTES`] (written or read).
+fn check_size(policy: &str, bytes: usize) -> Result<(), StateError> {
+    if bytes > MAX_RECORD_BYTES {
+        return Err(StateError::Corrupt {
+            policy: policy.to_string(),
+            why: format!("the record is {bytes} bytes, over the {MAX_RECORD_BYTES} a record may hold"),
         });
     }
     Ok(())
