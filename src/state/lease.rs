@@ -94,8 +94,7 @@ fn hostname() -> String {
 /// When a lease taken now by `clock` for `ttl` expires (whole seconds,
 /// rounded up).
 fn expiry(ttl: Duration, clock: Clock) -> u64 {
-    let seconds = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
-    clock.now().saturating_add(seconds)
+    clock.now().saturating_add(super::whole_seconds(ttl))
 }
 
 /// Takes the lease of `policy` for `owner`, creating the record if drctl has

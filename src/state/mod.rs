@@ -284,13 +284,19 @@ impl Clock {
 
     /// The system's clock moved `by` ahead (whole seconds, rounded up).
     pub fn ahead(by: std::time::Duration) -> Self {
-        Clock { ahead: by.as_secs().saturating_add(u64::from(by.subsec_nanos() > 0)) }
+        Clock { ahead: whole_seconds(by) }
     }
 
     /// Unix seconds by this clock.
     pub fn now(self) -> u64 {
         now().saturating_add(self.ahead)
     }
+}
+
+/// `duration` in whole seconds, rounded up (a lease or a clock never
+/// falls short of what was asked).
+pub(crate) fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs().saturating_add(u64::from(duration.subsec_nanos() > 0))
 }
 
 /// Current Unix time in seconds.
@@ -420,6 +426,39 @@ mod tests {
         let table = open("dynamodb://drctl-state", || aws_sdk_dynamodb::Client::from_conf(config)).unwrap();
         assert_eq!(table.describe(), "dynamodb://drctl-state");
         assert!(open("ftp://x", || panic!("no client for a refused location")).is_err());
+    }
+
+    #[test]
+    fn evidence_keeps_the_newest_entries_newest_last() {
+        let mut state = PolicyState::new("p");
+        let entry = |at: u64| Evidence {
+            commit: format!("c{at}"),
+            content_hash: "h".into(),
+            at,
+            change_sets: Vec::new(),
+            drill: None,
+            sns_message_id: None,
+        };
+        for at in 0..(EVIDENCE_KEPT as u64 + 5) {
+            state.push_evidence(entry(at));
+        }
+        let kept: Vec<u64> = state.evidence.iter().map(|e| e.at).collect();
+        assert_eq!(kept, (5..EVIDENCE_KEPT as u64 + 5).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_clock_ahead_is_the_system_clock_moved_by_whole_seconds_rounded_up() {
+        use std::time::Duration;
+        let ahead = |by: Duration| Clock::ahead(by).ahead;
+        assert_eq!(ahead(Duration::ZERO), 0);
+        assert_eq!(ahead(Duration::from_secs(2)), 2);
+        assert_eq!(ahead(Duration::from_millis(1500)), 2);
+        assert_eq!(ahead(Duration::from_millis(1)), 1);
+        assert_eq!(ahead(Duration::MAX), u64::MAX);
+        let before = now();
+        let later = Clock::ahead(Duration::from_secs(3600)).now();
+        assert!((before + 3600..=now() + 3600).contains(&later), "{before} {later}");
+        assert!((before..=now()).contains(&Clock::SYSTEM.now()));
     }
 
     #[test]
