@@ -133,7 +133,7 @@ pub async fn run(check: &Check, tables: &Tables<'_>) -> CheckResult {
         .unwrap_or_else(|error| CheckResult::errored(check.name(), &error));
     }
     let outcome = match check {
-        Check::Schema(_) => Ok(schema_check(tables)),
+        Check::Schema(_) => Ok(schema_check(tables.source, tables.restored)),
         Check::ItemCount(spec) => item_count(tables, spec).await,
         Check::Sample(spec) => sample_check(tables, spec).await,
         Check::Canary(enabled) => canary_check(tables, *enabled).await,
@@ -161,9 +161,9 @@ async fn against_point_in_time(
     }
 }
 
-fn schema_check(tables: &Tables<'_>) -> CheckResult {
-    let (only_source, only_restore) = schema::differences(tables.source, tables.restored);
-    let lines = schema::shape(tables.source).len() as u64;
+fn schema_check(source: &TableDescription, restored: &TableDescription) -> CheckResult {
+    let (only_source, only_restore) = schema::differences(source, restored);
+    let lines = schema::shape(source).len() as u64;
     let numbers = [("compared", lines), ("differences", (only_source.len() + only_restore.len()) as u64)];
     if only_source.is_empty() && only_restore.is_empty() {
         return CheckResult::new(
@@ -430,5 +430,49 @@ mod tests {
         assert_eq!(condition.expression, "#k0 = :v0 AND #k1 = :v1");
         assert_eq!(condition.names["#k1"], "sk");
         assert_eq!(condition.values[":v1"], AttributeValue::N("3".into()));
+    }
+
+    #[test]
+    fn the_schema_check_passes_on_equal_shapes_and_names_every_difference() {
+        use aws_sdk_dynamodb::types::{AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType};
+        let key = KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap();
+        let attribute = AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap();
+        let source = TableDescription::builder().key_schema(key.clone()).attribute_definitions(attribute).build();
+        let lines = schema::shape(&source).len() as u64;
+
+        let same = schema_check(&source, &source.clone());
+        assert!(same.passed, "{same:?}");
+        assert_eq!(same.numbers["compared"], lines);
+        assert_eq!(same.numbers["differences"], 0);
+        assert!(same.reason.contains(&format!("({lines} items compared)")), "{}", same.reason);
+
+        // The same key, one attribute definition fewer: one line differs.
+        let other = TableDescription::builder().key_schema(key).build();
+        for (a, b, only_source, only_restore) in [(&source, &other, 1, 0), (&other, &source, 0, 1)] {
+            let (left, right) = schema::differences(a, b);
+            assert_eq!((left.len(), right.len()), (only_source, only_restore));
+            let differs = schema_check(a, b);
+            assert!(!differs.passed, "{differs:?}");
+            assert_eq!(differs.numbers["differences"], 1);
+            assert!(differs.reason.starts_with("source only: [") && differs.reason.contains("]; restore only: ["), "{}", differs.reason);
+        }
+    }
+
+    #[test]
+    fn a_check_that_errored_is_inconclusive_only_when_its_error_is() {
+        let transient = DrillError::Transient { action: "Scan".into(), why: "throttled".into() };
+        let broken = DrillError::Aws { action: "Scan".into(), why: "no such table".into() };
+        assert!(CheckResult::errored("fingerprint", &transient).inconclusive);
+        let failed = CheckResult::errored("fingerprint", &broken);
+        assert!(!failed.inconclusive && !failed.passed && failed.reason.contains("no such table"), "{failed:?}");
+    }
+
+    #[test]
+    fn only_item_count_sample_and_fingerprint_compare_with_a_reference() {
+        use crate::policy::model::{FingerprintCheck, Percent, SchemaCheck};
+        assert!(is_data_check(&Check::ItemCount(ItemCountCheck { tolerance: Percent::default() })));
+        assert!(is_data_check(&Check::Fingerprint(FingerprintCheck::Match)));
+        assert!(!is_data_check(&Check::Canary(true)));
+        assert!(!is_data_check(&Check::Schema(SchemaCheck::MatchSource)));
     }
 }
