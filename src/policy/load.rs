@@ -18,13 +18,21 @@ pub struct LoadedPolicy {
 
 /// Parses one policy file. Never panics; the error is a finding.
 pub fn load(file: &str, bytes: &[u8]) -> Result<LoadedPolicy, Finding> {
+    let (policy, spans) = parse::<TablePolicy>(file, bytes)?;
+    Ok(LoadedPolicy { file: file.to_string(), policy, spans })
+}
+
+/// Parses one untrusted YAML document of `desired/` (a policy, the
+/// guardrails) under the same limits: size, UTF-8, no aliases or tags, a
+/// bounded depth and node count. Never panics; the error is a finding.
+pub fn parse<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<(T, Spans), Finding> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(too_large(file, bytes.len() as u64));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| not_utf8(file, bytes, e.valid_up_to()))?;
     let spans = spans::index(text).map_err(|e| Finding::error(file, e.position, "yaml", e.message, e.hint))?;
-    let policy = yaml_serde::from_str::<TablePolicy>(text).map_err(|e| schema_error(file, &e, &spans))?;
-    Ok(LoadedPolicy { file: file.to_string(), policy, spans })
+    let value = yaml_serde::from_str::<T>(text).map_err(|e| schema_error(file, &e, &spans))?;
+    Ok((value, spans))
 }
 
 /// A value refused by its own parser (a duration, a percentage) is

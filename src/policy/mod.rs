@@ -10,6 +10,7 @@
 
 pub mod duration;
 pub mod finding;
+pub mod guardrails;
 pub mod load;
 pub mod model;
 pub mod names;
@@ -30,6 +31,8 @@ use sha2::{Digest, Sha256};
 pub struct Checked {
     /// Policies that parsed, valid or not (see `findings`).
     pub policies: Vec<LoadedPolicy>,
+    /// `desired/_guardrails.yaml`, when the revision has one and it parsed.
+    pub guardrails: Option<guardrails::LoadedGuardrails>,
     /// Every finding, sorted by file and position.
     pub findings: Vec<Finding>,
 }
@@ -54,8 +57,23 @@ pub struct Input {
 
 /// Loads and validates every file, then the set as a whole.
 pub fn check(inputs: impl IntoIterator<Item = Input>) -> Checked {
+    check_on(inputs, guardrails::today())
+}
+
+/// [`check`] as of `today` (UTC days since 1970), the day guardrail
+/// exceptions are judged on.
+pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day) -> Checked {
     let mut checked = Checked::default();
+    let mut guardrails_file = None;
     for input in inputs {
+        if guardrails::is_guardrails_file(&input.file) {
+            match input.content.and_then(|bytes| guardrails::load(&input.file, &bytes)) {
+                Ok(loaded) => checked.guardrails = Some(loaded),
+                Err(finding) => checked.findings.push(finding),
+            }
+            guardrails_file = Some(input.file);
+            continue;
+        }
         match input.content.and_then(|bytes| load(&input.file, &bytes)) {
             Ok(loaded) => {
                 checked.findings.extend(validate::validate(&loaded));
@@ -65,6 +83,17 @@ pub fn check(inputs: impl IntoIterator<Item = Input>) -> Checked {
         }
     }
     checked.findings.extend(validate::validate_set(&checked.policies));
+    match (&checked.guardrails, guardrails_file) {
+        (Some(loaded), _) => {
+            checked.findings.extend(guardrails::check_file(loaded, &checked.policies, today));
+            for policy in &checked.policies {
+                checked.findings.extend(guardrails::check_policy(&loaded.guardrails, policy, today));
+            }
+        }
+        // Fail closed: rules nobody can read let no policy through.
+        (None, Some(file)) => checked.findings.extend(checked.policies.iter().map(|p| guardrails::unreadable(p, &file))),
+        (None, None) => {}
+    }
     finding::sort(&mut checked.findings);
     checked
 }
