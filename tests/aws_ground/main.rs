@@ -7,6 +7,7 @@
 //! arriving as the SDK's errors), so a change of the emulator or the SDK
 //! that breaks an assumption fails here, not deep inside a reconcile.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::{HashMap, HashSet};

@@ -4,6 +4,7 @@
 //! missed RTO, advanced DynamoDB backup off), a drill resumed after a crash,
 //! and the restore-slot quota.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::sync::Mutex;
@@ -17,7 +18,7 @@ use drctl::policy::{self, Checked, Input, TablePolicy};
 use serde_json::json;
 use support::{Fault, JobKind, JobTarget, Progression, TestAccount};
 
-const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
+const SCANS: &str = include_str!("../../desired/spatial-scans.yaml");
 const ITEMS: usize = 60;
 
 /// spatial-scans, drilled in its primary region only, with a fingerprint

@@ -3,6 +3,7 @@
 //! run per policy at a time, an interrupted drill resumed without a second
 //! restore, failures announced.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::time::Duration;
@@ -16,9 +17,9 @@ use drctl::reconcile::{self, Mode, Report, Status, Stop};
 use drctl::state::{Clock, DynamoStore, FileStore, PolicyState, StateStore};
 use support::{Fault, JobKind, JobTarget, Progression, TestAccount};
 
-const SCANS: &str = include_str!("../desired/spatial-scans.yaml");
-const FLOOR_PLANS: &str = include_str!("../desired/floor-plans.yaml");
-const RENDER_JOBS: &str = include_str!("../desired/render-jobs.yaml");
+const SCANS: &str = include_str!("../../desired/spatial-scans.yaml");
+const FLOOR_PLANS: &str = include_str!("../../desired/floor-plans.yaml");
+const RENDER_JOBS: &str = include_str!("../../desired/render-jobs.yaml");
 const ITEMS: usize = 40;
 
 fn checked(yaml: &str) -> Checked {

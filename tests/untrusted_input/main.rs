@@ -25,9 +25,9 @@ use proptest::test_runner::Config;
 use saphyr_parser::{Event, Parser};
 
 const EXAMPLES: [(&str, &str); 3] = [
-    ("desired/floor-plans.yaml", include_str!("../desired/floor-plans.yaml")),
-    ("desired/render-jobs.yaml", include_str!("../desired/render-jobs.yaml")),
-    ("desired/spatial-scans.yaml", include_str!("../desired/spatial-scans.yaml")),
+    ("desired/floor-plans.yaml", include_str!("../../desired/floor-plans.yaml")),
+    ("desired/render-jobs.yaml", include_str!("../../desired/render-jobs.yaml")),
+    ("desired/spatial-scans.yaml", include_str!("../../desired/spatial-scans.yaml")),
 ];
 
 /// The most one call may take: 200 ms in release builds. A policy check
