@@ -43,7 +43,30 @@ fn validate_passes_on_the_examples_at_head() {
     let repo = repo_with_examples();
     let output = drctl(repo.path(), &["validate"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).contains("3 policy files: 0 errors, 0 warnings"));
+    let text = stdout(&output);
+    assert!(text.contains("desired/_guardrails.yaml: 3 rules, 1 exception\n3 policy files: 0 errors, 1 warning\n"), "{text}");
+    assert!(text.contains("warning: guardrail prod-full-content-check excepted through 2027-06-30"), "{text}");
+}
+
+/// A pull request that lowers a production table's bar below the
+/// organisation's guardrail is refused by `validate` (CI's first check),
+/// at the value it changed, with the rule, its owner and its reason.
+#[test]
+fn a_pull_request_breaking_a_guardrail_is_refused_at_the_value_it_changed() {
+    let repo = repo_with_examples();
+    let scans = std::fs::read_to_string(repo.path().join("desired/spatial-scans.yaml")).unwrap();
+    std::fs::write(repo.path().join("desired/spatial-scans.yaml"), scans.replace("rpo: 8h", "rpo: 2d")).unwrap();
+    commit_all(repo.path(), "relax the RPO");
+    let output = drctl(repo.path(), &["validate"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "desired/spatial-scans.yaml:25:10: error: guardrail prod-recovery (owner team-platform): RPO 2d is above the 1d maximum; production data must survive"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("hint: lower objectives.rpo to 1d or less, or ask team-platform for an exception"), "{text}");
 }
 
 #[test]

@@ -8,7 +8,11 @@ use drctl::policy::{self, TablePolicy};
 use drctl::render::{self, Stack, StackRole};
 
 fn example_policies() -> Vec<TablePolicy> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir("desired").unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir("desired")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !drctl::policy::guardrails::is_guardrails_file(&p.to_string_lossy()))
+        .collect();
     paths.sort();
     paths.iter().map(|p| policy::load(&p.display().to_string(), &std::fs::read(p).unwrap()).unwrap().policy).collect()
 }

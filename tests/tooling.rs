@@ -17,7 +17,11 @@ fn venv_tool(name: &str, env: &str) -> PathBuf {
 }
 
 fn example_policies() -> Vec<policy::TablePolicy> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir("desired").unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir("desired")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !drctl::policy::guardrails::is_guardrails_file(&p.to_string_lossy()))
+        .collect();
     paths.sort();
     paths.iter().map(|p| policy::load(&p.display().to_string(), &std::fs::read(p).unwrap()).unwrap().policy).collect()
 }
@@ -72,7 +76,11 @@ broken["spec"]["backup"]["retension"] = "35d"
 assert list(validator.iter_errors(broken)), "unknown field accepted"
 sys.exit(1 if bad else 0)
 "#;
-    let mut files: Vec<PathBuf> = std::fs::read_dir("desired").unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir("desired")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !drctl::policy::guardrails::is_guardrails_file(&p.to_string_lossy()))
+        .collect();
     files.sort();
     let output = Command::new(python).arg("-c").arg(script).args(&files).output().unwrap();
     assert!(output.status.success(), "{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));

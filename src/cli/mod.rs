@@ -78,8 +78,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the CloudFormation templates policies render to.
     Render(render::RenderArgs),
-    /// Print the JSON Schema of the policy file, for editors.
-    Schema,
+    /// Print the JSON Schema of the policy file (or of the guardrails file), for editors.
+    Schema(schema::SchemaArgs),
     /// Plan, then per policy apply, drill, record and announce (or only show the plan, with --dry-run).
     Reconcile(reconcile::ReconcileArgs),
     /// Deploy the shared drctl-bootstrap stack of every region (SNS topics, state table).
@@ -119,7 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
-        Command::Schema => schema::run(),
+        Command::Schema(args) => schema::run(&args),
         Command::Reconcile(args) => reconcile::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Verify(args) => verify::run(&args),

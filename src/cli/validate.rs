@@ -65,9 +65,18 @@ fn print_text(checked: &policy::Checked) {
         .iter()
         .map(|f| f.file.as_str())
         .chain(checked.policies.iter().map(|p| p.file.as_str()))
+        .filter(|file| !policy::guardrails::is_guardrails_file(file))
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    println!("{files} policy files: {errors} errors, {warnings} warnings");
+    if let Some(loaded) = &checked.guardrails {
+        let (rules, exceptions) = (loaded.guardrails.rules.len(), loaded.guardrails.exceptions.len());
+        println!("{}: {}, {}", loaded.file, plural(rules, "rule"), plural(exceptions, "exception"));
+    }
+    println!("{files} policy files: {}, {}", plural(errors, "error"), plural(warnings, "warning"));
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// The JSON report: stable field names, documented in the README.

@@ -65,6 +65,9 @@ pub fn check(inputs: impl IntoIterator<Item = Input>) -> Checked {
 pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day) -> Checked {
     let mut checked = Checked::default();
     let mut guardrails_file = None;
+    // Policy names by file too: an exception for a policy that does not
+    // parse today still names a policy.
+    let mut known: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for input in inputs {
         if guardrails::is_guardrails_file(&input.file) {
             match input.content.and_then(|bytes| guardrails::load(&input.file, &bytes)) {
@@ -74,6 +77,8 @@ pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day)
             guardrails_file = Some(input.file);
             continue;
         }
+        let stem = input.file.rsplit('/').next().unwrap_or(&input.file);
+        known.insert(stem.trim_end_matches(".yaml").trim_end_matches(".yml").to_string());
         match input.content.and_then(|bytes| load(&input.file, &bytes)) {
             Ok(loaded) => {
                 checked.findings.extend(validate::validate(&loaded));
@@ -85,7 +90,8 @@ pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day)
     checked.findings.extend(validate::validate_set(&checked.policies));
     match (&checked.guardrails, guardrails_file) {
         (Some(loaded), _) => {
-            checked.findings.extend(guardrails::check_file(loaded, &checked.policies, today));
+            known.extend(checked.policies.iter().map(|p| p.policy.metadata.name.clone()));
+            checked.findings.extend(guardrails::check_file(loaded, &known, today));
             for policy in &checked.policies {
                 checked.findings.extend(guardrails::check_policy(&loaded.guardrails, policy, today));
             }

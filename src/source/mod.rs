@@ -126,14 +126,16 @@ impl PolicySet {
     /// The set, or [`SourceError::TooManyPolicies`] when it holds more than
     /// `max` files: refused whole, so no run acts on a part of it.
     pub fn at_most(self, max: usize, repo: &str) -> Result<PolicySet, SourceError> {
-        if self.files.len() <= max {
+        // The guardrails file is one more, whatever the number of policies.
+        let policies = self.files.iter().filter(|f| !policy::guardrails::is_guardrails_file(&f.path)).count();
+        if policies <= max {
             return Ok(self);
         }
         let revision = match &self.revision {
             Revision::Commit { sha, .. } => sha.clone(),
             Revision::WorkTree { .. } => "the work tree".to_string(),
         };
-        Err(SourceError::TooManyPolicies { repo: repo.to_string(), revision, count: self.files.len(), max })
+        Err(SourceError::TooManyPolicies { repo: repo.to_string(), revision, count: policies, max })
     }
 }
 

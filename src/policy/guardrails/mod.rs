@@ -57,6 +57,11 @@ pub fn load(file: &str, bytes: &[u8]) -> Result<LoadedGuardrails, Finding> {
     Ok(LoadedGuardrails { file: file.to_string(), guardrails, spans })
 }
 
+/// The JSON Schema of the guardrails file, pretty-printed.
+pub fn json_schema() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(Guardrails)).unwrap_or_default()
+}
+
 /// A day as a count of days since 1970-01-01 (UTC).
 pub type Day = i64;
 
@@ -77,9 +82,10 @@ pub fn parse_day(text: &str) -> Option<Day> {
 }
 
 /// The guardrails file's own findings: rule ids used twice, exceptions
-/// naming a rule or policy that does not exist, dates that are no dates,
-/// and exceptions that expired before `today`.
-pub fn check_file(loaded: &LoadedGuardrails, policies: &[LoadedPolicy], today: Day) -> Vec<Finding> {
+/// naming a rule or a policy that does not exist (`policies`: the names of
+/// the policies and of every policy file, loaded or not), dates that are no
+/// dates, and exceptions that expired before `today`.
+pub fn check_file(loaded: &LoadedGuardrails, policies: &BTreeSet<String>, today: Day) -> Vec<Finding> {
     let mut found = Vec::new();
     let error = |path: &str, rule: &'static str, message: String, hint: &str| {
         Finding::error(&loaded.file, loaded.spans.value(path), rule, message, hint.to_string())
@@ -103,7 +109,6 @@ pub fn check_file(loaded: &LoadedGuardrails, policies: &[LoadedPolicy], today: D
             ));
         }
     }
-    let names: BTreeSet<&str> = policies.iter().map(|p| p.policy.metadata.name.as_str()).collect();
     for (index, exception) in loaded.guardrails.exceptions.iter().enumerate() {
         let at = |field: &str| format!("exceptions[{index}].{field}");
         if !ids.contains(exception.rule.as_str()) {
@@ -114,7 +119,7 @@ pub fn check_file(loaded: &LoadedGuardrails, policies: &[LoadedPolicy], today: D
                 "name a rule of this file, or remove the exception",
             ));
         }
-        if !names.contains(exception.policy.as_str()) {
+        if !policies.contains(&exception.policy) {
             found.push(error(
                 &at("policy"),
                 "guardrail-exception",
