@@ -48,7 +48,10 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
     let states = runtime.block_on(store.list())?;
     let desired: Vec<(&policy::TablePolicy, String)> = checked.valid().map(|p| (&p.policy, policy::content_hash(&p.policy))).collect();
     let pairs: Vec<(&policy::TablePolicy, &str)> = desired.iter().map(|(p, h)| (*p, h.as_str())).collect();
-    let inventory = status::inventory(&pairs, &states, crate::state::now()).with_commit(commit).with_invalid(invalid_files(&checked));
+    let inventory = status::inventory(&pairs, &states, crate::state::now())
+        .with_commit(commit)
+        .with_invalid(invalid_files(&checked))
+        .with_guardrails(guardrail_breaches(&checked), exceptions(&checked));
     match args.format {
         StatusFormat::Text => {
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -63,6 +66,31 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
 /// Only a DynamoDB state table needs the AWS configuration.
 fn uses_aws(state: &StateArgs) -> bool {
     state.location.starts_with("dynamodb://")
+}
+
+/// Each policy file's guardrail breaches (errors only: an excepted breach
+/// is no breach).
+fn guardrail_breaches(checked: &Checked) -> Vec<(String, String)> {
+    checked.findings.iter().filter(|f| f.is_error() && f.rule == "guardrail").map(|f| (f.file.clone(), f.message.clone())).collect()
+}
+
+/// The guardrail exceptions, each judged on today's date.
+fn exceptions(checked: &Checked) -> Vec<status::ExceptionStatus> {
+    let Some(loaded) = &checked.guardrails else { return Vec::new() };
+    let today = policy::guardrails::today();
+    loaded
+        .guardrails
+        .exceptions
+        .iter()
+        .map(|e| status::ExceptionStatus {
+            rule: e.rule.clone(),
+            policy: e.policy.clone(),
+            reason: e.reason.clone(),
+            approved_by: e.approved_by.clone(),
+            expires: e.expires.clone(),
+            expired: policy::guardrails::parse_day(&e.expires).is_none_or(|last| last < today),
+        })
+        .collect()
 }
 
 /// Every file with an error finding, with its policy's name when the file

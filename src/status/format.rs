@@ -129,8 +129,26 @@ pub fn text(inventory: &Inventory, colour: bool) -> String {
     }
     for invalid in &inventory.invalid {
         let name = invalid.policy.as_deref().map(|n| format!(" (policy {n})")).unwrap_or_default();
-        let line = format!("{}{name}: the file has errors; run `drctl validate`", invalid.file);
+        let line = match invalid.guardrails.is_empty() {
+            true => format!("{}{name}: the file has errors; run `drctl validate`", invalid.file),
+            false => format!(
+                "{}{name}: breaks {}; neither applied nor re-proven until it complies or has an exception",
+                invalid.file,
+                invalid.guardrails.join("; and ")
+            ),
+        };
         let _ = write!(out, "\n{} {}\n", p.paint(BOLD_RED, "? invalid:"), p.paint("", &line));
+    }
+    if !inventory.exceptions.is_empty() {
+        out.push('\n');
+    }
+    for exception in &inventory.exceptions {
+        let state = if exception.expired { "EXPIRED" } else { "through" };
+        let line = format!(
+            "guardrail {} excepted for {} {state} {}, approved by {}: {}",
+            exception.rule, exception.policy, exception.expires, exception.approved_by, exception.reason
+        );
+        let _ = writeln!(out, "{} {}", p.paint(if exception.expired { BOLD_RED } else { YELLOW }, "!"), p.paint("", &line));
     }
     if !inventory.orphans.is_empty() {
         out.push('\n');
@@ -228,7 +246,11 @@ pub fn markdown(inventory: &Inventory) -> String {
     }
     for invalid in &inventory.invalid {
         let name = invalid.policy.as_deref().map(code).unwrap_or_else(|| "—".to_string());
-        let _ = writeln!(out, "| {name} | — | | | | | | | ❌ **invalid**: {} has errors |", code(&invalid.file));
+        let why = match invalid.guardrails.is_empty() {
+            true => format!("{} has errors", code(&invalid.file)),
+            false => format!("breaks {}", esc(&invalid.guardrails.join("; and "))),
+        };
+        let _ = writeln!(out, "| {name} | — | | | | | | | ❌ **invalid**: {why} |");
     }
     for orphan in &inventory.orphans {
         let reconciled = orphan.reconciled.as_ref().map(|r| code(&short(&r.commit))).unwrap_or_else(|| "—".to_string());
@@ -371,7 +393,9 @@ pub fn json(inventory: &Inventory) -> Value {
             "file": i.file,
             "policy": i.policy,
             "state": i.state.as_ref().map(|s| json_state(s, now)),
+            "guardrails": i.guardrails,
         })).collect::<Vec<_>>(),
+        "exceptions": inventory.exceptions,
         "orphans": inventory.orphans.iter().map(|o| j!({
             "policy": o.policy,
             "marker": ORPHAN,

@@ -48,6 +48,21 @@ pub struct Inventory {
     pub orphans: Vec<PolicyState>,
     /// Policy files with errors: their policy is desired but unreadable.
     pub invalid: Vec<InvalidPolicy>,
+    /// The guardrail exceptions of `desired/_guardrails.yaml`, live or not.
+    pub exceptions: Vec<ExceptionStatus>,
+}
+
+/// One guardrail exception, as status lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExceptionStatus {
+    pub rule: String,
+    pub policy: String,
+    pub reason: String,
+    pub approved_by: String,
+    /// The last day it holds (`YYYY-MM-DD`).
+    pub expires: String,
+    /// Past its last day (or not a date): the policy must meet the rule.
+    pub expired: bool,
 }
 
 /// One desired policy and what drctl knows of it.
@@ -230,6 +245,9 @@ pub struct InvalidPolicy {
     pub file: String,
     pub policy: Option<String>,
     pub state: Option<PolicyState>,
+    /// The guardrails the policy breaks (a guardrail added after it was
+    /// deployed, say): drctl neither applies nor re-proves it meanwhile.
+    pub guardrails: Vec<String>,
 }
 
 /// The counts every format shows.
@@ -289,9 +307,21 @@ impl Inventory {
                 let at = self.orphans.iter().position(|o| &o.policy == name)?;
                 Some(self.orphans.remove(at))
             });
-            self.invalid.push(InvalidPolicy { file, policy, state });
+            self.invalid.push(InvalidPolicy { file, policy, state, guardrails: Vec::new() });
         }
         self.invalid.sort_by(|a, b| a.file.cmp(&b.file));
+        self
+    }
+
+    /// Adds what the guardrails say: each invalid file's breaches (`file`,
+    /// message), and every exception.
+    pub fn with_guardrails(mut self, breaches: impl IntoIterator<Item = (String, String)>, exceptions: Vec<ExceptionStatus>) -> Self {
+        for (file, message) in breaches {
+            if let Some(invalid) = self.invalid.iter_mut().find(|i| i.file == file) {
+                invalid.guardrails.push(message);
+            }
+        }
+        self.exceptions = exceptions;
         self
     }
 }
@@ -303,7 +333,14 @@ pub fn inventory(policies: &[(&TablePolicy, &str)], states: &[PolicyState], now:
     let mut statuses: Vec<PolicyStatus> =
         policies.iter().map(|(policy, hash)| policy_status(policy, hash, records.remove(policy.metadata.name.as_str()), now)).collect();
     statuses.sort_by(|a, b| a.name.cmp(&b.name));
-    Inventory { now, commit: None, policies: statuses, orphans: records.into_values().cloned().collect(), invalid: Vec::new() }
+    Inventory {
+        now,
+        commit: None,
+        policies: statuses,
+        orphans: records.into_values().cloned().collect(),
+        invalid: Vec::new(),
+        exceptions: Vec::new(),
+    }
 }
 
 fn policy_status(policy: &TablePolicy, hash: &str, state: Option<&PolicyState>, now: u64) -> PolicyStatus {

@@ -11,9 +11,9 @@ const NOW: u64 = 1_769_817_600;
 
 fn example(name: &str) -> TablePolicy {
     let text = match name {
-        "spatial-scans" => include_str!("../../desired/spatial-scans.yaml"),
-        "floor-plans" => include_str!("../../desired/floor-plans.yaml"),
-        "render-jobs" => include_str!("../../desired/render-jobs.yaml"),
+        "spatial-scans" => include_str!("../../../desired/spatial-scans.yaml"),
+        "floor-plans" => include_str!("../../../desired/floor-plans.yaml"),
+        "render-jobs" => include_str!("../../../desired/render-jobs.yaml"),
         other => panic!("no example {other}"),
     };
     load(&format!("desired/{name}.yaml"), text.as_bytes()).expect("the example loads").policy
@@ -463,7 +463,7 @@ fn json_carries_every_field_with_both_time_forms_and_the_evidence_chain() {
     assert_eq!(scans["evidence"][0]["sns_message_id"], "sns-message-1");
     assert_eq!(scans["evidence"][0]["drill"]["regions"][0]["restore_job_id"], "restore-us-east-1");
 
-    assert_eq!(value["invalid"], serde_json::json!([{ "file": "desired/broken.yaml", "policy": null, "state": null }]));
+    assert_eq!(value["invalid"], serde_json::json!([{ "file": "desired/broken.yaml", "policy": null, "state": null, "guardrails": [] }]));
     let orphan = &value["orphans"][0];
     assert_eq!(orphan["policy"], "old-scans");
     assert_eq!(orphan["marker"], "not desired (orphan state)");
@@ -533,3 +533,4 @@ fn an_interrupted_drill_shows_where_its_canary_may_be_left() {
         "{text}"
     );
 }
+mod guardrails;
