@@ -202,8 +202,23 @@ CALLS = CallCounter()
 
 
 def error_response(protocol: str, service: str, rule: FaultRule) -> tuple[int, dict[str, str], bytes]:
+    return wire_error(protocol, service, rule.code, rule.message, rule.status)
+
+
+def wire_error(protocol: str, service: str, code: str, message: str,
+               status: int) -> tuple[int, dict[str, str], bytes]:
+    """An error in a protocol family's wire format: query/XML ErrorResponse,
+    JSON 1.0/1.1 with ``__type``, rest-json with ``x-amzn-ErrorType``, or
+    S3's rest-xml ``<Error>``."""
     request_id = str(uuid.uuid4())
-    code, message, status = rule.code, rule.message, rule.status
+    if protocol == "rest-xml":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{_xml_escape(message)}</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        )
+        headers = {"Content-Type": "application/xml", "x-amz-request-id": request_id}
+        return status, headers, body.encode()
     if protocol == "query":
         fault_type = "Sender" if status < 500 else "Receiver"
         body = (
