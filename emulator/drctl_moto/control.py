@@ -14,7 +14,7 @@ from moto.core.request import Request
 from moto.core.responses import BaseResponse
 from moto.core.routing import get_service_router
 
-from . import exports, faults, lifecycle, overlap, pitr
+from . import exports, faults, iam_enforce, lifecycle, overlap, pitr
 from .corruption import RESTORE_CORRUPTIONS
 
 CONTROL_PREFIX = "/_drctl"
@@ -91,6 +91,9 @@ def operation_of(environ: dict[str, Any], service: str) -> str:
 
 # ---------------------------------------------------------------------------
 # The control API
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden"}
 
 
 def _json_response(start_response: Callable, status: int, payload: Any) -> list[bytes]:
@@ -248,7 +251,26 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             if method == "DELETE":
                 faults.RESOURCE_FAILURES.clear(account)
                 return _json_response(start_response, 200, {"cleared": True})
+        if path == "/iam/enforce":
+            if method == "POST":
+                return _json_response(start_response, 200, {"rule": iam_enforce.ENFORCEMENT.add(body)})
+            if method == "GET":
+                return _json_response(start_response, 200, {"rules": iam_enforce.ENFORCEMENT.list(account)})
+            if method == "DELETE":
+                removed = iam_enforce.ENFORCEMENT.clear(account, query.get("id") or body.get("id"))
+                return _json_response(start_response, 200, {"removed": removed})
+        if path == "/iam/decisions":
+            if method == "GET":
+                denied = (query.get("denied") or "").lower() in ("1", "true", "yes")
+                return _json_response(start_response, 200,
+                                      {"decisions": iam_enforce.ENFORCEMENT.log(account, denied)})
+            if method == "DELETE":
+                iam_enforce.ENFORCEMENT.forget(account)
+                return _json_response(start_response, 200, {"cleared": True})
+        if path == "/iam/evaluate" and method == "POST":
+            return _json_response(start_response, 200, iam_enforce.evaluate_spec(body))
         if path == "/reset" and method == "POST":
+            iam_enforce.ENFORCEMENT.clear(account)
             faults.FAULTS.clear(account)
             faults.JOB_FAILURES.clear(account)
             faults.RESOURCE_FAILURES.clear(account)
@@ -283,6 +305,13 @@ class DrctlApp:
             operation = operation_of(environ, service)
             account = account_of(environ)
             faults.CALLS.count(account, service, operation)
+            if iam_enforce.ENFORCEMENT.active():
+                denied = iam_enforce.check(environ, service, operation, account, _read_body(environ))
+                if denied is not None:
+                    status, headers, body = denied
+                    headers["Content-Length"] = str(len(body))
+                    start_response(f"{status} {_REASONS.get(status, 'Denied')}", list(headers.items()))
+                    return [body]
             latency, rule, omitted = faults.FAULTS.decide(service, operation, account)
             if latency:
                 time.sleep(latency / 1000.0)

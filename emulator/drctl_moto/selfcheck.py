@@ -140,6 +140,20 @@ REQUIRED = [
     ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication"),
     ("moto.moto_server.werkzeug_app", "create_backend_app"),
     ("moto.moto_server.werkzeug_app", "MotoRequestHandler"),
+    # iam_context.py and iam_enforce.py (IAM enforcement)
+    ("moto.core.parse", "PROTOCOL_PARSERS"),
+    ("moto.core.request", "determine_request_protocol"),
+    ("moto.core.utils", "get_service_model"),
+    ("moto.iam.models", "iam_backends"),
+    ("moto.iam.models", "IAMBackend.get_user_from_access_key_id"),
+    ("moto.iam.models", "IAMBackend.get_groups_for_user"),
+    ("moto.iam.models", "IAMBackend.get_policy"),
+    ("moto.sts.models", "sts_backends"),
+    ("moto.sts.models", "AssumedRole.arn"),
+    ("moto.s3.models", "s3_backends.bucket_accounts"),
+    ("moto.s3.models", "S3Backend.get_bucket_tagging"),
+    ("moto.s3.models", "S3Backend.get_object"),
+    ("moto.s3.models", "S3Backend.delete_object"),
 ]
 
 # Routes of moto's Backup service the extension re-points.
