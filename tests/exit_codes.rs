@@ -69,6 +69,23 @@ async fn every_command_ends_with_its_documented_exit_code() {
     expect(drctl(&account, dir.path(), &["bootstrap"]), 0, "bootstrap");
     expect(run(&["reconcile"]), 0, "reconcile: applied and proven");
     expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 0, "a dry run with nothing to do");
+
+    // A pull request that shortens the retention: CI with --deny-weakening
+    // refuses it until a reviewer's approval is passed in.
+    commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only().replace("retention: 35d", "retention: 14d"))]);
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--deny-weakening"]);
+    expect((code, text.clone()), 1, "a weakening dry run under --deny-weakening");
+    assert!(text.contains("retention 35d → 14d") && text.contains("refused: 1 change weakens protection (--deny-weakening)"), "{text}");
+    let approved = ["reconcile", "--dry-run", "--deny-weakening", "--allow-weakening-by", "alice", "--format", "markdown"];
+    let (code, text) = drctl(&account, dir.path(), &approved);
+    expect((code, text.clone()), 0, "an approved weakening");
+    assert!(text.contains("> 1 change weakens protection: approved by `alice`."), "{text}");
+    expect(
+        drctl(&account, dir.path(), &["reconcile", "--dry-run", "--deny-weakening"][..2]),
+        0,
+        "a dry run without the flag is not refused",
+    );
+    commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
     expect(run(&["status", "--detailed-exitcode"]), 0, "status, compliant");
 
     account.inject_fault(Fault::throttle("backup", "StartBackupJob").times(1));

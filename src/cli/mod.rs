@@ -45,7 +45,8 @@ const EXIT_CODES: &str = "Exit codes:
   0  done: valid, applied, proven, nothing pending
   1  an error: an invalid policy, a failed apply, the state store, AWS refusing a call,
      a drill that was inconclusive (drctl or AWS could not complete it; the output says so);
-     `watch`: its last pass failed
+     `watch`: its last pass failed; `reconcile --dry-run --deny-weakening`: a change weakens
+     protection and no --allow-weakening-by approved it
   2  `reconcile --dry-run --detailed-exitcode`: changes pending;
      `status --detailed-exitcode`: a policy out of compliance
   3  `reconcile`, `verify`: a drill failed (the recovery is wrong or too slow)";

@@ -39,6 +39,15 @@ pub struct ReconcileArgs {
     /// With --dry-run: exit 0 with no changes, 2 with changes pending, 1 on any error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// With --dry-run (CI on pull requests): exit 1 when any change weakens
+    /// protection (a shorter retention, a longer RPO, a copy removed, PITR
+    /// off...), unless --allow-weakening-by names who approved it.
+    #[arg(long, requires = "dry_run")]
+    pub deny_weakening: bool,
+    /// Who approved the weakening changes (the CI passes it in from the
+    /// pull request's approval); shown in the plan.
+    #[arg(long, value_name = "NAME", requires = "deny_weakening")]
+    pub allow_weakening_by: Option<String>,
     /// Policies planned and applied at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -65,7 +74,9 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
         };
         let plan = runtime.block_on(plan::plan(&aws, &checked, &options));
         print!("{}", render_plan(&plan, args.format));
-        return Ok(if plan.has_errors() {
+        let weakening = format::Summary::of(&plan).weakening;
+        let refused = args.deny_weakening && weakening > 0 && !weakening_approved(args, weakening);
+        return Ok(if plan.has_errors() || refused {
             exit::ERROR
         } else if args.detailed_exitcode && plan.has_changes() {
             exit::CHANGES_PENDING
@@ -100,6 +111,23 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
         _ => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(reconcile_exit_code(&report, plan.has_errors()))
+}
+
+/// Says whether the weakening changes were approved, and by whom (in the
+/// plan's own format, so the pull request comment shows it) or that they
+/// are refused (on stderr).
+fn weakening_approved(args: &ReconcileArgs, weakening: usize) -> bool {
+    let changes = crate::markup::plural(weakening, "change weakens", "changes weaken");
+    let Some(name) = args.allow_weakening_by.as_deref().filter(|n| !n.trim().is_empty()) else {
+        eprintln!("drctl: refused: {changes} protection (--deny-weakening); a reviewer may approve with --allow-weakening-by NAME");
+        return false;
+    };
+    match args.format {
+        PlanFormat::Markdown => println!("\n> [!NOTE]\n> {changes} protection: approved by {}.", crate::markup::code(name)),
+        PlanFormat::Text => println!("{changes} protection: approved by {}", crate::markup::clean(name)),
+        PlanFormat::Json => eprintln!("drctl: {changes} protection: approved by {}", crate::markup::clean(name)),
+    }
+    true
 }
 
 fn render_plan(plan: &plan::Plan, format: PlanFormat) -> String {

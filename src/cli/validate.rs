@@ -56,6 +56,7 @@ fn count(checked: &policy::Checked, severity: Severity) -> usize {
 }
 
 fn print_text(checked: &policy::Checked) {
+    use crate::markup::plural;
     for finding in &checked.findings {
         println!("{finding}");
     }
@@ -70,13 +71,9 @@ fn print_text(checked: &policy::Checked) {
         .len();
     if let Some(loaded) = &checked.guardrails {
         let (rules, exceptions) = (loaded.guardrails.rules.len(), loaded.guardrails.exceptions.len());
-        println!("{}: {}, {}", loaded.file, plural(rules, "rule"), plural(exceptions, "exception"));
+        println!("{}: {}, {}", loaded.file, plural(rules, "rule", "rules"), plural(exceptions, "exception", "exceptions"));
     }
-    println!("{files} policy files: {}, {}", plural(errors, "error"), plural(warnings, "warning"));
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+    println!("{files} policy files: {}, {}", plural(errors, "error", "errors"), plural(warnings, "warning", "warnings"));
 }
 
 /// The JSON report: stable field names, documented in the README.
