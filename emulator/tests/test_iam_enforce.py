@@ -630,6 +630,39 @@ def test_boundary_session_policy_audit_mode_and_off_by_default(aws, control):
     assert control.get("/iam/enforce", f"account={aws.account}")["rules"] == []
 
 
+def test_an_iam_user_with_inline_group_and_managed_policies(aws, control):
+    """IAM User Guide, "Policy evaluation logic": a user's identity-based
+    policies are its inline and managed policies and those of its groups,
+    evaluated together; aws:username is in the context of a user's request
+    ("AWS global condition context keys")."""
+    iam = aws.client("iam")
+    iam.create_user(UserName="ana")
+    iam.put_user_policy(UserName="ana", PolicyName="own", PolicyDocument=json.dumps(
+        policy(allow("sns:ListTopics"))))
+    iam.create_group(GroupName="readers")
+    iam.add_user_to_group(GroupName="readers", UserName="ana")
+    iam.put_group_policy(GroupName="readers", PolicyName="tables", PolicyDocument=json.dumps(
+        policy(allow("dynamodb:DescribeTable", "arn:aws:dynamodb:*:*:table/${aws:username}-*"))))
+    managed = iam.create_policy(PolicyName="no-delete", PolicyDocument=json.dumps(
+        policy(deny("dynamodb:DeleteTable"))))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="ana", PolicyArn=managed)
+    key = iam.create_access_key(UserName="ana")["AccessKey"]
+    ddb = aws.client("dynamodb")
+    make_table(ddb, "ana-orders")
+    make_table(ddb, "bob-orders")
+    control.post("/iam/enforce", {"account": aws.account})
+    user = dict(region_name=REGION, endpoint_url=aws.endpoint, aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"])
+    assert outcome(lambda: boto3.client("sns", **user).list_topics()) == "allowed"
+    mine = boto3.client("dynamodb", **user)
+    assert outcome(lambda: mine.describe_table(TableName="ana-orders")) == "allowed"
+    assert outcome(lambda: mine.describe_table(TableName="bob-orders")) == "denied"
+    with pytest.raises(ClientError) as err:
+        mine.delete_table(TableName="ana-orders")
+    assert err.value.response["Error"]["Message"].startswith(
+        f"User: arn:aws:iam::{aws.account}:user/ana is not authorized to perform: dynamodb:DeleteTable")
+
+
 # ---------------------------------------------------------------------------
 # drctl's own printed policy
 
