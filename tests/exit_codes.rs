@@ -55,6 +55,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
     support::enable_advanced_backup(&account.clients().backup).await;
     let dir = tempfile::tempdir().unwrap();
     commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
+
     let state = ["--state", "state.json"];
     let run = |args: &[&str]| {
         let args: Vec<&str> = args.iter().chain(&state).copied().collect();
@@ -86,6 +87,24 @@ async fn every_command_ends_with_its_documented_exit_code() {
         "a dry run without the flag is not refused",
     );
     commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
+
+    // A guardrail the policy breaks: the pull request's plan shows it first
+    // and the policy is not planned; a rule it meets lets it through again.
+    let guardrail = |max_rpo: &str| {
+        format!(
+            "apiVersion: drctl/v1\nkind: Guardrails\nrules:\n  - id: prod-rpo\n    reason: r\n    owner: team-platform\n    require: {{ max_rpo: {max_rpo} }}\n"
+        )
+    };
+    commit(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1h"))]);
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--format", "markdown"]);
+    expect((code, text.clone()), 1, "a dry run of a policy breaking a guardrail");
+    assert!(
+        text.contains("**Guardrails**: 1 breach, 0 breaches under exceptions.")
+            && text.contains("guardrail prod-rpo (owner team-platform): RPO 8h"),
+        "{text}"
+    );
+    commit(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1d"))]);
+    expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 0, "a guardrail the policy meets");
     expect(run(&["status", "--detailed-exitcode"]), 0, "status, compliant");
 
     account.inject_fault(Fault::throttle("backup", "StartBackupJob").times(1));

@@ -90,7 +90,7 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         .chain(checked.findings.iter().filter(|f| f.is_error()).filter_map(|f| file_stem(&f.file)))
         .collect();
     let orphans = orphans(&deployed, &desired, &invalid_names, &planned);
-    Plan { commit: options.commit.clone(), orphans, policies: planned, invalid: invalid(checked) }
+    Plan { commit: options.commit.clone(), orphans, policies: planned, invalid: invalid(checked), guardrails: guardrail_notes(checked) }
 }
 
 async fn list_regions(aws: &Aws, regions: &BTreeSet<String>) -> Deployed {
@@ -282,6 +282,16 @@ fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTre
 fn file_stem(file: &str) -> Option<&str> {
     let name = file.rsplit('/').next()?;
     name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml"))
+}
+
+/// The guardrail findings of `checked`, for the plan's own section.
+fn guardrail_notes(checked: &Checked) -> Vec<GuardrailNote> {
+    checked
+        .findings
+        .iter()
+        .filter(|f| f.rule.starts_with("guardrail"))
+        .map(|f| GuardrailNote { file: f.file.clone(), line: f.position.line, breach: f.is_error(), message: f.message.clone() })
+        .collect()
 }
 
 fn invalid(checked: &Checked) -> Vec<InvalidPolicy> {

@@ -16,6 +16,21 @@ pub struct Plan {
     pub orphans: Vec<OrphanStack>,
     /// Policy files that could not be planned (invalid), with their findings.
     pub invalid: Vec<InvalidPolicy>,
+    /// What the organisation's guardrails say: every breach (the policy is
+    /// invalid) and every breach under an exception, shown before the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<GuardrailNote>,
+}
+
+/// One guardrail finding, where it is and whether it blocks the policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GuardrailNote {
+    pub file: String,
+    pub line: usize,
+    /// A breach (an error: the policy is not applied); `false` for one an
+    /// exception covers.
+    pub breach: bool,
+    pub message: String,
 }
 
 impl Plan {

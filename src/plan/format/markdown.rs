@@ -141,6 +141,33 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
+/// The most guardrail lines the comment shows; `drctl validate` lists all.
+const GUARDRAIL_LINES: usize = 20;
+
+/// The guardrails section: each breach and each exception, before the
+/// table, so a reviewer sees which rule a change breaks first.
+fn md_guardrails(out: &mut String, plan: &Plan) {
+    if plan.guardrails.is_empty() {
+        return;
+    }
+    let breaches = plan.guardrails.iter().filter(|n| n.breach).count();
+    let excepted = plan.guardrails.len() - breaches;
+    let _ = writeln!(
+        out,
+        "**Guardrails**: {}, {}.\n",
+        plural(breaches, "breach", "breaches"),
+        plural(excepted, "breach under an exception", "breaches under exceptions")
+    );
+    for note in plan.guardrails.iter().take(GUARDRAIL_LINES) {
+        let mark = if note.breach { "❌" } else { "⚠️" };
+        let _ = writeln!(out, "- {mark} {}: {}", code(&format!("{}:{}", note.file, note.line)), esc(&note.message));
+    }
+    if plan.guardrails.len() > GUARDRAIL_LINES {
+        let _ = writeln!(out, "- … {} more: `drctl validate` lists them all", plan.guardrails.len() - GUARDRAIL_LINES);
+    }
+    out.push('\n');
+}
+
 fn md_head(plan: &Plan, summary: &Summary, rows: &[String], hidden: usize, note: Option<&str>) -> String {
     let mut out = String::from("### drctl plan\n\n");
     match &plan.commit {
@@ -170,6 +197,7 @@ fn md_head(plan: &Plan, summary: &Summary, rows: &[String], hidden: usize, note:
     if let Some(note) = note {
         let _ = writeln!(out, "> [!NOTE]\n> {note}\n");
     }
+    md_guardrails(&mut out, plan);
     if rows.is_empty() && hidden == 0 {
         out += "No policies.\n\n";
         return out;

@@ -128,6 +128,7 @@ fn sample() -> Plan {
             file: "desired/broken.yaml".into(),
             findings: vec!["desired/broken.yaml:12:16: error: `35 days` is not a duration\n  hint: write 35d".into()],
         }],
+        guardrails: vec![],
     }
 }
 
@@ -153,7 +154,7 @@ fn hundred_policies() -> Plan {
             plan
         })
         .collect();
-    Plan { commit: None, policies, orphans: vec![], invalid: vec![] }
+    Plan { commit: None, policies, orphans: vec![], invalid: vec![], guardrails: vec![] }
 }
 
 #[test]
@@ -293,6 +294,7 @@ fn markdown_of_a_huge_plan_keeps_the_summary_within_the_limit() {
             .collect(),
         orphans: vec![],
         invalid: vec![],
+        guardrails: vec![],
     };
     // Every section is cut to nothing, the table stays whole.
     let md = markdown(&many(250));
@@ -318,7 +320,7 @@ fn markdown_keeps_diffs_when_only_details_must_go() {
     let huge: String = (0..6000).map(|i| format!("+ line {i}\n")).collect();
     big.stacks.iter_mut().filter_map(|s| s.template_diff.as_mut()).for_each(|d| d.push_str(&huge));
     let small = policy_plan("small", &old, &new);
-    let md = markdown(&Plan { commit: None, policies: vec![big, small], orphans: vec![], invalid: vec![] });
+    let md = markdown(&Plan { commit: None, policies: vec![big, small], orphans: vec![], invalid: vec![], guardrails: vec![] });
     assert!(md.contains("1 section was shortened"), "{md}");
     assert!(md.contains("_Template diff (60"), "{md}");
     assert_eq!(md.matches("```diff").count(), 1, "the small policy keeps its diff");
@@ -356,4 +358,41 @@ fn json_has_a_version_a_summary_and_the_plan() {
     assert_eq!(value["invalid"][0]["file"], "desired/broken.yaml");
     assert!(json(&plan).starts_with("{\n  \"format_version\": 1,\n  \"summary\": {\n"), "{}", json(&plan));
     assert!(json(&Plan::default()).ends_with("}\n"));
+}
+
+#[test]
+fn guardrails_come_first_in_every_format_breaches_and_exceptions_apart() {
+    use crate::plan::model::GuardrailNote;
+    let note = |line: usize, breach: bool, message: &str| GuardrailNote {
+        file: "desired/scans.yaml".into(),
+        line,
+        breach,
+        message: message.into(),
+    };
+    let mut plan = sample();
+    plan.guardrails = vec![
+        note(25, true, "guardrail prod-recovery (owner team-platform): RPO 2d is above the 1d maximum; data | loss"),
+        note(31, false, "guardrail prod-full-content-check excepted through 2027-06-30 (approved by cto: cost)"),
+    ];
+    let text = text(&plan, false);
+    let guardrails = text.find("guardrails:").expect("a guardrails section");
+    assert!(guardrails < text.find("spatial-scans").unwrap(), "before the policies:\n{text}");
+    assert!(text.contains("  ✗ desired/scans.yaml:25: guardrail prod-recovery (owner team-platform): RPO 2d"), "{text}");
+    assert!(text.contains("  ! desired/scans.yaml:31: guardrail prod-full-content-check excepted"), "{text}");
+
+    let md = markdown(&plan);
+    let section = md.find("**Guardrails**: 1 breach, 1 breach under an exception.").expect(&md);
+    assert!(section < md.find("| policy | stacks |").unwrap(), "before the table:\n{md}");
+    assert!(md.contains("- ❌ `desired/scans.yaml:25`: guardrail prod-recovery") && md.contains("data \\| loss"), "escaped:\n{md}");
+    assert!(md.contains("- ⚠️ `desired/scans.yaml:31`"), "{md}");
+
+    let value: serde_json::Value = serde_json::from_str(&json(&plan)).unwrap();
+    assert_eq!(value["guardrails"][0]["breach"], true);
+    assert_eq!(value["guardrails"][1]["line"], 31);
+    assert!(serde_json::from_str::<serde_json::Value>(&json(&sample())).unwrap().get("guardrails").is_none(), "absent without guardrails");
+
+    plan.guardrails = (0..25).map(|i| note(i, true, "guardrail r (owner o): x; y")).collect();
+    let md = markdown(&plan);
+    assert_eq!(md.matches("- ❌ ").count(), 20, "{md}");
+    assert!(md.contains("- … 5 more: `drctl validate` lists them all"), "{md}");
 }

@@ -24,6 +24,13 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         None => out += &p.paint(BOLD, "drctl plan for the work tree"),
     }
     out.push('\n');
+    if !plan.guardrails.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(BOLD, "guardrails:"));
+        for note in &plan.guardrails {
+            let (mark, colour) = if note.breach { ("✗", BOLD_RED) } else { ("!", YELLOW) };
+            let _ = writeln!(out, "  {} {}", p.paint(colour, mark), p.paint("", &format!("{}:{}: {}", note.file, note.line, note.message)));
+        }
+    }
     for policy in &plan.policies {
         out.push('\n');
         text_policy(&mut out, p, policy);
