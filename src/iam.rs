@@ -255,14 +255,16 @@ fn drill_statements(scope: &Scope) -> Vec<Value> {
         json!({
             "Sid": "DrillCopiesAndRestoresOfDrctlRecoveryPoints",
             "Effect": "Allow",
-            "Action": ["backup:StartCopyJob", "backup:StartRestoreJob"],
+            // DescribeRecoveryPoint is authorized on the recovery point,
+            // not the vault (the Service Authorization Reference for AWS Backup).
+            "Action": ["backup:StartCopyJob", "backup:StartRestoreJob", "backup:DescribeRecoveryPoint"],
             "Resource": format!("arn:{p}:backup:*:*:recovery-point:*"),
             "Condition": { "StringEquals": { format!("aws:ResourceTag/{MANAGED_BY_TAG}"): MANAGED_BY_VALUE } }
         }),
         json!({
             "Sid": "DrillReadDrctlVaults",
             "Effect": "Allow",
-            "Action": ["backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault", "backup:DescribeRecoveryPoint"],
+            "Action": ["backup:DescribeBackupVault", "backup:ListRecoveryPointsByBackupVault"],
             "Resource": format!("arn:{p}:backup:*:*:backup-vault:drctl-*")
         }),
         // These job and listing calls take no resource-level permissions

@@ -304,15 +304,24 @@ async fn get(clients: &Clients, at: &Location<'_>, key: &str) -> Result<Vec<u8>,
     Ok(body.into_bytes().to_vec())
 }
 
-/// Whether the object `key` exists (HeadObject; a 404 is `false`, any
-/// other failure an error).
+/// Whether the object `key` exists: a listing of `key` as a prefix, not a
+/// HeadObject. S3 answers a HeadObject of a missing key with 403, not 404,
+/// unless the caller holds `s3:ListBucket` on the bucket (S3 API
+/// reference, HeadObject), and drctl's holds it only for listings under
+/// `drctl/` (an `s3:prefix` condition a HeadObject does not carry); a
+/// listing is allowed and tells "missing" from "refused".
 pub async fn exists(clients: &Clients, at: &Location<'_>, key: &str) -> Result<bool, DrillError> {
-    let head = clients.s3.head_object().bucket(at.bucket).key(key).expected_bucket_owner(at.owner).send().await;
-    match head {
-        Ok(_) => Ok(true),
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-        Err(error) => Err(DrillError::aws(format!("HeadObject s3://{}/{key}", at.bucket), &error)),
-    }
+    let listed = clients
+        .s3
+        .list_objects_v2()
+        .bucket(at.bucket)
+        .prefix(key)
+        .max_keys(1)
+        .expected_bucket_owner(at.owner)
+        .send()
+        .await
+        .map_err(|error| DrillError::aws(format!("ListObjectsV2 s3://{}/{key}", at.bucket), &error))?;
+    Ok(listed.contents().iter().any(|object| object.key() == Some(key)))
 }
 
 fn corrupt(at: &Location<'_>, key: &str, why: String) -> DrillError {
