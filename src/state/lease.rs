@@ -87,6 +87,11 @@ fn hostname() -> String {
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .unwrap_or_default();
+    clean_host(&found)
+}
+
+/// A host name as owner ids carry it: letters, digits, `-._`, at most 63.
+fn clean_host(found: &str) -> String {
     let clean: String = found.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(63).collect();
     if clean.is_empty() { "host".to_string() } else { clean }
 }
@@ -288,5 +293,61 @@ mod tests {
         assert!(matches!(update(&store, &released, "a", |_| {}).await, Err(LeaseError::NotHeld { .. })));
         assert!(matches!(renew(&store, &released, Duration::from_secs(1), Clock::SYSTEM).await, Err(LeaseError::NotHeld { .. })));
         assert!(matches!(update(&store, &updated, "a", |_| {}).await, Err(LeaseError::NotHeld { .. })));
+    }
+
+    #[test]
+    fn host_names_keep_only_what_is_safe_in_logs_and_tables() {
+        assert_eq!(clean_host("web-1.example_b\n"), "web-1.example_b");
+        assert_eq!(clean_host("a b$c;\u{1b}[31m"), "abc31m");
+        assert_eq!(clean_host(" \n"), "host");
+        assert_eq!(clean_host(&"x".repeat(100)).len(), 63);
+    }
+
+    /// A store whose first `conflicts` writes lose the compare-and-swap.
+    struct Contended {
+        inner: FileStore,
+        conflicts: std::sync::atomic::AtomicUsize,
+        puts: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl StateStore for Contended {
+        async fn get(&self, policy: &str) -> Result<Option<PolicyState>, StateError> {
+            self.inner.get(policy).await
+        }
+        async fn list(&self) -> Result<Vec<PolicyState>, StateError> {
+            self.inner.list().await
+        }
+        async fn put(&self, state: &PolicyState) -> Result<PolicyState, StateError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.puts.fetch_add(1, SeqCst);
+            if self.conflicts.load(SeqCst) > 0 {
+                self.conflicts.fetch_sub(1, SeqCst);
+                return Err(StateError::Conflict { policy: state.policy.clone(), expected: state.version });
+            }
+            self.inner.put(state).await
+        }
+        fn describe(&self) -> String {
+            "contended".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn acquire_reads_again_after_a_lost_race_a_bounded_number_of_times() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let store = |conflicts: usize| Contended {
+            inner: FileStore::open(dir.path().join(format!("state-{conflicts}.json"))),
+            conflicts: conflicts.into(),
+            puts: 0.into(),
+        };
+        let ttl = Duration::from_secs(10);
+        let won = store(ACQUIRE_ATTEMPTS - 1);
+        let taken = acquire(&won, "p", "a", ttl, Clock::SYSTEM).await.unwrap();
+        assert_eq!((taken.lease.unwrap().owner.as_str(), won.puts.load(SeqCst)), ("a", ACQUIRE_ATTEMPTS));
+        let lost = store(ACQUIRE_ATTEMPTS);
+        let error = acquire(&lost, "p", "a", ttl, Clock::SYSTEM).await.unwrap_err();
+        assert!(matches!(error, LeaseError::State(StateError::Conflict { .. })), "{error}");
+        assert_eq!(lost.puts.load(SeqCst), ACQUIRE_ATTEMPTS, "no attempt past the bound");
     }
 }

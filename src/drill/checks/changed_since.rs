@@ -131,4 +131,24 @@ mod tests {
         assert!(!since.changed(&at(AttributeValue::S("yesterday".into()))), "unreadable: compared as unchanged");
         assert!(!since.changed(&Item::new()), "no attribute: compared as unchanged");
     }
+
+    #[test]
+    fn parts_merge_into_one_fingerprint_and_one_count_of_skipped_items() {
+        let mut buffer = Vec::new();
+        let part = |pk: &str, skipped: u64| {
+            let mut fingerprint = Fingerprint::default();
+            fingerprint.add(&Item::from([("pk".to_string(), AttributeValue::S(pk.into()))]), &mut buffer.clone());
+            Filtered { fingerprint, skipped }
+        };
+        let merged = merge(vec![part("a", 2), part("b", 3)]);
+        assert_eq!(merged.skipped, 5);
+        assert_eq!(merged.fingerprint.items, 2);
+        let mut whole = Fingerprint::default();
+        for pk in ["b", "a"] {
+            whole.add(&Item::from([("pk".to_string(), AttributeValue::S(pk.into()))]), &mut buffer);
+        }
+        assert_eq!(merged.fingerprint, whole, "the same as one pass over both parts");
+        let empty = merge(Vec::new());
+        assert_eq!((empty.fingerprint, empty.skipped), (Fingerprint::default(), 0));
+    }
 }

@@ -157,4 +157,20 @@ mod tests {
         encode_item(&item(&[("a", s("bc"))]), &mut two);
         assert_ne!(one, two);
     }
+
+    /// Sets are compared as sets (member order does not count) but their
+    /// members and sizes do: the encoding is unambiguous.
+    #[test]
+    fn sets_encode_by_members_whatever_their_order_and_lengths_delimit() {
+        let encoded = |value: AttributeValue| {
+            let mut out = Vec::new();
+            encode_value(&value, &mut out);
+            out
+        };
+        let ss = |members: &[&str]| AttributeValue::Ss(members.iter().map(|m| m.to_string()).collect());
+        assert_eq!(encoded(ss(&["b", "a"])), encoded(ss(&["a", "b"])));
+        assert_ne!(encoded(ss(&["a", "b"])), encoded(ss(&["ab"])));
+        assert_ne!(encoded(ss(&["a"])), encoded(ss(&["a", "a2"])));
+        assert_ne!(encoded(s("ab")), encoded(s("a")), "a string's length is part of it");
+    }
 }

@@ -205,4 +205,19 @@ mod tests {
         assert_eq!(outcome.mismatches[0], outcome.mismatches[1], "the same key reads alike");
         assert_ne!(key_hash(b"a"), key_hash(b"b"));
     }
+
+    /// The order is pinned: a sample reported with its seed can be drawn
+    /// again, by this drctl or the next, item for item.
+    #[test]
+    fn a_seed_gives_one_pinned_order_of_every_segment() {
+        let order = |seed: u64, segments: u32| Draw { seed, segments }.order();
+        assert_eq!(order(42, 8), [3, 1, 6, 2, 4, 0, 7, 5]);
+        assert_eq!(order(42, 8), order(42, 8));
+        assert_ne!(order(42, 8), order(43, 8));
+        let mut sorted = order(7, 100);
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>(), "every segment once");
+        assert_eq!(order(1, 1), [0]);
+        assert!(order(1, 0).is_empty());
+    }
 }
