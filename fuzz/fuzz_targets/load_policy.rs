@@ -2,7 +2,7 @@
 //! policy file, `Schedule::parse` on the input as text.
 //!
 //! Beyond "no panic, no hang" (libFuzzer's `-timeout`), it asserts what
-//! `tests/untrusted_input.rs` asserts: every finding names the file, a
+//! `tests/untrusted_input/` asserts: every finding names the file, a
 //! 1-based position, a message and a hint; a file that did not load has one
 //! error finding; a loaded policy written back out loads to the same
 //! content hash; a parsed schedule has sane gaps.

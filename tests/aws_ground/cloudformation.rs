@@ -18,7 +18,6 @@ fn spatial_scans() -> drctl::policy::TablePolicy {
     drctl::policy::load(path, &std::fs::read(path).unwrap()).unwrap().policy
 }
 
-/// Creates a change set and waits until it leaves CREATE_PENDING/IN_PROGRESS.
 /// The stack tags drctl puts on every stack (policy, content hash, commit).
 fn stack_tags() -> Vec<aws_sdk_cloudformation::types::Tag> {
     [("drctl:policy", "spatial-scans"), ("drctl:hash", "0123abcd"), ("drctl:commit", "91114e9")]

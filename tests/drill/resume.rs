@@ -88,8 +88,6 @@ async fn a_resume_record_naming_a_table_the_drill_id_does_not_name_is_refused_an
     assert_source_untouched(&account).await;
 }
 
-/// A restore whose scratch table cannot be recorded is not started: a
-/// table no record names could be left behind by a crash.
 /// The state store down when the drill starts: it writes no canary (whose
 /// key no record would hold) and starts no job; inconclusive.
 #[tokio::test]
@@ -111,6 +109,8 @@ async fn a_drill_whose_start_cannot_be_recorded_writes_no_canary_and_starts_noth
     assert_source_untouched(&account).await;
 }
 
+/// A restore whose scratch table cannot be recorded is not started: a
+/// table no record names could be left behind by a crash.
 #[tokio::test]
 async fn a_drill_does_not_restore_what_it_cannot_record() {
     let account = support::account().await;

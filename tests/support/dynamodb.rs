@@ -65,7 +65,6 @@ pub async fn put_items(dynamodb: &aws_sdk_dynamodb::Client, table: &str, items: 
     }
 }
 
-/// Waits until table `name` exists and is ACTIVE.
 /// Turns on AWS Backup's advanced DynamoDB features (cross-region copies
 /// need them), as an operator does once per account and region.
 pub async fn enable_advanced_backup(backup: &aws_sdk_backup::Client) {
@@ -87,6 +86,7 @@ pub async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str)
     wait_table_active(dynamodb, name).await;
 }
 
+/// Waits until table `name` exists and is ACTIVE.
 pub async fn wait_table_active(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
     poll(&format!("table {name} ACTIVE"), DEADLINE, || async {
         let out = dynamodb.describe_table().table_name(name).send().await.ok()?;

@@ -184,6 +184,21 @@ impl TestAccount {
         self.emulator.control("POST", "/_drctl/faults", Some(&body))["faults"][0].clone()
     }
 
+    /// Turns on the emulator's IAM enforcement (resources and conditions)
+    /// for this account's requests by principals matching `principal` (a
+    /// glob on the user's, role's or session's ARN).
+    pub fn enforce_iam(&self, principal: &str) {
+        let body = serde_json::json!({ "account": self.id, "principal": principal });
+        self.emulator.control("POST", "/_drctl/iam/enforce", Some(&body));
+    }
+
+    /// The requests of this account the enforcement denied, each with its
+    /// principal, operation and the authorization that failed.
+    pub fn iam_denials(&self) -> Vec<Value> {
+        let listed = self.emulator.control("GET", &format!("/_drctl/iam/decisions?account={}&denied=1", self.id), None);
+        listed["decisions"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The fault rules of this account, with how often each fired.
     pub fn faults(&self) -> Vec<Value> {
         let listed = self.emulator.control("GET", &format!("/_drctl/faults?account={}", self.id), None);
