@@ -17,24 +17,6 @@ fn primary_only() -> String {
     SCANS.replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]")
 }
 
-/// Commits `files` (path, text) on top of the repository in `dir`.
-fn commit(dir: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let repo = git2::Repository::open(dir).or_else(|_| git2::Repository::init(dir)).unwrap();
-    let mut index = repo.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let signature = git2::Signature::now("test", "test@example.com").unwrap();
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &signature, &signature, "policies", &tree, &parents).unwrap();
-}
-
 /// Runs `drctl args` in `dir` against the account; its exit code and output.
 fn drctl(account: &TestAccount, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_drctl"))
@@ -54,7 +36,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
     support::create_table(&account.clients().dynamodb, "SpatialScans", 20).await;
     support::enable_advanced_backup(&account.clients().backup).await;
     let dir = tempfile::tempdir().unwrap();
-    commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
+    support::commit_files(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
 
     let state = ["--state", "state.json"];
     let run = |args: &[&str]| {
@@ -73,7 +55,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
 
     // A pull request that shortens the retention: CI with --deny-weakening
     // refuses it until a reviewer's approval is passed in.
-    commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only().replace("retention: 35d", "retention: 14d"))]);
+    support::commit_files(dir.path(), &[("desired/spatial-scans.yaml", &primary_only().replace("retention: 35d", "retention: 14d"))]);
     let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--deny-weakening"]);
     expect((code, text.clone()), 1, "a weakening dry run under --deny-weakening");
     assert!(text.contains("retention 35d → 14d") && text.contains("refused: 1 change weakens protection (--deny-weakening)"), "{text}");
@@ -86,7 +68,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
         0,
         "a dry run without the flag is not refused",
     );
-    commit(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
+    support::commit_files(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
 
     // A guardrail the policy breaks: the pull request's plan shows it first
     // and the policy is not planned; a rule it meets lets it through again.
@@ -95,7 +77,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
             "apiVersion: drctl/v1\nkind: Guardrails\nrules:\n  - id: prod-rpo\n    reason: r\n    owner: team-platform\n    require: {{ max_rpo: {max_rpo} }}\n"
         )
     };
-    commit(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1h"))]);
+    support::commit_files(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1h"))]);
     let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--format", "markdown"]);
     expect((code, text.clone()), 1, "a dry run of a policy breaking a guardrail");
     assert!(
@@ -103,7 +85,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
             && text.contains("guardrail prod-rpo (owner team-platform): RPO 8h"),
         "{text}"
     );
-    commit(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1d"))]);
+    support::commit_files(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1d"))]);
     expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 0, "a guardrail the policy meets");
     expect(run(&["status", "--detailed-exitcode"]), 0, "status, compliant");
 
@@ -120,7 +102,7 @@ async fn every_command_ends_with_its_documented_exit_code() {
 
     expect(run(&["gc"]), 0, "gc");
 
-    commit(dir.path(), &[("desired/broken.yaml", "apiVersion: drctl/v1\nkind: TablePolicy\n")]);
+    support::commit_files(dir.path(), &[("desired/broken.yaml", "apiVersion: drctl/v1\nkind: TablePolicy\n")]);
     expect(drctl(&account, dir.path(), &["validate"]), 1, "validate, a broken file");
     expect(run(&["reconcile"]), 1, "reconcile with an invalid policy");
 

@@ -35,43 +35,26 @@ fn aws(env: &[(&str, String)], args: &[&str]) -> (Option<i32>, String) {
     (output.status.code(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
 }
 
-fn drctl(dir: &Path, env: &[(&str, String)], args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_drctl"))
+fn run_drctl(dir: &Path, env: &[(&str, String)], args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_drctl"))
         .current_dir(dir)
         .args(args)
         .env_remove("AWS_PROFILE")
         .envs(env.iter().cloned())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn drctl(dir: &Path, env: &[(&str, String)], args: &[&str]) -> (Option<i32>, String) {
+    let output = run_drctl(dir, env, args);
     (output.status.code(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
 }
 
 /// What `drctl args` prints on stdout (a policy document).
 fn printed(dir: &Path, env: &[(&str, String)], args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("AWS_PROFILE")
-        .envs(env.iter().cloned())
-        .output()
-        .unwrap();
+    let output = run_drctl(dir, env, args);
     assert!(output.status.success(), "drctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
-}
-
-fn commit(dir: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let repo = git2::Repository::open(dir).or_else(|_| git2::Repository::init(dir)).unwrap();
-    let mut index = repo.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let signature = git2::Signature::now("test", "test@example.com").unwrap();
-    repo.commit(Some("HEAD"), &signature, &signature, "policies", &tree, &[]).unwrap();
 }
 
 /// A role holding `policy` as its only (inline) policy, assumed: the
@@ -111,7 +94,10 @@ async fn drctl_holding_only_its_printed_policies_runs_the_pipeline_and_nothing_e
     support::enable_advanced_backup(&clients.backup).await;
     let admin = account.cli_env();
     let dir = tempfile::tempdir().unwrap();
-    commit(dir.path(), &[("desired/spatial-scans.yaml", &SCANS.replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]"))]);
+    support::commit_files(
+        dir.path(),
+        &[("desired/spatial-scans.yaml", &SCANS.replace("regions: [us-east-1, us-west-2]", "regions: [us-east-1]"))],
+    );
     // The bootstrap creates roles: an administrator's job, once per region.
     let (code, text) = drctl(dir.path(), &admin, &["bootstrap"]);
     assert_eq!(code, Some(0), "{text}");

@@ -74,3 +74,22 @@ where
         delay = (delay * 2).min(Duration::from_millis(400));
     }
 }
+
+/// Writes `files` (path, text) into the repository in `dir` (created when
+/// missing) and commits them on top of its HEAD.
+pub fn commit_files(dir: &std::path::Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let repo = git2::Repository::open(dir).or_else(|_| git2::Repository::init(dir)).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let signature = git2::Signature::now("test", "test@example.com").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &signature, &signature, "policies", &tree, &parents).unwrap();
+}
