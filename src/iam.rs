@@ -351,17 +351,27 @@ fn reference_statements(scope: &Scope) -> Vec<Value> {
 }
 
 /// The reads a drill's post-restore gaps make, on the source tables and on
-/// drctl's scratch tables. Application Auto Scaling's Describe calls take
-/// no resource-level permissions, hence `*`.
+/// drctl's scratch tables. The sources' point-in-time recovery is read by
+/// the plan already (`ReadPointInTimeRecovery`), so it is granted here for
+/// the scratch tables alone: no statement is made redundant by another, and
+/// every one is needed. Application Auto Scaling's Describe calls take no
+/// resource-level permissions, hence `*`.
 fn gap_statements(scope: &Scope) -> Vec<Value> {
-    let mut resources = scope.tables.clone();
-    resources.push(scope.scratch_tables());
+    let scratch = scope.scratch_tables();
+    let mut both = scope.tables.clone();
+    both.push(scratch.clone());
     vec![
         json!({
             "Sid": "PostRestoreGaps",
             "Effect": "Allow",
-            "Action": ["dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy"],
-            "Resource": resources
+            "Action": ["dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy"],
+            "Resource": both
+        }),
+        json!({
+            "Sid": "PostRestoreGapsOfScratchBackups",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeContinuousBackups"],
+            "Resource": scratch
         }),
         json!({
             "Sid": "PostRestoreGapsAutoScaling",
