@@ -56,6 +56,9 @@ pub struct Scope {
     pub tables: Vec<String>,
     /// ARNs of the source tables whose drills write a canary item.
     pub canary_tables: Vec<String>,
+    /// Those of `canary_tables` whose canary right is limited to drctl's
+    /// own keys (string partition keys, read from the tables).
+    pub canary_keyed_tables: Vec<String>,
     /// ARNs of the source tables whose data checks compare with
     /// point-in-time exports.
     pub exported_tables: Vec<String>,
@@ -76,7 +79,7 @@ impl Scope {
             return Err(IamError::MixedPartitions { found: partitions.into_iter().collect::<Vec<_>>().join(", ") });
         }
         let partition = partitions.into_iter().next().unwrap_or("aws");
-        let table = |p: &TablePolicy| format!("arn:{partition}:dynamodb:{}:*:table/{}", p.spec.region, p.spec.table);
+        let table = |p: &TablePolicy| table_arn(partition, p);
         let sorted = |items: Vec<String>| items.into_iter().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
         let canary = |p: &&&TablePolicy| p.spec.verify.checks.iter().any(|c| matches!(c, Check::Canary(true)));
         let exported = |p: &&&TablePolicy| {
@@ -91,10 +94,20 @@ impl Scope {
             partition,
             tables: sorted(policies.iter().map(|p| table(p)).collect()),
             canary_tables: sorted(policies.iter().filter(canary).map(|p| table(p)).collect()),
+            canary_keyed_tables: Vec::new(),
             exported_tables: sorted(policies.iter().filter(exported).map(|p| table(p)).collect()),
             topics: sorted(policies.iter().map(|p| topic(p)).collect()),
             state_table: state_table.map(|t| format!("arn:{partition}:dynamodb:*:*:table/{t}")),
         })
+    }
+
+    /// Limits the canary's write right on the tables of `policies` to items
+    /// whose partition key is drctl's (`drctl-canary#…`): for tables whose
+    /// partition key is a string, which only the table itself can tell.
+    pub fn with_canary_keys<'a>(mut self, policies: impl IntoIterator<Item = &'a TablePolicy>) -> Scope {
+        let keyed: BTreeSet<String> = policies.into_iter().map(|p| table_arn(self.partition, p)).collect();
+        self.canary_keyed_tables = self.canary_tables.iter().filter(|t| keyed.contains(*t)).cloned().collect();
+        self
     }
 
     fn stacks(&self) -> String {
@@ -112,6 +125,11 @@ impl Scope {
     fn scratch_tables(&self) -> String {
         format!("arn:{}:dynamodb:*:*:table/{}*", self.partition, crate::drill::scratch::SCRATCH_PREFIX)
     }
+}
+
+/// The ARN of `policy`'s table, any account.
+fn table_arn(partition: &str, policy: &TablePolicy) -> String {
+    format!("arn:{partition}:dynamodb:{}:*:table/{}", policy.spec.region, policy.spec.table)
 }
 
 /// The policy of the pull-request plan identity: reads, and change sets
@@ -307,10 +325,27 @@ fn drill_statements(scope: &Scope) -> Vec<Value> {
     let with_indexes: Vec<String> = scope.tables.iter().flat_map(|t| [t.clone(), format!("{t}/index/*")]).collect();
     let reads = ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"];
     statements.extend(allow_on("DrillSourceReads", &reads, &with_indexes));
-    // The canary is the only write to a source table; its key is drctl's
-    // (`drctl-canary#…`) but number keys cannot be told apart by
-    // dynamodb:LeadingKeys, so the right is limited by table instead.
-    statements.extend(allow_on("DrillCanaryItem", &["dynamodb:PutItem", "dynamodb:DeleteItem"], &scope.canary_tables));
+    // The canary is the only write to a source table. Its partition key is
+    // drctl's (`drctl-canary#…`): where the key is a string (read from the
+    // table, `--read-key-schemas`) dynamodb:LeadingKeys limits the right to
+    // those items; number and binary keys cannot be told apart that way, so
+    // there the right is limited by table.
+    let canary = ["dynamodb:PutItem", "dynamodb:DeleteItem"];
+    let by_table: Vec<String> = scope.canary_tables.iter().filter(|t| !scope.canary_keyed_tables.contains(t)).cloned().collect();
+    statements.extend(allow_on("DrillCanaryItem", &canary, &by_table));
+    if !scope.canary_keyed_tables.is_empty() {
+        statements.push(json!({
+            "Sid": "DrillCanaryItemByKey",
+            "Effect": "Allow",
+            "Action": canary,
+            "Resource": scope.canary_keyed_tables,
+            "Condition": {
+                "ForAllValues:StringLike": {
+                    "dynamodb:LeadingKeys": [format!("{}*", crate::drill::canary::CANARY_KEY_PREFIX)]
+                }
+            }
+        }));
+    }
     statements.extend(reference_statements(scope));
     statements
 }
@@ -385,6 +420,25 @@ fn gap_statements(scope: &Scope) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(name: &str, table: &str) -> TablePolicy {
+        let text = include_str!("../desired/spatial-scans.yaml").replace("spatial-scans", name).replace("SpatialScans", table);
+        crate::policy::load::load("desired/x.yaml", text.as_bytes()).unwrap().policy
+    }
+
+    #[test]
+    fn the_canary_right_is_limited_to_drctls_keys_on_the_tables_read_as_string_keyed() {
+        let (scans, numbers) = (policy("scans", "Scans"), policy("numbers", "Numbers"));
+        let scope = Scope::of([&scans, &numbers], None).unwrap().with_canary_keys([&scans]);
+        let policy = apply_policy(&scope);
+        let statement = |sid: &str| policy["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).cloned().unwrap();
+        let keyed = statement("DrillCanaryItemByKey");
+        assert_eq!(keyed["Resource"], json!(["arn:aws:dynamodb:us-east-1:*:table/Scans"]));
+        assert_eq!(keyed["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], json!(["drctl-canary#*"]));
+        assert_eq!(statement("DrillCanaryItem")["Resource"], json!(["arn:aws:dynamodb:us-east-1:*:table/Numbers"]));
+        let unread = apply_policy(&Scope::of([&scans], None).unwrap());
+        assert!(unread["Statement"].as_array().unwrap().iter().all(|s| s["Sid"] != "DrillCanaryItemByKey"), "without reading, by table");
+    }
 
     #[test]
     fn partitions_follow_the_region() {

@@ -116,7 +116,8 @@ impl Prepared {
     /// The policy `drctl iam-policy` prints for the plan (`dry_run`) or the
     /// apply identity.
     fn printed_policy(&self, dry_run: bool) -> Value {
-        let args: Vec<&str> = if dry_run { vec!["iam-policy", "--dry-run"] } else { [&["iam-policy"][..], &STATE].concat() };
+        let args: Vec<&str> =
+            if dry_run { vec!["iam-policy", "--dry-run"] } else { [&["iam-policy", "--read-key-schemas"][..], &STATE].concat() };
         serde_json::from_str(&printed(self.dir.path(), &self.admin, &args)).unwrap()
     }
 
@@ -161,7 +162,7 @@ async fn drctl_holding_only_its_printed_policies_runs_the_pipeline_and_nothing_e
     assert_eq!(code, Some(0), "{text}");
     let other_plan = serde_json::from_str::<Value>(&text).unwrap()["BackupPlanId"].as_str().unwrap().to_string();
     let admin_policy = "arn:aws:iam::aws:policy/AdministratorAccess";
-    let forbidden: [(&str, Vec<&str>); 6] = [
+    let forbidden: [(&str, Vec<&str>); 7] = [
         ("create a role", vec!["iam", "create-role", "--role-name", "escalate", "--assume-role-policy-document", "{}"]),
         (
             "attach AdministratorAccess to itself",
@@ -170,6 +171,10 @@ async fn drctl_holding_only_its_printed_policies_runs_the_pipeline_and_nothing_e
         (
             "write another team's table",
             vec!["dynamodb", "put-item", "--table-name", "OtherTeamTable", "--item", r#"{"pk":{"S":"x"},"sk":{"S":"y"}}"#],
+        ),
+        (
+            "write an item other than the canary into the table it protects",
+            vec!["dynamodb", "put-item", "--table-name", "SpatialScans", "--item", r#"{"pk":{"S":"HOME#9"},"sk":{"S":"x"}}"#],
         ),
         ("read another team's table", vec!["dynamodb", "scan", "--table-name", "OtherTeamTable"]),
         ("delete the bootstrap stack", vec!["cloudformation", "delete-stack", "--stack-name", "drctl-bootstrap"]),

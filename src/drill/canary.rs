@@ -93,6 +93,33 @@ pub async fn read(dynamodb: &aws_sdk_dynamodb::Client, table: &str, key: &Item) 
     Ok(found.item().cloned())
 }
 
+/// Whether `table`'s partition key is a string. Only then can IAM tell the
+/// canary's items from the table's own (`dynamodb:LeadingKeys` matched
+/// against [`CANARY_KEY_PREFIX`]); `drctl iam-policy --read-key-schemas`
+/// asks, to limit the canary's write right to drctl's keys.
+pub async fn partition_key_is_string(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<bool, DrillError> {
+    let described =
+        dynamodb.describe_table().table_name(table).send().await.map_err(|e| DrillError::aws(format!("DescribeTable {table}"), &e))?;
+    let description =
+        described.table().ok_or_else(|| DrillError::Canary { table: table.into(), why: "DescribeTable answered no table".into() })?;
+    let partition_key = description
+        .key_schema()
+        .iter()
+        .find(|k| k.key_type() == &KeyType::Hash)
+        .map(KeySchemaElement::attribute_name)
+        .ok_or_else(|| DrillError::Canary { table: table.into(), why: "DescribeTable answered no partition key".into() })?;
+    let kind = description
+        .attribute_definitions()
+        .iter()
+        .find(|d| d.attribute_name() == partition_key)
+        .map(AttributeDefinition::attribute_type)
+        .ok_or_else(|| DrillError::Canary {
+            table: table.into(),
+            why: format!("key attribute {partition_key} has no attribute definition"),
+        })?;
+    Ok(kind == &ScalarAttributeType::S)
+}
+
 /// The canary drill `drill_id` left in `table`, if it is there: the item at
 /// the key the drill id gives, equal to what that drill writes. An item at
 /// that key that is anything else is not drctl's: `None`.
