@@ -85,8 +85,25 @@ async fn every_command_ends_with_its_documented_exit_code() {
             && text.contains("guardrail prod-rpo (owner team-platform): RPO 8h"),
         "{text}"
     );
+    // The change to the guardrails file is its own section: whom it catches.
+    assert!(
+        text.contains("**Guardrails file changed** since `")
+            && text.contains("- rules added: prod-rpo")
+            && text.contains("- ❌ newly breaks: spatial-scans (rule prod-rpo)"),
+        "{text}"
+    );
     support::commit_files(dir.path(), &[("desired/_guardrails.yaml", &guardrail("1d"))]);
-    expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 0, "a guardrail the policy meets");
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]);
+    expect((code, text.clone()), 0, "a guardrail the policy meets");
+    assert!(
+        text.contains("guardrails file changed (since ")
+            && text.contains("rules changed: prod-rpo")
+            && text.contains("no longer breaks: spatial-scans (rule prod-rpo)"),
+        "{text}"
+    );
+    let (_, json) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--format", "json", "--guardrails-base", "HEAD~2"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["guardrails_change"]["rules_added"], serde_json::json!(["prod-rpo"]), "against an older base: {json:#}");
     expect(run(&["status", "--detailed-exitcode"]), 0, "status, compliant");
 
     account.inject_fault(Fault::throttle("backup", "StartBackupJob").times(1));

@@ -205,6 +205,18 @@ pub fn read_policies(args: &SourceArgs) -> anyhow::Result<PolicySet> {
     Ok(set.at_most(args.max_policies, &source.to_string())?)
 }
 
+/// The guardrails file at revision `base` of the repository `args` reads
+/// (the commit it resolves to, and the file's bytes or `None` where that
+/// revision has none). `fetch`: fetch `base` first (a branch of a remote);
+/// otherwise it must be in the history already read (a parent).
+pub fn guardrails_at(args: &SourceArgs, base: &str, fetch: bool) -> anyhow::Result<(String, Option<Vec<u8>>)> {
+    let source = if fetch { Source::open_at(&args.repo, base, &args.access())? } else { Source::open(&args.repo, &args.access())? };
+    let set = source.read_at(base, policy::MAX_FILE_BYTES as u64)?;
+    let commit = source.resolve(base)?;
+    let file = set.inputs().into_iter().find(|i| policy::guardrails::is_guardrails_file(&i.file));
+    Ok((commit, file.and_then(|f| f.content.ok())))
+}
+
 /// The policy loader's view of a policy set.
 pub fn inputs(set: &PolicySet) -> Vec<Input> {
     set.inputs()

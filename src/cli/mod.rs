@@ -24,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, TextOrJson, inputs, read_policies};
+pub use args::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, TextOrJson, guardrails_at, inputs, read_policies};
 use args::{parse_duration, parse_wait};
 
 /// The exit codes (`drctl --help` lists them).

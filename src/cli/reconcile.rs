@@ -4,6 +4,8 @@
 
 use std::io::IsTerminal;
 
+use anyhow::Context;
+
 use clap::{Args, ValueEnum};
 
 use super::{AwsArgs, DrillArgs, LeaseArgs, SourceArgs, StateArgs, exit, inputs, read_policies};
@@ -48,6 +50,12 @@ pub struct ReconcileArgs {
     /// pull request's approval); shown in the plan.
     #[arg(long, value_name = "NAME", requires = "deny_weakening")]
     pub allow_weakening_by: Option<String>,
+    /// With --dry-run: show what the change to desired/_guardrails.yaml since
+    /// this revision does (rules added, removed or changed; the policies it
+    /// newly breaks). Default: the first parent of the planned commit (the
+    /// work tree: HEAD); in CI on a pull request, the target branch.
+    #[arg(long, value_name = "REF", requires = "dry_run")]
+    pub guardrails_base: Option<String>,
     /// Policies planned and applied at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -72,7 +80,8 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
             concurrency: args.concurrency,
             preview: true,
         };
-        let plan = runtime.block_on(plan::plan(&aws, &checked, &options));
+        let mut plan = runtime.block_on(plan::plan(&aws, &checked, &options));
+        plan.guardrails_change = guardrails_change(args, set.commit().as_deref(), &checked)?;
         print!("{}", render_plan(&plan, args.format));
         let weakening = format::Summary::of(&plan).weakening;
         let refused = args.deny_weakening && weakening > 0 && !weakening_approved(args, weakening);
@@ -149,4 +158,34 @@ pub fn reconcile_exit_code(report: &reconcile::Report, plan_errors: bool) -> u8 
     } else {
         exit::OK
     }
+}
+
+/// What the guardrails file's change since the base does to this
+/// revision's policies; `None` when it did not change. A default base that
+/// cannot be read (a first commit, a shallow clone) shows no section; one
+/// given with --guardrails-base is an error.
+fn guardrails_change(
+    args: &ReconcileArgs,
+    commit: Option<&str>,
+    checked: &policy::Checked,
+) -> anyhow::Result<Option<policy::guardrails::FileChange>> {
+    let read = match (&args.guardrails_base, commit) {
+        (Some(base), _) => super::guardrails_at(&args.source, base, true).with_context(|| format!("reading --guardrails-base {base}"))?,
+        (None, commit) => {
+            let base = commit.map_or_else(|| "HEAD".to_string(), |c| format!("{c}^"));
+            match super::guardrails_at(&args.source, &base, false) {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::info!(base, error = %format!("{error:#}"), "no base revision to compare the guardrails file with");
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    let (base, bytes) = read;
+    // A base file that does not parse is compared as no file: every rule
+    // this revision has is then shown as added.
+    let before = bytes.and_then(|b| policy::guardrails::load(policy::guardrails::FILE_NAME, &b).ok()).map(|l| l.guardrails);
+    let after = checked.guardrails.as_ref().map(|g| &g.guardrails);
+    Ok(policy::guardrails::compare(&base, before.as_ref(), after, &checked.policies, policy::guardrails::today()))
 }

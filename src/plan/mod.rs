@@ -90,7 +90,14 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         .chain(checked.findings.iter().filter(|f| f.is_error()).filter_map(|f| file_stem(&f.file)))
         .collect();
     let orphans = orphans(&deployed, &desired, &invalid_names, &planned);
-    Plan { commit: options.commit.clone(), orphans, policies: planned, invalid: invalid(checked), guardrails: guardrail_notes(checked) }
+    Plan {
+        commit: options.commit.clone(),
+        orphans,
+        policies: planned,
+        invalid: invalid(checked),
+        guardrails: guardrail_notes(checked),
+        guardrails_change: None,
+    }
 }
 
 async fn list_regions(aws: &Aws, regions: &BTreeSet<String>) -> Deployed {

@@ -20,6 +20,10 @@ pub struct Plan {
     /// invalid) and every breach under an exception, shown before the plan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<GuardrailNote>,
+    /// The guardrails file changed since the base revision: its rules and
+    /// the policies it newly breaks, shown as its own section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails_change: Option<crate::policy::guardrails::FileChange>,
 }
 
 /// One guardrail finding, where it is and whether it blocks the policy.

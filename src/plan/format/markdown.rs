@@ -168,6 +168,17 @@ fn md_guardrails(out: &mut String, plan: &Plan) {
     out.push('\n');
 }
 
+/// The guardrails file's own section: whom its change newly catches.
+fn md_guardrails_change(out: &mut String, plan: &Plan) {
+    let Some(change) = &plan.guardrails_change else { return };
+    let _ = writeln!(out, "**Guardrails file changed** since {}:\n", code(&short(&change.base)));
+    for line in guardrails_change_lines(change) {
+        let mark = if line.starts_with("newly breaks") { "❌ " } else { "" };
+        let _ = writeln!(out, "- {mark}{}", esc(&line));
+    }
+    out.push('\n');
+}
+
 fn md_head(plan: &Plan, summary: &Summary, rows: &[String], hidden: usize, note: Option<&str>) -> String {
     let mut out = String::from("### drctl plan\n\n");
     match &plan.commit {
@@ -198,6 +209,7 @@ fn md_head(plan: &Plan, summary: &Summary, rows: &[String], hidden: usize, note:
         let _ = writeln!(out, "> [!NOTE]\n> {note}\n");
     }
     md_guardrails(&mut out, plan);
+    md_guardrails_change(&mut out, plan);
     if rows.is_empty() && hidden == 0 {
         out += "No policies.\n\n";
         return out;

@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use super::model::{OrphanStack, Plan, PolicyPlan, ResourceChange, StackPlan, StackStatus};
 use crate::markup::plural;
+use crate::policy::guardrails::{Broken, FileChange};
 
 pub use json::json;
 pub use markdown::markdown;
@@ -146,6 +147,34 @@ fn replacement_warning(change: &ResourceChange) -> String {
         Some(super::model::Replacement::Conditional) => format!("{id} may be replaced (depends on values resolved at apply): {what}"),
         _ => format!("{id} is replaced: {what}"),
     }
+}
+
+/// A commit id cut to 12 characters (a branch name stays whole).
+fn short(revision: &str) -> String {
+    if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) { revision[..12].to_string() } else { revision.to_string() }
+}
+
+/// The lines of the guardrails-file section: what the file's change does
+/// to the rules and to the policies of this revision.
+fn guardrails_change_lines(change: &FileChange) -> Vec<String> {
+    let list = |items: &[String]| items.join(", ");
+    let pairs = |items: &[Broken]| items.iter().map(|b| format!("{} (rule {})", b.policy, b.rule)).collect::<Vec<_>>().join(", ");
+    let mut lines = Vec::new();
+    let mut push = |label: &str, text: String| {
+        if !text.is_empty() {
+            lines.push(format!("{label}: {text}"));
+        }
+    };
+    push("rules added", list(&change.rules_added));
+    push("rules removed", list(&change.rules_removed));
+    push("rules changed", list(&change.rules_changed));
+    push("exceptions changed", list(&change.exceptions_changed));
+    push("newly breaks", pairs(&change.newly_broken));
+    push("no longer breaks", pairs(&change.no_longer_broken));
+    if change.newly_broken.is_empty() {
+        lines.push("no policy newly breaks a rule".to_string());
+    }
+    lines
 }
 
 fn orphan_line(orphan: &OrphanStack) -> String {

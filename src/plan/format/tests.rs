@@ -129,6 +129,7 @@ fn sample() -> Plan {
             findings: vec!["desired/broken.yaml:12:16: error: `35 days` is not a duration\n  hint: write 35d".into()],
         }],
         guardrails: vec![],
+        guardrails_change: None,
     }
 }
 
@@ -154,7 +155,7 @@ fn hundred_policies() -> Plan {
             plan
         })
         .collect();
-    Plan { commit: None, policies, orphans: vec![], invalid: vec![], guardrails: vec![] }
+    Plan { commit: None, policies, orphans: vec![], invalid: vec![], guardrails: vec![], guardrails_change: None }
 }
 
 #[test]
@@ -295,6 +296,7 @@ fn markdown_of_a_huge_plan_keeps_the_summary_within_the_limit() {
         orphans: vec![],
         invalid: vec![],
         guardrails: vec![],
+        guardrails_change: None,
     };
     // Every section is cut to nothing, the table stays whole.
     let md = markdown(&many(250));
@@ -320,7 +322,14 @@ fn markdown_keeps_diffs_when_only_details_must_go() {
     let huge: String = (0..6000).map(|i| format!("+ line {i}\n")).collect();
     big.stacks.iter_mut().filter_map(|s| s.template_diff.as_mut()).for_each(|d| d.push_str(&huge));
     let small = policy_plan("small", &old, &new);
-    let md = markdown(&Plan { commit: None, policies: vec![big, small], orphans: vec![], invalid: vec![], guardrails: vec![] });
+    let md = markdown(&Plan {
+        commit: None,
+        policies: vec![big, small],
+        orphans: vec![],
+        invalid: vec![],
+        guardrails: vec![],
+        guardrails_change: None,
+    });
     assert!(md.contains("1 section was shortened"), "{md}");
     assert!(md.contains("_Template diff (60"), "{md}");
     assert_eq!(md.matches("```diff").count(), 1, "the small policy keeps its diff");

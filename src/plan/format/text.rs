@@ -31,6 +31,13 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             let _ = writeln!(out, "  {} {}", p.paint(colour, mark), p.paint("", &format!("{}:{}: {}", note.file, note.line, note.message)));
         }
     }
+    if let Some(change) = &plan.guardrails_change {
+        let _ = writeln!(out, "\n{}", p.paint(BOLD, &format!("guardrails file changed (since {}):", short(&change.base))));
+        for line in guardrails_change_lines(change) {
+            let colour = if line.starts_with("newly breaks") { BOLD_RED } else { "" };
+            let _ = writeln!(out, "  {}", p.paint(colour, &line));
+        }
+    }
     for policy in &plan.policies {
         out.push('\n');
         text_policy(&mut out, p, policy);

@@ -26,6 +26,7 @@ use std::collections::BTreeSet;
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
+use serde::Serialize;
 
 pub use model::{CheckName, Exception, Guardrails, Require, Rule, Select};
 
@@ -169,10 +170,7 @@ pub fn check_policy(guardrails: &Guardrails, loaded: &LoadedPolicy, today: Day) 
     let policy = &loaded.policy;
     let mut found = Vec::new();
     for rule in guardrails.rules.iter().filter(|rule| selects(&rule.select, policy)) {
-        let exception = guardrails
-            .exceptions
-            .iter()
-            .find(|e| e.rule == rule.id && e.policy == policy.metadata.name && parse_day(&e.expires).is_some_and(|last| last >= today));
+        let exception = live_exception(guardrails, rule, policy, today);
         for breach in breaches(&rule.require, policy) {
             let position = if breach.missing { loaded.spans.key(&breach.path) } else { loaded.spans.value(&breach.path) };
             found.push(match exception {
@@ -200,6 +198,109 @@ pub fn check_policy(guardrails: &Guardrails, loaded: &LoadedPolicy, today: Day) 
         }
     }
     found
+}
+
+/// The exception that lets `policy` break `rule` on `today`, if one does.
+fn live_exception<'a>(guardrails: &'a Guardrails, rule: &Rule, policy: &TablePolicy, today: Day) -> Option<&'a Exception> {
+    guardrails
+        .exceptions
+        .iter()
+        .find(|e| e.rule == rule.id && e.policy == policy.metadata.name && parse_day(&e.expires).is_some_and(|last| last >= today))
+}
+
+/// One policy breaking one rule (with no exception that holds).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Broken {
+    pub policy: String,
+    pub rule: String,
+}
+
+/// Every rule of `guardrails` each of `policies` breaks on `today`.
+fn broken(guardrails: Option<&Guardrails>, policies: &[LoadedPolicy], today: Day) -> BTreeSet<Broken> {
+    let Some(guardrails) = guardrails else { return BTreeSet::new() };
+    let mut found = BTreeSet::new();
+    for loaded in policies {
+        let policy = &loaded.policy;
+        for rule in guardrails.rules.iter().filter(|rule| selects(&rule.select, policy)) {
+            if live_exception(guardrails, rule, policy, today).is_none() && !breaches(&rule.require, policy).is_empty() {
+                found.insert(Broken { policy: policy.metadata.name.clone(), rule: rule.id.clone() });
+            }
+        }
+    }
+    found
+}
+
+/// What a change to the guardrails file does, judged on the policies of the
+/// newer revision: the rules it adds, removes or changes, and the policies
+/// it newly breaks (or frees), so that a pull request changing the rules
+/// shows whom they catch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    /// The revision the file is compared with.
+    pub base: String,
+    pub rules_added: Vec<String>,
+    pub rules_removed: Vec<String>,
+    pub rules_changed: Vec<String>,
+    /// Exceptions added, removed or changed, as `rule/policy`.
+    pub exceptions_changed: Vec<String>,
+    pub newly_broken: Vec<Broken>,
+    pub no_longer_broken: Vec<Broken>,
+}
+
+impl FileChange {
+    pub fn is_empty(&self) -> bool {
+        self.rules_added.is_empty()
+            && self.rules_removed.is_empty()
+            && self.rules_changed.is_empty()
+            && self.exceptions_changed.is_empty()
+            && self.newly_broken.is_empty()
+            && self.no_longer_broken.is_empty()
+    }
+}
+
+/// The change from `before` (the file at `base`; `None` where it had none)
+/// to `after` (this revision's), for `policies` (this revision's); `None`
+/// when the file did not change.
+pub fn compare(
+    base: &str,
+    before: Option<&Guardrails>,
+    after: Option<&Guardrails>,
+    policies: &[LoadedPolicy],
+    today: Day,
+) -> Option<FileChange> {
+    if before == after {
+        return None;
+    }
+    let rules = |g: Option<&Guardrails>| -> std::collections::BTreeMap<String, Rule> {
+        g.map(|g| g.rules.iter().map(|r| (r.id.clone(), r.clone())).collect()).unwrap_or_default()
+    };
+    let (old_rules, new_rules) = (rules(before), rules(after));
+    let exceptions = |g: Option<&Guardrails>| -> BTreeSet<String> {
+        g.map(|g| g.exceptions.iter().map(|e| serde_json::to_string(e).unwrap_or_default()).collect()).unwrap_or_default()
+    };
+    let (old_exceptions, new_exceptions) = (exceptions(before), exceptions(after));
+    let named = |g: Option<&Guardrails>, text: &String| {
+        g.and_then(|g| g.exceptions.iter().find(|e| serde_json::to_string(e).ok().as_ref() == Some(text)))
+            .map(|e| format!("{}/{}", e.rule, e.policy))
+    };
+    let exceptions_changed: BTreeSet<String> = old_exceptions
+        .symmetric_difference(&new_exceptions)
+        .filter_map(|text| named(after, text).or_else(|| named(before, text)))
+        .collect();
+    let (was, is) = (broken(before, policies, today), broken(after, policies, today));
+    Some(FileChange {
+        base: base.to_string(),
+        rules_added: new_rules.keys().filter(|id| !old_rules.contains_key(*id)).cloned().collect(),
+        rules_removed: old_rules.keys().filter(|id| !new_rules.contains_key(*id)).cloned().collect(),
+        rules_changed: new_rules
+            .iter()
+            .filter(|(id, rule)| old_rules.get(*id).is_some_and(|old| old != *rule))
+            .map(|(id, _)| id.clone())
+            .collect(),
+        exceptions_changed: exceptions_changed.into_iter().collect(),
+        newly_broken: is.difference(&was).cloned().collect(),
+        no_longer_broken: was.difference(&is).cloned().collect(),
+    })
 }
 
 /// The finding every policy gets when the guardrails file cannot be read.

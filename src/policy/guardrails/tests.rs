@@ -179,3 +179,47 @@ fn without_a_guardrails_file_nothing_changes() {
     let checked = check_on([input("desired/spatial-scans.yaml", SCANS)], TODAY);
     assert!(checked.guardrails.is_none() && guardrail_findings(&checked).is_empty() && checked.valid().count() == 1);
 }
+
+fn parsed(text: &str) -> Guardrails {
+    load("desired/_guardrails.yaml", text.as_bytes()).unwrap().guardrails
+}
+
+#[test]
+fn a_changed_guardrails_file_names_the_rules_it_changes_and_the_policies_it_newly_breaks() {
+    let policies = checked(SCANS, &guardrails(&rule("{ max_rpo: 8h }"), "")).policies;
+    let before = parsed(&guardrails(&rule("{ max_rpo: 8h }"), ""));
+    // The rule tightened (RPO 8h → 1h) and a new rule the example meets.
+    let stricter =
+        rule("{ max_rpo: 1h }") + "  - id: monthly\n    reason: proof\n    owner: platform\n    require: { max_verify_every: 30d }\n";
+    let after = parsed(&guardrails(&stricter, ""));
+    let change = compare("abc123", Some(&before), Some(&after), &policies, TODAY).expect("a change");
+    assert_eq!(change.base, "abc123");
+    assert_eq!(change.rules_added, ["monthly"]);
+    assert_eq!(change.rules_changed, ["prod-dr"]);
+    assert!(change.rules_removed.is_empty());
+    assert_eq!(change.newly_broken, [Broken { policy: "spatial-scans".into(), rule: "prod-dr".into() }]);
+    assert!(change.no_longer_broken.is_empty());
+
+    // Back again: the rule removed frees the policy.
+    let undone = compare("def456", Some(&after), None, &policies, TODAY).expect("a change");
+    assert_eq!(undone.rules_removed, ["monthly", "prod-dr"]);
+    assert_eq!(undone.no_longer_broken, change.newly_broken);
+    assert!(undone.newly_broken.is_empty());
+
+    assert_eq!(compare("same", Some(&before), Some(&before), &policies, TODAY), None, "an unchanged file is no section");
+}
+
+#[test]
+fn an_exception_added_with_the_rule_is_no_new_breach_but_is_named() {
+    let policies = checked(SCANS, &guardrails(&rule("{ max_rpo: 8h }"), "")).policies;
+    let before = parsed(&guardrails(&rule("{ max_rpo: 8h }"), ""));
+    let excepted = "exceptions:\n  - { rule: prod-dr, policy: spatial-scans, reason: r, approved_by: cto, expires: \"2027-01-31\" }\n";
+    let after = parsed(&guardrails(&rule("{ max_rpo: 1h }"), excepted));
+    let change = compare("abc", Some(&before), Some(&after), &policies, TODAY).unwrap();
+    assert!(change.newly_broken.is_empty(), "{change:?}");
+    assert_eq!(change.exceptions_changed, ["prod-dr/spatial-scans"]);
+    // Expired, it covers nothing: the breach is new.
+    let expired = parsed(&guardrails(&rule("{ max_rpo: 1h }"), &excepted.replace("2027-01-31", "2026-12-05")));
+    let change = compare("abc", Some(&before), Some(&expired), &policies, TODAY).unwrap();
+    assert_eq!(change.newly_broken.len(), 1, "{change:?}");
+}
