@@ -68,7 +68,23 @@ async fn every_command_ends_with_its_documented_exit_code() {
         0,
         "a dry run without the flag is not refused",
     );
+    // After the merge: the apply under the same rule leaves the policy
+    // unapplied without the approval, and records the approver with it.
+    let (code, text) = run(&["reconcile", "--deny-weakening"]);
+    expect((code, text.clone()), 1, "a weakening apply under --deny-weakening");
+    assert!(text.contains("NOT APPLIED: weakens protection (retention 35d → 14d)"), "{text}");
+    expect(run(&["reconcile", "--deny-weakening", "--allow-weakening-by", "alice"]), 0, "an approved weakening applied");
+    let (_, status) = run(&["status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["policies"][0]["state"]["applied"]["weakened"],
+        serde_json::json!({ "changes": ["retention 35d → 14d"], "approved_by": "alice" }),
+        "{status:#}"
+    );
+    let (_, status) = run(&["status"]);
+    assert!(status.contains("retention 35d → 14d (approved by alice)"), "{status}");
     support::commit_files(dir.path(), &[("desired/spatial-scans.yaml", &primary_only())]);
+    expect(run(&["reconcile"]), 0, "the retention back to 35d");
 
     // A guardrail the policy breaks: the pull request's plan shows it first
     // and the policy is not planned; a rule it meets lets it through again.

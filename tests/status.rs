@@ -101,7 +101,7 @@ fn proven(policy: &str, hash: &str, commit: &str, regions: Vec<RegionDrill>) -> 
     let passed = drill(hash, commit, true, at, regions);
     PolicyState {
         desired_hash: Some(hash.into()),
-        applied: Some(Applied { content_hash: hash.into(), commit: commit.into(), at: at - 60 }),
+        applied: Some(Applied { content_hash: hash.into(), commit: commit.into(), at: at - 60, weakened: None }),
         last_drill: Some(passed.clone()),
         reconciled: Some(Reconciled { content_hash: hash.into(), commit: commit.into(), at }),
         evidence: vec![Evidence {

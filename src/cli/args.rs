@@ -127,6 +127,7 @@ impl LeaseArgs {
             retry_inconclusive_after: self.retry_inconclusive_after,
             mode,
             clock: crate::state::Clock::SYSTEM,
+            weakening: Default::default(),
         })
     }
 }

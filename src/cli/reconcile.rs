@@ -41,13 +41,16 @@ pub struct ReconcileArgs {
     /// With --dry-run: exit 0 with no changes, 2 with changes pending, 1 on any error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// With --dry-run (CI on pull requests): exit 1 when any change weakens
-    /// protection (a shorter retention, a longer RPO, a copy removed, PITR
-    /// off...), unless --allow-weakening-by names who approved it.
-    #[arg(long, requires = "dry_run")]
+    /// Changes that weaken protection (a shorter retention, a longer RPO, a
+    /// copy removed, PITR off...) need an approval: with --dry-run (CI on
+    /// pull requests) exit 1 when any change weakens protection; applying,
+    /// leave such a policy unapplied (the others go on) and exit 1. Unless
+    /// --allow-weakening-by names who approved it.
+    #[arg(long)]
     pub deny_weakening: bool,
     /// Who approved the weakening changes (the CI passes it in from the
-    /// pull request's approval); shown in the plan.
+    /// pull request's approval); shown in the plan, and recorded with the
+    /// apply in the state (what weakened, who approved it).
     #[arg(long, value_name = "NAME", requires = "deny_weakening")]
     pub allow_weakening_by: Option<String>,
     /// With --dry-run: show what the change to desired/_guardrails.yaml since
@@ -94,7 +97,10 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
         });
     }
     let store = args.state.open(&aws)?;
-    let options = args.lease.reconcile_options(&args.drill, set.commit(), args.concurrency, args.prune, Mode::Reconcile)?;
+    let options = reconcile::Options {
+        weakening: reconcile::WeakeningRule { deny: args.deny_weakening, approved_by: args.allow_weakening_by.clone() },
+        ..args.lease.reconcile_options(&args.drill, set.commit(), args.concurrency, args.prune, Mode::Reconcile)?
+    };
     let text = args.format == PlanFormat::Text;
     let progress = if text { Progress::for_terminal(std::io::stderr().is_terminal()) } else { Progress::Quiet };
     let show = |plan: &plan::Plan| {

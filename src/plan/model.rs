@@ -68,6 +68,18 @@ pub struct PolicyPlan {
 }
 
 impl PolicyPlan {
+    /// Every change of this plan that lowers protection, in words
+    /// ("retention 35d → 7d", "point-in-time recovery turned off").
+    pub fn weakening(&self) -> Vec<String> {
+        let mut found: Vec<String> = self.stacks.iter().flat_map(|s| &s.semantic).filter(|c| c.weakens).map(|c| c.text.clone()).collect();
+        if self.pitr.as_ref().is_some_and(|p| !p.to && p.from == Some(true)) {
+            found.push("point-in-time recovery turned off".to_string());
+        }
+        found
+    }
+}
+
+impl PolicyPlan {
     pub fn has_changes(&self) -> bool {
         self.pitr.is_some() || self.stacks.iter().any(|s| s.status != StackStatus::Unchanged)
     }

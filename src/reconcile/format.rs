@@ -71,6 +71,10 @@ fn status_text(status: &Status) -> String {
             format!("applied; awaiting its first scheduled recovery point to drill (expected by {})", rfc3339(*until))
         }
         Status::ApplyFailed => "apply FAILED".into(),
+        Status::WeakeningRefused { changes } => format!(
+            "NOT APPLIED: weakens protection ({}) and --deny-weakening needs an approval (--allow-weakening-by NAME)",
+            changes.join("; ")
+        ),
         Status::DrillFailed => "drill FAILED: not reconciled".into(),
         Status::DrillInconclusive => {
             "drill INCONCLUSIVE: drctl or AWS could not complete it; nothing known against the recovery, retried soon".into()
@@ -91,7 +95,7 @@ fn summary(report: &Report) -> String {
         count(|s| *s == Status::Proven),
         count(|s| matches!(s, Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
         count(|s| *s == Status::DrillFailed),
-        count(|s| matches!(s, Status::ApplyFailed | Status::Error)),
+        count(|s| matches!(s, Status::ApplyFailed | Status::WeakeningRefused { .. } | Status::Error)),
         count(|s| matches!(s, Status::Held { .. } | Status::Stopped)),
         if inconclusive > 0 { format!(", {inconclusive} drill inconclusive") } else { String::new() },
     )

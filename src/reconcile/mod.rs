@@ -87,6 +87,25 @@ pub struct Options {
     /// The time leases and due drills are judged by ([`Clock::SYSTEM`]
     /// outside tests).
     pub clock: state::Clock,
+    /// Whether a change that weakens protection needs an approval.
+    pub weakening: WeakeningRule,
+}
+
+/// `--deny-weakening` and `--allow-weakening-by` of an apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WeakeningRule {
+    /// Refuse to apply a policy whose change weakens protection, unless
+    /// approved.
+    pub deny: bool,
+    /// Who approved the weakening changes; recorded with the apply.
+    pub approved_by: Option<String>,
+}
+
+impl WeakeningRule {
+    /// Whether `changes` (a policy's weakening changes) may not be applied.
+    pub fn refuses(&self, changes: &[String]) -> bool {
+        self.deny && self.approved_by.is_none() && !changes.is_empty()
+    }
 }
 
 /// What a run may do.

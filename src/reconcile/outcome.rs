@@ -25,6 +25,11 @@ pub enum Status {
         until: u64,
     },
     ApplyFailed,
+    /// Not applied: the change weakens protection and `--deny-weakening`
+    /// asked for an approval nobody gave.
+    WeakeningRefused {
+        changes: Vec<String>,
+    },
     DrillFailed,
     /// No drill failed, but one could not be completed: retried soon.
     DrillInconclusive,
@@ -83,7 +88,10 @@ impl Report {
     pub fn failed(&self) -> bool {
         !self.invalid.is_empty()
             || self.pruned.iter().any(|s| s.outcome.is_failure())
-            || self.policies.iter().any(|p| matches!(p.status, Status::ApplyFailed | Status::Error) || !p.errors.is_empty())
+            || self
+                .policies
+                .iter()
+                .any(|p| matches!(p.status, Status::ApplyFailed | Status::WeakeningRefused { .. } | Status::Error) || !p.errors.is_empty())
             || self.canaries.iter().any(|c| c.outcome == crate::gc::Outcome::Failed)
     }
 }

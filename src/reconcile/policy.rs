@@ -14,7 +14,7 @@ use crate::drill::{self, DrillResult};
 use crate::notify;
 use crate::plan::PolicyPlan;
 use crate::policy::LoadedPolicy;
-use crate::state::{self, Applied, Evidence, InFlight, LeaseError, PolicyState, Reconciled, StateStore, Step, lease};
+use crate::state::{self, Applied, Evidence, InFlight, LeaseError, PolicyState, Reconciled, StateStore, Step, Weakened, lease};
 
 pub(super) struct Context<'a> {
     pub(super) aws: &'a Aws,
@@ -110,6 +110,11 @@ impl Context<'_> {
         if let (None, Mode::Reconcile, Some(planned)) = (&resume, self.options.mode, planned) {
             if self.stop.requested() {
                 outcome.status = Status::Stopped;
+                return Ok(());
+            }
+            let weakening = planned.weakening();
+            if self.options.weakening.refuses(&weakening) {
+                outcome.status = Status::WeakeningRefused { changes: weakening };
                 return Ok(());
             }
             if let Some(report) = self.apply(held, loaded, planned, &commit).await? {
@@ -249,7 +254,12 @@ impl Context<'_> {
                 // from the same render, or by a run killed while CloudFormation
                 // finished its change set.
                 held.update(|s| {
-                    s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: self.options.clock.now() });
+                    s.applied = Some(Applied {
+                        content_hash: hash.clone(),
+                        commit: commit.to_string(),
+                        at: self.options.clock.now(),
+                        weakened: None,
+                    });
                     s.in_flight = None;
                 })
                 .await?;
@@ -261,10 +271,18 @@ impl Context<'_> {
         let options = apply::Options { commit: self.options.commit.clone(), ..self.options.apply.clone() };
         let report = apply::apply_policy(self.aws, planned, loaded, &options, self.progress).await;
         let failed = report.failed();
+        let weakening = planned.weakening();
+        let weakened =
+            (!weakening.is_empty()).then(|| Weakened { changes: weakening, approved_by: self.options.weakening.approved_by.clone() });
         held.update(|s| {
             s.in_flight = None;
             if !failed {
-                s.applied = Some(Applied { content_hash: hash.clone(), commit: commit.to_string(), at: self.options.clock.now() });
+                s.applied = Some(Applied {
+                    content_hash: hash.clone(),
+                    commit: commit.to_string(),
+                    at: self.options.clock.now(),
+                    weakened: weakened.clone(),
+                });
             }
         })
         .await?;

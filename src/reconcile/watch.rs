@@ -181,6 +181,7 @@ mod tests {
                 retry_inconclusive_after: Duration::from_secs(300),
                 mode: super::super::Mode::Reconcile,
                 clock: crate::state::Clock::SYSTEM,
+                weakening: Default::default(),
             },
         }
     }

@@ -83,6 +83,20 @@ pub struct Applied {
     pub commit: String,
     /// Unix seconds.
     pub at: u64,
+    /// What this apply weakened, and who approved it: the evidence of a
+    /// second look (`reconcile --deny-weakening --allow-weakening-by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weakened: Option<Weakened>,
+}
+
+/// The changes of an apply that lowered protection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weakened {
+    pub changes: Vec<String>,
+    /// Who approved them, when the run was told (`--allow-weakening-by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

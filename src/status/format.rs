@@ -187,6 +187,10 @@ fn text_policy(out: &mut String, p: Paint, policy: &PolicyStatus, now: u64) {
     let state = policy.state.as_ref();
     let reconciled = state.and_then(|s| s.reconciled.as_ref()).map_or("never".to_string(), |r| format!("commit {}", short(&r.commit)));
     rows.push(("reconciled", reconciled));
+    if let Some(weakened) = state.and_then(|s| s.applied.as_ref()).and_then(|a| a.weakened.as_ref()) {
+        let by = weakened.approved_by.as_deref().map_or("no approval asked".to_string(), |who| format!("approved by {who}"));
+        rows.push(("weakened", format!("{} ({by})", weakened.changes.join("; "))));
+    }
     if let Some(flight) = state.and_then(|s| in_flight_text(s, now)) {
         rows.push(("in flight", flight));
     }
@@ -369,7 +373,9 @@ fn time(unix: u64) -> Value {
 ///                     "met": bool, "drill_id": string } | null,
 ///     "next_drill_due": { "now": bool, "why": string | null, "at": time | null, "overdue": bool },
 ///     "reconciled_commit": string | null,
-///     "state": null | { "version", "desired_hash", "applied": {..., "at": time} | null,
+///     "state": null | { "version", "desired_hash",
+///                       "applied": {..., "at": time, "weakened"?: { "changes": [string],
+///                                   "approved_by": string | null }} | null,
 ///                       "reconciled": {..., "at": time} | null, "last_drill": {...} | null,
 ///                       "in_flight": {..., "started": time} | null,
 ///                       "lease": { "owner", "expires": time, "expired": bool } | null },
@@ -488,7 +494,13 @@ fn json_state(state: &PolicyState, now: u64) -> Value {
     j!({
         "version": state.version,
         "desired_hash": state.desired_hash,
-        "applied": state.applied.as_ref().map(|a| j!({ "content_hash": a.content_hash, "commit": a.commit, "at": time(a.at) })),
+        "applied": state.applied.as_ref().map(|a| {
+            let mut applied = j!({ "content_hash": a.content_hash, "commit": a.commit, "at": time(a.at) });
+            if let Some(weakened) = &a.weakened {
+                applied["weakened"] = j!({ "changes": weakened.changes, "approved_by": weakened.approved_by });
+            }
+            applied
+        }),
         "reconciled": state.reconciled.as_ref().map(|r| j!({ "content_hash": r.content_hash, "commit": r.commit, "at": time(r.at) })),
         "last_drill": state.last_drill.as_ref().map(drill),
         "in_flight": state.in_flight.as_ref().map(|f| j!({

@@ -56,7 +56,7 @@ fn proven(hash: &str) -> PolicyState {
         policy: "spatial-scans".into(),
         version: 7,
         desired_hash: Some(hash.into()),
-        applied: Some(Applied { content_hash: hash.into(), commit: format!("commit-of-{hash}-0123456789"), at: at - 300 }),
+        applied: Some(Applied { content_hash: hash.into(), commit: format!("commit-of-{hash}-0123456789"), at: at - 300, weakened: None }),
         last_drill: Some(passed.clone()),
         last_inconclusive: None,
         reconciled: Some(Reconciled { content_hash: hash.into(), commit: format!("commit-of-{hash}-0123456789"), at }),
