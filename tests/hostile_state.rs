@@ -48,6 +48,7 @@ fn options() -> reconcile::Options {
         retry_inconclusive_after: Duration::ZERO,
         mode: Mode::Reconcile,
         clock: Clock::SYSTEM,
+        weakening: Default::default(),
     }
 }
 

@@ -82,6 +82,7 @@ fn options(owner: &str) -> reconcile::Options {
         retry_inconclusive_after: Duration::ZERO,
         mode: Mode::Reconcile,
         clock: Clock::SYSTEM,
+        weakening: Default::default(),
     }
 }
 
