@@ -446,6 +446,21 @@ mod tests {
     }
 
     #[test]
+    fn last_weekday_rules_at_their_exact_gaps() {
+        // Expected values from an independent walk of 2024-2051 with
+        // Python's calendar module (the 28-year cycle this code walks).
+        assert_eq!(gaps("cron(0 0 LW * ? *)"), ("28d".into(), "33d".into()));
+        assert_eq!(gaps("cron(0 0 ? * 6L *)"), ("28d".into(), "35d".into()));
+    }
+
+    #[test]
+    fn a_walked_schedule_off_midnight_wraps_to_the_same_minute() {
+        // The cycle's last run (1 January 2051) to the next cycle's first
+        // (1 January 2052) is 365 days whatever the time of day.
+        assert_eq!(gaps("cron(30 1 1 JAN ? *)"), ("365d".into(), "366d".into()));
+    }
+
+    #[test]
     fn yearly_schedule_wraps_across_the_cycle() {
         assert_eq!(Schedule::parse("cron(0 0 1 JAN ? *)").unwrap().max_gap(), Duration::from_days(366));
         // 29 February only: up to 8 years apart (2096 to 2104 skips 2100), at least 4.
