@@ -169,7 +169,8 @@ async fn text_marks_each_policy_and_exits_0_unless_asked_for_a_detailed_exit_cod
         " (1h ago) in us-east-1, us-west-2, commit ".into(),
         "\n  RTO         1m 35s (target 1h, in us-west-2)\n".into(),
         "\n  RPO         11m 40s (target 8h, in us-west-2)\n".into(),
-        " (in 6d 23h)\n".into(),
+        // The renewal at spatial-scans' slot of the week: a date, not now.
+        "\n  next drill  20".into(),
         format!("\n  reconciled  commit {}\n", &commit[..12]),
         "\n  lease       held by ci-runner:7:0badcafe until ".into(),
         "\n- old-scans: not desired (orphan state); last applied commit 111111111111".into(),
@@ -208,7 +209,10 @@ async fn json_is_format_version_1_with_times_both_ways_and_the_evidence_chain() 
     let proven_at = scans["last_proven_restore"]["at"]["unix"].as_u64().unwrap();
     assert!(proven_at + HOUR <= drctl::state::now() + 5, "{proven_at}");
     assert!(scans["last_proven_restore"]["at"]["rfc3339"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(scans["next_drill_due"]["at"]["unix"].as_u64().unwrap(), proven_at + 7 * 24 * HOUR);
+    // Renewed at spatial-scans' slot of the week, before the proof is a week old.
+    let renewal = drctl::reconcile::reproof_at("spatial-scans", proven_at, std::time::Duration::from_secs(7 * 24 * HOUR));
+    assert!(renewal > proven_at && renewal <= proven_at + 7 * 24 * HOUR);
+    assert_eq!(scans["next_drill_due"]["at"]["unix"].as_u64().unwrap(), renewal);
     assert_eq!(scans["rto"]["seconds"], 95.0);
     assert_eq!(scans["rto"]["target_seconds"], 3600);
     assert_eq!(scans["rpo"]["met"], true);

@@ -23,7 +23,7 @@ pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry: Retry,
     }
     let proven = state.reconciled.as_ref().filter(|r| r.content_hash == hash);
     if let Some(proven) = proven {
-        return if now >= proven.at.saturating_add(every.as_secs()) { Due::Now("proof older than verify.every") } else { Due::No };
+        return if now >= reproof_at(&state.policy, proven.at, every) { Due::Now("proof due (its slot in verify.every)") } else { Due::No };
     }
     match state.last_drill.as_ref().filter(|d| d.content_hash == hash && !d.passed) {
         Some(failed) if now < failed.finished.saturating_add(retry_failed_after.as_secs()) => {
@@ -31,6 +31,27 @@ pub fn drill_due(state: &PolicyState, hash: &str, every: Duration, retry: Retry,
         }
         _ => Due::Now("not proven for this content"),
     }
+}
+
+/// When a proof made at `proven_at` is renewed: at the policy's own slot of
+/// the period, the latest time no later than `proven_at + every` whose
+/// offset in the period is the policy's (a stable hash of its name). So a
+/// fleet deployed at once spreads its re-proofs over `verify.every` instead
+/// of drilling every table in the same minute, and a proof is renewed
+/// before it is older than `verify.every`. The first renewal after a new
+/// proof may come early, once, to take the slot; from then on the policy is
+/// drilled every `every`, at its slot.
+pub fn reproof_at(policy: &str, proven_at: u64, every: Duration) -> u64 {
+    let period = every.as_secs().max(1);
+    let deadline = proven_at.saturating_add(period);
+    deadline - (deadline.wrapping_sub(slot(policy, period)) % period)
+}
+
+/// The policy's offset in a period of `period` seconds: FNV-1a of its name,
+/// stable across runs, machines and replicas.
+fn slot(policy: &str, period: u64) -> u64 {
+    let hash = policy.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    hash % period
 }
 
 /// How long drills that did not pass wait before they are tried again.
@@ -76,12 +97,38 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_proof_is_enough_and_an_old_one_is_due() {
+    fn a_fresh_proof_is_enough_until_its_slot_which_comes_before_the_proof_is_old() {
         let mut state = PolicyState::new("p");
         state.reconciled = Some(Reconciled { content_hash: "h".into(), commit: "c".into(), at: 10 * DAY });
         let every = Duration::from_secs(7 * DAY);
-        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 16 * DAY), Due::No);
-        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 17 * DAY), Due::Now("proof older than verify.every"));
+        let due = reproof_at("p", 10 * DAY, every);
+        assert!(due > 10 * DAY && due <= 17 * DAY, "{due}");
+        assert_eq!(drill_due(&state, "h", every, retry(HOUR), due - 1), Due::No);
+        assert_eq!(drill_due(&state, "h", every, retry(HOUR), due), Due::Now("proof due (its slot in verify.every)"));
+        assert_eq!(drill_due(&state, "h", every, retry(HOUR), 17 * DAY), Due::Now("proof due (its slot in verify.every)"));
+    }
+
+    /// A thousand policies proven in the same minute (a fleet's first
+    /// apply) are re-proven spread over the week, not all at once; each at
+    /// a slot of its own that stays put from one proof to the next.
+    #[test]
+    fn a_fleet_proven_at_once_renews_its_proofs_spread_over_the_period() {
+        let every = Duration::from_secs(7 * DAY);
+        let proven = 100 * DAY;
+        let mut per_hour = std::collections::BTreeMap::<u64, usize>::new();
+        for i in 0..1000 {
+            let name = format!("table-{i}");
+            let due = reproof_at(&name, proven, every);
+            assert!(due > proven && due <= proven + every.as_secs(), "{name}: {due}");
+            *per_hour.entry((due - proven) / 3600).or_default() += 1;
+            // Drilled at its slot (taking 40 minutes), the next renewal is
+            // exactly one period later, at the same slot.
+            assert_eq!(reproof_at(&name, due + 2400, every), due + every.as_secs(), "{name}");
+            assert_eq!(reproof_at(&name, proven, every), due, "stable: {name}");
+        }
+        let busiest = per_hour.values().max().copied().unwrap_or(0);
+        assert!(busiest <= 20, "at most 20 of 1000 in any hour of the week (about 6 on average): {busiest}");
+        assert!(per_hour.len() > 120, "spread over most of the 168 hours: {}", per_hour.len());
     }
 
     /// An inconclusive drill waits only its short pause, whatever the proof

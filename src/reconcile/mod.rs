@@ -58,7 +58,7 @@ use crate::plan::{self, Plan, PolicyPlan};
 use crate::policy::{Checked, LoadedPolicy};
 use crate::state::{self, PolicyState, StateStore};
 
-pub use due::{Due, Retry, drill_due};
+pub use due::{Due, Retry, drill_due, reproof_at};
 pub use format::text;
 pub use journal::StateJournal;
 pub use outcome::{PolicyOutcome, Report, Status};
@@ -156,7 +156,11 @@ pub async fn reconcile(
     stop: &Stop,
 ) -> Report {
     let planned: BTreeMap<&str, &PolicyPlan> = plan.policies.iter().map(|p| (p.name.as_str(), p)).collect();
-    let work = checked.valid().filter_map(|loaded| Some((loaded, *planned.get(loaded.policy.metadata.name.as_str())?)));
+    let mut work: Vec<(&LoadedPolicy, &PolicyPlan)> =
+        checked.valid().filter_map(|loaded| Some((loaded, *planned.get(loaded.policy.metadata.name.as_str())?))).collect();
+    // Changed policies first: with more work than slots, what a commit
+    // changed is applied and proven before routine re-proofs.
+    work.sort_by_key(|(_, planned)| !planned.has_changes());
     // One read of every record up front: a policy with nothing to do is
     // recognised without a read (or a lease) of its own.
     let known = match store.list().await {
@@ -169,7 +173,7 @@ pub async fn reconcile(
     let canaries = remove_canaries_of_deleted_policies(aws, checked, known.values(), options.clock).await;
     let context = Context { aws, store, options, progress, stop, known };
     let mut policies: Vec<PolicyOutcome> =
-        futures_util::stream::iter(work.map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
+        futures_util::stream::iter(work.into_iter().map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;

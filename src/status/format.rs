@@ -51,12 +51,21 @@ fn proven_text(proven: Option<&Proven>, now: u64) -> String {
     }
 }
 
-fn next_drill_text(next: &NextDrill, now: u64) -> String {
-    match next {
-        NextDrill::Now(why) => format!("now ({why})"),
-        NextDrill::At(at) if *at <= now => format!("now: overdue since {} ({})", rfc3339(*at), relative(*at, now)),
-        NextDrill::At(at) => format!("{} ({})", rfc3339(*at), relative(*at, now)),
+fn next_drill_text(policy: &PolicyStatus, now: u64) -> String {
+    match (&policy.next_drill, overdue_since(policy)) {
+        (NextDrill::Now(why), _) => format!("now ({why})"),
+        (NextDrill::At(_), Some(due)) => format!("now: overdue since {} ({})", rfc3339(due), relative(due, now)),
+        (NextDrill::At(at), None) if *at <= now => format!("now (its slot came {})", relative(*at, now)),
+        (NextDrill::At(at), None) => format!("{} ({})", rfc3339(*at), relative(*at, now)),
     }
+}
+
+/// When the proof became older than `verify.every`, if it has.
+fn overdue_since(policy: &PolicyStatus) -> Option<u64> {
+    policy.reasons.iter().find_map(|r| match r {
+        Reason::Overdue { due, .. } => Some(*due),
+        _ => None,
+    })
 }
 
 fn copies_text(policy: &PolicyStatus) -> String {
@@ -182,7 +191,7 @@ fn text_policy(out: &mut String, p: Paint, policy: &PolicyStatus, now: u64) {
         ("proven", proven_text(policy.last_proven.as_ref(), now)),
         ("RTO", measured_text(policy.rto.as_ref(), policy.rto_target)),
         ("RPO", measured_text(policy.rpo.as_ref(), policy.rpo_target)),
-        ("next drill", next_drill_text(&policy.next_drill, now)),
+        ("next drill", next_drill_text(policy, now)),
     ];
     let state = policy.state.as_ref();
     let reconciled = state.and_then(|s| s.reconciled.as_ref()).map_or("never".to_string(), |r| format!("commit {}", short(&r.commit)));
@@ -281,10 +290,11 @@ fn md_row(out: &mut String, policy: &PolicyStatus, now: u64) {
         Some(p) if p.regions.is_empty() => esc(&rfc3339(p.at)),
         Some(p) => format!("{} ({})", esc(&rfc3339(p.at)), esc(&p.regions.join(", "))),
     };
-    let next = match &policy.next_drill {
-        NextDrill::Now(_) => "now".to_string(),
-        NextDrill::At(at) if *at <= now => format!("**overdue** since {}", esc(&rfc3339(*at))),
-        NextDrill::At(at) => esc(&rfc3339(*at)),
+    let next = match (&policy.next_drill, overdue_since(policy)) {
+        (NextDrill::Now(_), _) => "now".to_string(),
+        (NextDrill::At(_), Some(due)) => format!("**overdue** since {}", esc(&rfc3339(due))),
+        (NextDrill::At(at), None) if *at <= now => "now".to_string(),
+        (NextDrill::At(at), None) => esc(&rfc3339(*at)),
     };
     let reconciled = policy.state.as_ref().and_then(|s| s.reconciled.as_ref()).map_or("—".to_string(), |r| code(&short(&r.commit)));
     let compliance = if policy.compliant() {
@@ -318,7 +328,7 @@ fn md_details(out: &mut String, policy: &PolicyStatus, now: u64) {
         format!("last proven restore: {}", esc(&proven_text(policy.last_proven.as_ref(), now))),
         format!("RTO: {}", esc(&measured_text(policy.rto.as_ref(), policy.rto_target))),
         format!("RPO: {}", esc(&measured_text(policy.rpo.as_ref(), policy.rpo_target))),
-        format!("next drill due: {}", esc(&next_drill_text(&policy.next_drill, now))),
+        format!("next drill due: {}", esc(&next_drill_text(policy, now))),
         format!("content hash: {}", code(&short(&policy.content_hash))),
     ];
     if let Some(state) = &policy.state {
@@ -419,7 +429,7 @@ fn json_policy(policy: &PolicyStatus, now: u64) -> Value {
     };
     let next = match &policy.next_drill {
         NextDrill::Now(why) => j!({ "now": true, "why": why, "at": null, "overdue": false }),
-        NextDrill::At(at) => j!({ "now": *at <= now, "why": null, "at": time(*at), "overdue": *at <= now }),
+        NextDrill::At(at) => j!({ "now": *at <= now, "why": null, "at": time(*at), "overdue": overdue_since(policy).is_some() }),
     };
     j!({
         "name": policy.name,

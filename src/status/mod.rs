@@ -151,7 +151,9 @@ impl Measured {
 pub enum NextDrill {
     /// Due now: the desired content has no proof.
     Now(&'static str),
-    /// The last proof plus `verify.every` (in the past when overdue).
+    /// When reconcile renews the proof: the policy's slot in the period,
+    /// no later than the last proof plus `verify.every` (in the past when
+    /// the renewal is late).
     At(u64),
 }
 
@@ -380,7 +382,7 @@ fn policy_status(policy: &TablePolicy, hash: &str, state: Option<&PolicyState>, 
         last_proven: state.and_then(last_proven),
         rto,
         rpo,
-        next_drill: next_drill(state, hash, every),
+        next_drill: next_drill(&policy.metadata.name, state, hash, every),
         reasons: Vec::new(),
         name,
     };
@@ -422,11 +424,14 @@ fn last_proven(state: &PolicyState) -> Option<Proven> {
     }
 }
 
-/// The last proof of the desired content plus `verify.every`, as
-/// reconcile decides it; "now" when that content has no proof.
-fn next_drill(state: Option<&PolicyState>, hash: &str, every: u64) -> NextDrill {
+/// When reconcile renews the proof of the desired content (the policy's
+/// slot, as [`crate::reconcile::reproof_at`] decides it); "now" when that
+/// content has no proof.
+fn next_drill(name: &str, state: Option<&PolicyState>, hash: &str, every: u64) -> NextDrill {
     match state.and_then(|s| s.reconciled.as_ref()) {
-        Some(proven) if proven.content_hash == hash => NextDrill::At(proven.at.saturating_add(every)),
+        Some(proven) if proven.content_hash == hash => {
+            NextDrill::At(crate::reconcile::reproof_at(name, proven.at, std::time::Duration::from_secs(every)))
+        }
         Some(_) => NextDrill::Now("changed since the last proof"),
         None => NextDrill::Now("never proven"),
     }
@@ -451,10 +456,13 @@ fn reasons(status: &PolicyStatus, state: Option<&PolicyState>, now: u64) -> Vec<
         }
         _ => {}
     }
-    if let (NextDrill::At(due), Some(reconciled)) = (&status.next_drill, &state.reconciled)
-        && *due <= now
-    {
-        reasons.push(Reason::Overdue { proven_at: reconciled.at, due: *due });
+    // Overdue is the compliance rule (a proof older than verify.every), not
+    // the renewal's slot, which comes earlier.
+    if let Some(reconciled) = state.reconciled.as_ref().filter(|r| r.content_hash == hash) {
+        let due = reconciled.at.saturating_add(status.verify_every.seconds());
+        if due <= now {
+            reasons.push(Reason::Overdue { proven_at: reconciled.at, due });
+        }
     }
     if let Some(drill) = state.last_drill.as_ref().filter(|d| !d.passed) {
         let reason = drill.reasons.first().cloned().unwrap_or_else(|| "no reason recorded".to_string());

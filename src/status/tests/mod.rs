@@ -85,6 +85,12 @@ fn status_of(state: Option<PolicyState>) -> PolicyStatus {
     inventory.policies.remove(0)
 }
 
+/// When reconcile renews spatial-scans' proof made at `proven_at` (its
+/// slot in the 7-day period).
+fn renewal(proven_at: u64) -> u64 {
+    crate::reconcile::reproof_at("spatial-scans", proven_at, std::time::Duration::from_secs(7 * DAY))
+}
+
 fn rules(status: &PolicyStatus) -> Vec<&'static str> {
     status.reasons.iter().map(Reason::rule).collect()
 }
@@ -93,7 +99,8 @@ fn rules(status: &PolicyStatus) -> Vec<&'static str> {
 fn a_policy_applied_and_freshly_proven_within_its_objectives_is_compliant() {
     let status = status_of(Some(proven("h2")));
     assert!(status.compliant(), "{:?}", status.reasons);
-    assert_eq!(status.next_drill, NextDrill::At(NOW - DAY + 7 * DAY));
+    assert_eq!(status.next_drill, NextDrill::At(renewal(NOW - DAY)));
+    assert!(renewal(NOW - DAY) > NOW - DAY && renewal(NOW - DAY) <= NOW + 6 * DAY, "renewed before the proof is a week old");
     let last = status.last_proven.as_ref().unwrap();
     assert_eq!((last.at, last.drill_id.as_deref()), (NOW - DAY, Some("d-1")));
     assert_eq!(last.regions, ["us-east-1", "us-west-2"]);
@@ -150,7 +157,7 @@ fn a_proof_older_than_verify_every_is_overdue() {
     let mut state = proven("h2");
     state.reconciled.as_mut().unwrap().at = NOW - 8 * DAY;
     let status = status_of(Some(state));
-    assert_eq!(status.next_drill, NextDrill::At(NOW - DAY));
+    assert_eq!(status.next_drill, NextDrill::At(renewal(NOW - 8 * DAY)));
     assert_eq!(status.reasons, vec![Reason::Overdue { proven_at: NOW - 8 * DAY, due: NOW - DAY }]);
     // Due exactly now is overdue too; a second earlier is not.
     let mut state = proven("h2");
@@ -326,7 +333,7 @@ fn text_without_colour_marks_each_policy_and_lists_its_reasons() {
         "\n  proven      2026-01-30T00:00:00Z (1d ago) in us-east-1, us-west-2, commit commit-of-h2\n",
         "\n  RTO         5m (target 1h, in us-west-2)\n",
         "\n  RPO         15m (target 8h, in us-west-2)\n",
-        "\n  next drill  2026-02-06T00:00:00Z (in 6d)\n",
+        &format!("\n  next drill  {} (in ", crate::state::rfc3339(renewal(NOW - DAY))),
         "\n  reconciled  commit commit-of-h2\n",
         "\n  in flight   drill of commit c0ffee012345 since 2026-01-30T23:50:00Z (10m ago), drill d-9; canary may be in SpatialScans (us-east-1), until the drill's checks end\n",
         "\n  lease       held by ci-runner:42:abcd0123 until 2026-01-31T00:05:00Z\n",
@@ -362,7 +369,10 @@ fn markdown_starts_with_the_summary_table_and_marks_every_row() {
     let table = md.find("| policy |").unwrap();
     assert!(md.find("<details>").unwrap() > table, "the table comes first");
     for expected in [
-        "\n| `spatial-scans` | `SpatialScans` (us-east-1) | prod | 2026-01-30T00:00:00Z (us-east-1, us-west-2) | 5m (1h) | 15m (8h) | 2026-02-06T00:00:00Z | `commit-of-h2` | ✅ compliant |\n",
+        &format!(
+            "\n| `spatial-scans` | `SpatialScans` (us-east-1) | prod | 2026-01-30T00:00:00Z (us-east-1, us-west-2) | 5m (1h) | 15m (8h) | {} | `commit-of-h2` | ✅ compliant |\n",
+            crate::state::rfc3339(renewal(NOW - DAY))
+        ),
         "\n| `floor-plans` | `FloorPlans` (us-east-1) | prod | never | — (4h) | — (1d) | now | — | ❌ **out of compliance**: no state: drctl has never reconciled this policy |\n",
         "| ❌ **out of compliance**: last drill failed (d-7, 2026-01-30T23:00:00Z): us-west-2: item\\_count: 3 items restored, 301 in the source |\n",
         "\n| — | — | | | | | | | ❌ **invalid**: `desired/broken.yaml` has errors |\n",
@@ -444,7 +454,7 @@ fn json_carries_every_field_with_both_time_forms_and_the_evidence_chain() {
     );
     assert_eq!(scans["last_proven_restore"]["at"]["rfc3339"], "2026-01-30T00:00:00Z");
     assert_eq!(scans["last_proven_restore"]["regions"], serde_json::json!(["us-east-1", "us-west-2"]));
-    assert_eq!(scans["next_drill_due"]["at"], serde_json::json!({ "unix": NOW + 6 * DAY, "rfc3339": "2026-02-06T00:00:00Z" }));
+    assert_eq!(scans["next_drill_due"]["at"]["unix"], renewal(NOW - DAY));
     assert_eq!(scans["reconciled_commit"], "commit-of-h2-0123456789");
     assert_eq!(scans["state"]["applied"]["at"]["unix"], NOW - DAY - 300);
     assert_eq!(scans["state"]["in_flight"]["step"], "drill");
