@@ -454,6 +454,25 @@ mod tests {
     }
 
     #[test]
+    fn nth_weekday_and_nearest_weekday_rules_at_their_exact_gaps() {
+        // Expected values from an independent walk of the 28-year cycle
+        // with Python's calendar module (AWS's rules: `#` the nth weekday of
+        // the month; `W` the nearest weekday, never crossing the month: a
+        // Saturday 1st moves to Monday the 3rd, a Sunday last day to Friday).
+        for (expression, expected) in [
+            ("cron(0 0 ? * 2#3 *)", ("28d", "35d")),
+            ("cron(0 0 ? * 1#2 *)", ("28d", "35d")),
+            ("cron(0 0 ? * 6#5 *)", ("63d", "119d")),
+            ("cron(0 0 15W * ? *)", ("28d", "32d")),
+            ("cron(0 0 1W * ? *)", ("28d", "33d")),
+            ("cron(0 0 30W * ? *)", ("29d", "61d")),
+            ("cron(0 0 31W * ? *)", ("29d", "63d")),
+        ] {
+            assert_eq!(gaps(expression), (expected.0.into(), expected.1.into()), "{expression}");
+        }
+    }
+
+    #[test]
     fn a_walked_schedule_off_midnight_wraps_to_the_same_minute() {
         // The cycle's last run (1 January 2051) to the next cycle's first
         // (1 January 2052) is 365 days whatever the time of day.
