@@ -34,7 +34,19 @@ class DrctlBackupResponse(BackupResponse):
         tail = self.path.split(f"/{after}/", 1)[1]
         return unquote(tail.split("/", 1)[0])
 
-    # -- vaults (real recovery-point counts) ---------------------------------
+    # -- vaults (real recovery-point counts) and plans, within their quotas -
+    def create_backup_vault(self) -> str:  # type: ignore[override]
+        name = unquote(self.path.rstrip("/").split("/")[-1])
+        with bm.LOCK:
+            bm.check_vault_quota(self.backup_backend, name)
+            return super().create_backup_vault()
+
+    def create_backup_plan(self) -> str:  # type: ignore[override]
+        name = (self._body().get("BackupPlan") or {}).get("BackupPlanName")
+        with bm.LOCK:
+            bm.check_plan_quota(self.backup_backend, name)
+            return super().create_backup_plan()
+
     def describe_backup_vault(self) -> str:  # type: ignore[override]
         name = unquote(self.path.rstrip("/").split("/")[-1])
         vault = self.backup_backend.describe_backup_vault(name)

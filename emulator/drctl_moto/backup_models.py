@@ -30,7 +30,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Backup as DynamoBackup
 from moto.moto_api._internal import mock_random
 
-from . import faults, overlap, pitr
+from . import faults, overlap, pitr, quotas
 from .corruption import RESTORE_CORRUPTIONS
 from .lifecycle import TERMINAL, JobLifecycle
 
@@ -46,6 +46,24 @@ def ext(backend: BackupBackend) -> "BackupExtension":
     if state is None:
         state = backend.__dict__.setdefault("_drctl", BackupExtension(backend))
     return state
+
+
+def check_vault_quota(backend: BackupBackend, name: str) -> None:
+    """CreateBackupVault within "Total vaults per Region per account" (a name
+    moto already holds adds nothing: its AlreadyExistsException stays)."""
+    if name not in backend.vaults:
+        quotas.check(backend.account_id, "backup_vaults", len(backend.vaults))
+
+
+def check_plan_quota(backend: BackupBackend, name: str | None) -> None:
+    """CreateBackupPlan within "Backup plans per Region per account". moto
+    keeps deleted plans (with a DeletionDate): they hold no slot. A name moto
+    already holds adds nothing: its AlreadyExistsException stays."""
+    plans = list(backend.plans.values())
+    if any(p.backup_plan.get("BackupPlanName") == name for p in plans):
+        return
+    live = sum(1 for p in plans if p.deletion_date is None)
+    quotas.check(backend.account_id, "backup_plans", live)
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -569,12 +587,14 @@ class BackupExtension:
             raise InvalidParameterValueException(
                 msg="BackupSelection must have SelectionName and IamRoleArn"
             )
-        for other in self.selections.values():
-            if other.plan_id == plan_id and other.selection.get("SelectionName") == selection["SelectionName"]:
+        with LOCK:
+            on_plan = [s for s in self.selections.values() if s.plan_id == plan_id]
+            if any(s.selection.get("SelectionName") == selection["SelectionName"] for s in on_plan):
                 raise _already_exists(selection["SelectionName"])
-        sel = Selection(plan_id, selection, request_id)
-        self.selections[sel.selection_id] = sel
-        return sel
+            quotas.check(self.account_id, "selections_per_plan", len(on_plan), f"backup plan {plan_id}")
+            sel = Selection(plan_id, selection, request_id)
+            self.selections[sel.selection_id] = sel
+            return sel
 
     def get_selection(self, plan_id, selection_id) -> Selection:
         sel = self.selections.get(selection_id)
@@ -686,13 +706,26 @@ class BackupExtension:
             raise InvalidParameterValueException(
                 msg="Metadata must contain targetTableName for a DynamoDB restore"
             )
-        job = RestoreJob(self, rp, target, iam_role_arn, metadata)
-        self.restore_jobs[job.job_id] = job
-        overlap.RESTORES.started(self.account_id)
+        with LOCK:  # the count and the new job's start, as one step
+            running = self.running_restores()
+            quotas.check(self.account_id, "concurrent_restores", running,
+                         f"restore jobs of the account under way: {running}")
+            job = RestoreJob(self, rp, target, iam_role_arn, metadata)
+            self.restore_jobs[job.job_id] = job
+            overlap.RESTORES.started(self.account_id)
         faults.JOB_FAILURES.apply(job, {"target_table": target, "resource_arn": rp.resource_arn})
         self.notify(rp.vault_name, "RESTORE_JOB_STARTED", job, "RUNNING")
         job.state  # noqa: B018
         return job
+
+    def running_restores(self) -> int:
+        """The account's restore jobs running now, in every Region. Jobs end
+        lazily (time mode: when a call reads them), so first let those whose
+        time has come end: an ended job frees its slot."""
+        for state in _peer_extensions(self.account_id):
+            for job in list(state.restore_jobs.values()):
+                job.state  # noqa: B018 - property with side effects
+        return overlap.RESTORES.get(self.account_id)["running"]
 
     def restore_job(self, job_id) -> RestoreJob:
         job = self.restore_jobs.get(job_id) or self.restore_jobs.get(job_id.upper())

@@ -68,12 +68,14 @@ class BackupVaultResource(CloudFormationModel):
         backend = _backend(account_id, region_name)
         if resource_name in backend.vaults:
             raise ResourceFailed(f"Backup vault with the same name already exists: {resource_name}")
-        backend.create_backup_vault(
-            backup_vault_name=resource_name,
-            backup_vault_tags=tag_dict(p.get("BackupVaultTags")),
-            encryption_key_arn=p.get("EncryptionKeyArn"),
-            creator_request_id=None,
-        )
+        with bm.LOCK:  # the vault quota fails the resource; the stack rolls back
+            bm.check_vault_quota(backend, resource_name)
+            backend.create_backup_vault(
+                backup_vault_name=resource_name,
+                backup_vault_tags=tag_dict(p.get("BackupVaultTags")),
+                encryption_key_arn=p.get("EncryptionKeyArn"),
+                creator_request_id=None,
+            )
         resource = cls(resource_name, account_id, region_name)
         resource._apply(p, {})
         resource._props = p
@@ -243,8 +245,10 @@ class BackupPlanResource(CloudFormationModel):
                       kwargs.get("LogicalId"))
         backend = _backend(account_id, region_name)
         try:
-            plan = backend.create_backup_plan(document, tag_dict(p.get("BackupPlanTags")), None)
-        except Exception as err:  # e.g. AlreadyExists
+            with bm.LOCK:
+                bm.check_plan_quota(backend, document.get("BackupPlanName"))
+                plan = backend.create_backup_plan(document, tag_dict(p.get("BackupPlanTags")), None)
+        except Exception as err:  # e.g. AlreadyExists, LimitExceeded
             raise ResourceFailed(str(getattr(err, "message", err))) from err
         return _remember_props(cls(plan.backup_plan_id, account_id, region_name), cloudformation_json)
 

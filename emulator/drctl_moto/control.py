@@ -14,7 +14,7 @@ from moto.core.request import Request
 from moto.core.responses import BaseResponse
 from moto.core.routing import get_service_router
 
-from . import exports, faults, iam_enforce, lifecycle, overlap, pitr
+from . import exports, faults, iam_enforce, lifecycle, overlap, pitr, quotas
 from .corruption import RESTORE_CORRUPTIONS
 
 CONTROL_PREFIX = "/_drctl"
@@ -235,6 +235,14 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             if method == "DELETE":
                 overlap.RESTORES.reset(account)
                 return _json_response(start_response, 200, {"reset": True})
+        if path == "/quotas":
+            if method == "POST":
+                return _json_response(start_response, 200, quotas.QUOTAS.set(account, body))
+            if method == "GET":
+                return _json_response(start_response, 200, quotas.QUOTAS.get(account))
+            if method == "DELETE":
+                quotas.QUOTAS.reset(account)
+                return _json_response(start_response, 200, {"reset": True})
         if path == "/restores/corrupt":
             if method == "POST":
                 return _json_response(start_response, 200, {"rule": RESTORE_CORRUPTIONS.add(body)})
@@ -281,6 +289,7 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             exports.reset(account)
             RESTORE_CORRUPTIONS.clear(account)
             overlap.RESTORES.reset(account)
+            quotas.QUOTAS.reset(account)
             return _json_response(start_response, 200, {"reset": True, "account": account})
     except ValueError as err:
         return _json_response(start_response, 400, {"error": str(err)})

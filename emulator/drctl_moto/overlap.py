@@ -3,10 +3,12 @@ emulator: a restore job counts from its StartRestoreJob until the emulator
 first reports it ended (COMPLETED, FAILED or ABORTED) to anyone. The peak
 is kept per account until reset.
 
-AWS Backup runs a bounded number of DynamoDB restore jobs per account at
-once (the AWS Backup quotas page: concurrent restore jobs per account), so
-drctl bounds its own restores; a test proves the bound by this exact count
-rather than by sampling ListRestoreJobs, which can miss a short overlap.
+DynamoDB runs "up to 50 concurrent restores (any type of restore) in a
+given account" (DynamoDB API Reference, RestoreTableFromBackup; the AWS
+Backup quotas page lists no such quota), so drctl bounds its own restores;
+a test proves the bound by this exact count rather than by sampling
+ListRestoreJobs, which can miss a short overlap. quotas.py refuses a
+StartRestoreJob past the account's ``concurrent_restores`` by this count.
 
 ``GET /_drctl/restores/overlap?account=A`` answers ``{"running": n,
 "peak": m}``; ``DELETE`` resets the account's peak to what runs now.

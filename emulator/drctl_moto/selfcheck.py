@@ -24,6 +24,7 @@ REQUIRED = [
     ("moto.backup.exceptions", "InvalidRequestException"),
     ("moto.backup.exceptions", "ResourceNotFoundException"),
     ("moto.backup.exceptions", "AlreadyExistsException"),
+    ("moto.backup.exceptions", "BackupClientError"),
     ("moto.cloudformation.parsing", "get_model_list"),
     ("moto.cloudformation.parsing", "get_model_map"),
     ("moto.cloudformation.parsing", "get_name_type_map"),
