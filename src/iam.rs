@@ -251,7 +251,8 @@ fn apply_statements(scope: &Scope) -> Vec<Value> {
     ];
     statements.extend(allow_on("PointInTimeRecovery", &["dynamodb:UpdateContinuousBackups"], &scope.tables));
     statements.extend(allow_on("Announcements", &["sns:Publish", "sns:GetTopicAttributes"], &scope.topics));
-    let state: Vec<String> = scope.state_table.iter().cloned().collect();
+    // The state table and the drill history's table beside it.
+    let state: Vec<String> = scope.state_table.iter().flat_map(|t| [t.clone(), crate::state::dynamodb::history_table(t)]).collect();
     statements.extend(allow_on("StateTable", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DescribeTable"], &state));
     statements
 }

@@ -8,33 +8,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::AttributeValue;
 use drctl::state::lease::{self, LeaseError};
 use drctl::state::{Clock, DynamoStore, FileStore, Lease, PolicyState, StateError, StateStore};
 use support::{Fault, TestAccount};
 
 const TABLE: &str = "drctl-state";
 
-/// The state table as the bootstrap template declares it: `pk` (S) hash key,
-/// on demand.
-async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
-    dynamodb
-        .create_table()
-        .table_name(name)
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("CreateTable {name}: {}", aws_smithy_types::error::display::DisplayErrorContext(err)));
-    support::wait_table_active(dynamodb, name).await;
-}
-
 /// A fresh account with the state table, and a store on it.
 async fn dynamo_store() -> (TestAccount, DynamoStore) {
     let account = support::account().await;
     let dynamodb = account.clients().dynamodb;
-    create_state_table(&dynamodb, TABLE).await;
+    support::create_state_table(&dynamodb, TABLE).await;
     (account, DynamoStore::new(dynamodb, TABLE))
 }
 
@@ -167,7 +152,7 @@ async fn a_service_failure_is_a_table_error_not_a_conflict() {
 #[tokio::test]
 async fn open_parses_the_state_location() {
     let account = support::account().await;
-    create_state_table(&account.clients().dynamodb, TABLE).await;
+    support::create_state_table(&account.clients().dynamodb, TABLE).await;
     let store = drctl::state::open("dynamodb://drctl-state", || account.clients().dynamodb).unwrap();
     store.put(&PolicyState::new("p")).await.unwrap();
     assert_eq!(store.list().await.unwrap().len(), 1);
@@ -302,4 +287,57 @@ async fn a_run_that_lost_its_lease_is_refused_on_the_file() {
 async fn a_run_that_lost_its_lease_is_refused_on_the_table() {
     let (_account, store) = dynamo_store().await;
     a_run_that_lost_its_lease_is_refused(Arc::new(store)).await;
+}
+
+fn evidence(at: u64, drill: &str) -> drctl::state::Evidence {
+    drctl::state::Evidence {
+        commit: "c0ffee".into(),
+        content_hash: "h".into(),
+        at,
+        change_sets: Vec::new(),
+        drill: None,
+        sns_message_id: Some(format!("message-{drill}")),
+    }
+}
+
+/// The drill history keeps every entry for a year, oldest first, filtered
+/// by the audit period's start; entries older than a year are gone.
+async fn history_keeps_a_year_in_order(store: Arc<dyn StateStore>) {
+    let now = drctl::state::now();
+    let year = drctl::state::HISTORY_KEPT.as_secs();
+    for (policy, at, drill) in
+        [("scans", now - 100, "d3"), ("plans", now - 3_000, "d2"), ("scans", now - 5_000, "d1"), ("scans", now - year - 10, "d0")]
+    {
+        store.append_history(policy, &evidence(at, drill)).await.unwrap();
+    }
+    let all = store.history(0).await.unwrap();
+    let seen: Vec<(&str, Option<&str>)> = all.iter().map(|h| (h.policy.as_str(), h.evidence.sns_message_id.as_deref())).collect();
+    assert_eq!(seen, [("scans", Some("message-d1")), ("plans", Some("message-d2")), ("scans", Some("message-d3"))]);
+    let since = store.history(now - 4_000).await.unwrap();
+    assert_eq!(since.len(), 2, "{since:#?}");
+}
+
+#[tokio::test]
+async fn history_keeps_a_year_in_order_on_the_file() {
+    let (_dir, store) = file_store();
+    history_keeps_a_year_in_order(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn history_keeps_a_year_in_order_on_the_table() {
+    let (_account, store) = dynamo_store().await;
+    history_keeps_a_year_in_order(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn a_damaged_history_line_is_an_error_naming_the_line() {
+    let (dir, store) = file_store();
+    store.append_history("scans", &evidence(drctl::state::now(), "d1")).await.unwrap();
+    let history = drctl::state::file::history_path(store.path());
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    text.push_str("{\"not\": \"an entry\"}\n");
+    std::fs::write(&history, text).unwrap();
+    let err = store.history(0).await.expect_err("a damaged line is refused");
+    assert!(err.to_string().contains("line 2 is not a history entry"), "{err}");
+    drop(dir);
 }

@@ -135,6 +135,12 @@ mod tests {
             }
             self.inner.put(state).await
         }
+        async fn append_history(&self, policy: &str, entry: &crate::state::Evidence) -> Result<(), StateError> {
+            self.inner.append_history(policy, entry).await
+        }
+        async fn history(&self, since: u64) -> Result<Vec<crate::state::History>, StateError> {
+            self.inner.history(since).await
+        }
         fn describe(&self) -> String {
             "unwritable".into()
         }

@@ -332,6 +332,12 @@ impl Context<'_> {
                     }
                 })
                 .await?;
+                // The history gets the whole chain, the message id included.
+                if let Some(entry) = held.snapshot().await.evidence.last()
+                    && let Err(error) = self.store.append_history(&loaded.policy.metadata.name, entry).await
+                {
+                    outcome.errors.push(format!("drill history not appended: {error}"));
+                }
                 outcome.sns_message_id = Some(message_id);
             }
             Err(error) => outcome.errors.push(format!("announcement not sent (kept for the next run): {error}")),

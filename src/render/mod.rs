@@ -320,7 +320,11 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
     }
     if let Some(table) = &bootstrap.state_table {
         let fragment = template::parse("bootstrap-state-table.yaml", BOOTSTRAP_STATE_TABLE_TEMPLATE)?;
-        let values = Values::from([("state_table", value(table)), ("tag_list", managed_tag_list())]);
+        let values = Values::from([
+            ("state_table", value(table)),
+            ("history_table", value(crate::state::dynamodb::history_table(table))),
+            ("tag_list", managed_tag_list()),
+        ]);
         resources
             .extend(fragment_resources("bootstrap-state-table.yaml", template::fill("bootstrap-state-table.yaml", &fragment, &values)?)?);
         outputs.insert(Value::String("StateTableName".into()), value(json!({ "Value": { "Ref": "StateTable" } })).unwrap_or(Value::Null));

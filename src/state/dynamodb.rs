@@ -28,10 +28,19 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{PolicyState, StateError, StateStore};
+use super::{Evidence, History, PolicyState, StateError, StateStore};
 
 /// Items of policy records have a `pk` that starts with this.
 pub const KEY_PREFIX: &str = "policy#";
+
+/// The drill history's table beside the state table `table`
+/// (`drctl bootstrap --state-table` creates both): one item per entry,
+/// `pk` = `history#<policy>#<at>#<drill id>`, the entry as JSON in `entry`,
+/// and `expires_at` (Unix seconds) for DynamoDB's TTL. A table of its own,
+/// so that listing the state never reads the history.
+pub fn history_table(table: &str) -> String {
+    format!("{table}-history")
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -183,6 +192,50 @@ impl StateStore for DynamoStore {
             }
             Err(err) => Err(self.table_error("PutItem", &err)),
         }
+    }
+
+    async fn append_history(&self, policy: &str, entry: &Evidence) -> Result<(), StateError> {
+        let table = history_table(&self.table);
+        let drill = entry.drill.as_ref().map_or("none", |d| d.drill_id.as_str());
+        let json = serde_json::to_string(&History { policy: policy.to_string(), evidence: entry.clone() })
+            .map_err(|err| StateError::Table { table: table.clone(), why: format!("entry not serialisable: {err}") })?;
+        let expires = entry.at.saturating_add(super::HISTORY_KEPT.as_secs());
+        self.client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(format!("history#{policy}#{:020}#{drill}", entry.at)))
+            .item("entry", AttributeValue::S(json))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(|err| StateError::Table { table: table.clone(), why: format!("PutItem: {}", crate::aws::describe(&err)) })?;
+        Ok(())
+    }
+
+    async fn history(&self, since: u64) -> Result<Vec<History>, StateError> {
+        let table = history_table(&self.table);
+        let items: Vec<Item> = self
+            .client
+            .scan()
+            .table_name(&table)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|err| StateError::Table { table: table.clone(), why: format!("Scan: {}", crate::aws::describe(&err)) })?;
+        let entries = items
+            .iter()
+            .map(|item| {
+                let text = match item.get("entry") {
+                    Some(AttributeValue::S(text)) => text,
+                    _ => return Err(StateError::Table { table: table.clone(), why: "an item without its `entry`".into() }),
+                };
+                serde_json::from_str(text)
+                    .map_err(|err| StateError::Table { table: table.clone(), why: format!("an entry that is not one: {err}") })
+            })
+            .collect::<Result<Vec<History>, _>>()?;
+        Ok(super::in_window(entries, since, super::now()))
     }
 
     fn describe(&self) -> String {

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::{PolicyState, StateError, StateStore};
+use super::{Evidence, History, PolicyState, StateError, StateStore};
 
 /// The only document format this drctl reads and writes.
 const FORMAT_VERSION: u64 = 1;
@@ -111,9 +111,79 @@ impl StateStore for FileStore {
         Ok(written)
     }
 
+    async fn append_history(&self, policy: &str, entry: &Evidence) -> Result<(), StateError> {
+        let line = History { policy: policy.to_string(), evidence: entry.clone() };
+        self.blocking(move |path| append_history_line(path, &line)).await
+    }
+
+    async fn history(&self, since: u64) -> Result<Vec<History>, StateError> {
+        let entries = self.blocking(read_history).await?;
+        Ok(super::in_window(entries, since, super::now()))
+    }
+
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// `state.json` → `state.json.history.jsonl`: the drill history, one JSON
+/// entry per line, only ever appended to (private, like the state).
+pub fn history_path(path: &Path) -> PathBuf {
+    sidecar(path, ".history.jsonl")
+}
+
+/// The largest history file drctl reads (years of weekly drills of
+/// hundreds of policies); beyond it, use a state table.
+pub const MAX_HISTORY_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Appends one line under the state's lock, so that two runs' lines never
+/// interleave.
+fn append_history_line(path: &Path, entry: &History) -> Result<(), StateError> {
+    let history = history_path(path);
+    let mut line = serde_json::to_vec(entry).map_err(|err| file_error(&history, format!("entry not serialisable: {err}")))?;
+    line.push(b'\n');
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(directory_of(path))
+        .map_err(|err| file_error(path, format!("cannot create its directory: {err}")))?;
+    let _lock = lock(path)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&history)
+        .map_err(|err| file_error(&history, format!("cannot be opened to append: {err}")))?;
+    file.write_all(&line).and_then(|()| file.sync_data()).map_err(|err| file_error(&history, format!("cannot be appended to: {err}")))
+}
+
+/// Every entry of the history file (none when there is no file). A line
+/// that is not an entry is an error naming its line: history is evidence,
+/// and a damaged file is not silently shortened.
+fn read_history(path: &Path) -> Result<Vec<History>, StateError> {
+    let history = history_path(path);
+    let file = match File::open(&history) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(file_error(&history, format!("cannot be read: {err}"))),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_HISTORY_BYTES + 1).read_to_end(&mut bytes).map_err(|err| file_error(&history, format!("cannot be read: {err}")))?;
+    if bytes.len() as u64 > MAX_HISTORY_BYTES {
+        return Err(file_error(
+            &history,
+            format!("is over {MAX_HISTORY_BYTES} bytes; move the state to a table (--state dynamodb://TABLE)"),
+        ));
+    }
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(index, line)| {
+            serde_json::from_slice(line)
+                .map_err(|err| file_error(&history, format!("line {} is not a history entry ({err}); fix or remove the line", index + 1)))
+        })
+        .collect()
 }
 
 /// The compare-and-swap, under the sidecar lock.

@@ -280,8 +280,38 @@ pub trait StateStore: Send + Sync {
     /// the record as written.
     async fn put(&self, state: &PolicyState) -> Result<PolicyState, StateError>;
 
+    /// Appends `entry` to `policy`'s drill history: the evidence of every
+    /// drill, kept [`HISTORY_KEPT`] for trends and audits (the record keeps
+    /// only the newest [`EVIDENCE_KEPT`]).
+    async fn append_history(&self, policy: &str, entry: &Evidence) -> Result<(), StateError>;
+
+    /// Every history entry of every policy at or after `since` (Unix
+    /// seconds), oldest first.
+    async fn history(&self, since: u64) -> Result<Vec<History>, StateError>;
+
     /// Where this store is, for messages.
     fn describe(&self) -> String;
+}
+
+/// How long the drill history keeps an entry: a year and a day, so that a
+/// yearly audit period is whole.
+pub const HISTORY_KEPT: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
+/// One entry of the drill history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    pub policy: String,
+    pub evidence: Evidence,
+}
+
+/// Sorts `entries` oldest first (then by policy) and drops those before
+/// `since` or older than [`HISTORY_KEPT`] at `now`.
+fn in_window(mut entries: Vec<History>, since: u64, now: u64) -> Vec<History> {
+    let oldest = since.max(now.saturating_sub(HISTORY_KEPT.as_secs()));
+    entries.retain(|h| h.evidence.at >= oldest);
+    entries.sort_by(|a, b| (a.evidence.at, &a.policy).cmp(&(b.evidence.at, &b.policy)));
+    entries
 }
 
 /// The time leases, due drills and records are judged by: the system's

@@ -37,6 +37,10 @@ async fn a_full_reconcile_applies_proves_both_regions_records_and_announces() {
     let drill = evidence.drill.as_ref().unwrap();
     assert!(drill.regions.iter().all(|r| r.restore_job_id.is_some() && r.recovery_point_arn.is_some()), "{drill:#?}");
     assert_eq!(evidence.sns_message_id, outcome.sns_message_id);
+    // The drill history has the same whole chain, the message id included.
+    let history = store.history(0).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!((history[0].policy.as_str(), &history[0].evidence), ("spatial-scans", evidence));
 
     let messages = announcements(&account, &queue).await;
     assert_eq!(messages.len(), 1, "{messages:#?}");

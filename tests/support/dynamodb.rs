@@ -71,8 +71,15 @@ pub async fn enable_advanced_backup(backup: &aws_sdk_backup::Client) {
     backup.update_region_settings().resource_type_management_preference("DynamoDB", true).send().await.unwrap();
 }
 
-/// A table shaped like the state table `drctl bootstrap` creates.
+/// The state table and the drill history's table beside it, shaped as
+/// `drctl bootstrap --state-table` creates them (`pk` (S) hash key, on
+/// demand).
 pub async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
+    create_pk_table(dynamodb, name).await;
+    create_pk_table(dynamodb, &drctl::state::dynamodb::history_table(name)).await;
+}
+
+async fn create_pk_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     dynamodb
         .create_table()
