@@ -18,6 +18,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod render;
+pub mod report;
 pub mod source;
 pub mod state;
 pub mod status;

@@ -135,6 +135,25 @@ async fn every_command_ends_with_its_documented_exit_code() {
 
     expect(run(&["gc"]), 0, "gc");
 
+    // The report of the period: every drill above in the history, each with
+    // its evidence chain; the HTML page charts them.
+    let (code, json) = run(&["report", "--format", "json"]);
+    expect((code, json.clone()), 0, "report");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let drills = report["policies"][0]["drills"].as_array().unwrap();
+    let verdicts: Vec<&str> = drills.iter().map(|d| d["verdict"].as_str().unwrap()).collect();
+    assert!(verdicts.contains(&"passed") && verdicts.contains(&"failed") && verdicts.contains(&"inconclusive"), "{verdicts:?}");
+    assert!(
+        drills
+            .iter()
+            .all(|d| d["sns_message_id"].is_string() && d["regions"][0]["restore_job_id"].is_string() || d["verdict"] == "inconclusive"),
+        "{json}"
+    );
+    expect(run(&["report", "--out", "report.html"]), 0, "report as a page");
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("spatial-scans"), "{page}");
+    expect(run(&["report", "--since", "yesterday"]), 1, "report, a period that is no date");
+
     support::commit_files(dir.path(), &[("desired/broken.yaml", "apiVersion: drctl/v1\nkind: TablePolicy\n")]);
     expect(drctl(&account, dir.path(), &["validate"]), 1, "validate, a broken file");
     expect(run(&["reconcile"]), 1, "reconcile with an invalid policy");

@@ -11,6 +11,7 @@ mod gc;
 mod iam_policy;
 mod reconcile;
 mod render;
+mod report;
 mod schema;
 mod status;
 mod validate;
@@ -91,6 +92,8 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// Per policy: last proven restore, RTO/RPO measured against the targets, next drill due, compliance.
     Status(status::StatusArgs),
+    /// The DR report of an audit period: compliance, RTO/RPO over time against the targets, every drill's evidence (HTML or JSON).
+    Report(report::ReportArgs),
     /// Remove leftover scratch tables and preview change sets that drctl owns (and nothing else).
     Gc(gc::GcArgs),
     /// Print the least-privilege IAM policy drctl needs.
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Gc(args) => gc::run(&args),
         Command::IamPolicy(args) => iam_policy::run(&args),
         Command::Watch(args) => watch::run(&args),

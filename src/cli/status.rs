@@ -34,24 +34,8 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
-    let set = read_policies(&args.source)?;
-    let commit = set.commit();
-    let checked = policy::check(inputs(&set));
     let runtime = super::runtime()?;
-    let store = if uses_aws(&args.state) {
-        let aws = runtime.block_on(args.aws.connect());
-        args.state.open(&aws)?
-    } else {
-        // A state file needs no AWS configuration: none is loaded.
-        args.state.open(&crate::aws::Aws::from_config(aws_config::SdkConfig::builder().build()))?
-    };
-    let states = runtime.block_on(store.list())?;
-    let desired: Vec<(&policy::TablePolicy, String)> = checked.valid().map(|p| (&p.policy, policy::content_hash(&p.policy))).collect();
-    let pairs: Vec<(&policy::TablePolicy, &str)> = desired.iter().map(|(p, h)| (*p, h.as_str())).collect();
-    let inventory = status::inventory(&pairs, &states, crate::state::now())
-        .with_commit(commit)
-        .with_invalid(invalid_files(&checked))
-        .with_guardrails(guardrail_breaches(&checked), exceptions(&checked));
+    let (inventory, _) = inventory_of(&runtime, &args.source, &args.aws, &args.state)?;
     match args.format {
         StatusFormat::Text => {
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -61,6 +45,33 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<u8> {
         StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&status::json(&inventory))?),
     }
     Ok(if args.detailed_exitcode && inventory.out_of_compliance() { exit::OUT_OF_COMPLIANCE } else { exit::OK })
+}
+
+/// The inventory of the policies `source` reads against the state store
+/// (what `status` prints and `report` builds on), and the store.
+pub(super) fn inventory_of(
+    runtime: &tokio::runtime::Runtime,
+    source: &SourceArgs,
+    aws: &AwsArgs,
+    state: &StateArgs,
+) -> anyhow::Result<(status::Inventory, std::sync::Arc<dyn crate::state::StateStore>)> {
+    let set = read_policies(source)?;
+    let checked = policy::check(inputs(&set));
+    let store = if uses_aws(state) {
+        let aws = runtime.block_on(aws.connect());
+        state.open(&aws)?
+    } else {
+        // A state file needs no AWS configuration: none is loaded.
+        state.open(&crate::aws::Aws::from_config(aws_config::SdkConfig::builder().build()))?
+    };
+    let states = runtime.block_on(store.list())?;
+    let desired: Vec<(&policy::TablePolicy, String)> = checked.valid().map(|p| (&p.policy, policy::content_hash(&p.policy))).collect();
+    let pairs: Vec<(&policy::TablePolicy, &str)> = desired.iter().map(|(p, h)| (*p, h.as_str())).collect();
+    let inventory = status::inventory(&pairs, &states, crate::state::now())
+        .with_commit(set.commit())
+        .with_invalid(invalid_files(&checked))
+        .with_guardrails(guardrail_breaches(&checked), exceptions(&checked));
+    Ok((inventory, store))
 }
 
 /// Only a DynamoDB state table needs the AWS configuration.

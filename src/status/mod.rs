@@ -484,7 +484,7 @@ pub(crate) fn short(id: &str) -> String {
 
 /// `42.5s`, `5m 3s`, `2h 5m`, `3d 4h`: a span a person reads at a glance,
 /// rounded to its second unit (so "6d 22h 59m 58s" reads `6d 23h`).
-pub(crate) fn human_seconds(seconds: f64) -> String {
+pub fn human_seconds(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {
         return format!("{seconds}s");
     }
