@@ -12,6 +12,7 @@ pub mod failpoint;
 pub mod gc;
 pub mod iam;
 pub mod markup;
+pub mod metrics;
 pub mod nonce;
 pub mod notify;
 pub mod plan;

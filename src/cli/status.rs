@@ -65,9 +65,7 @@ pub(super) fn inventory_of(
         state.open(&crate::aws::Aws::from_config(aws_config::SdkConfig::builder().build()))?
     };
     let states = runtime.block_on(store.list())?;
-    let desired: Vec<(&policy::TablePolicy, String)> = checked.valid().map(|p| (&p.policy, policy::content_hash(&p.policy))).collect();
-    let pairs: Vec<(&policy::TablePolicy, &str)> = desired.iter().map(|(p, h)| (*p, h.as_str())).collect();
-    let inventory = status::inventory(&pairs, &states, crate::state::now())
+    let inventory = status::inventory_of(&checked, &states, crate::state::now())
         .with_commit(set.commit())
         .with_invalid(invalid_files(&checked))
         .with_guardrails(guardrail_breaches(&checked), exceptions(&checked));

@@ -36,6 +36,10 @@ pub struct WatchArgs {
     /// Stop after this many passes (default: run until signalled).
     #[arg(long)]
     pub passes: Option<u64>,
+    /// Serve OpenMetrics on http://ADDR/metrics, with /healthz and /readyz
+    /// (e.g. 127.0.0.1:9464; 0.0.0.0:9464 in a container).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
@@ -61,9 +65,22 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| anyhow::anyhow!("drctl watch cannot handle SIGTERM ({e}); refusing to run without a graceful stop"))?;
         let signals = tokio::spawn(stop_on_signals(terminate, stop.clone()));
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let server = match args.metrics_addr {
+            Some(addr) => Some(
+                crate::metrics::serve(addr, metrics.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: cannot listen ({e})"))?,
+            ),
+            None => None,
+        };
         tracing::info!(owner = %settings.reconcile.owner, store = %store.describe(), reference = %settings.reference, "watch started");
-        let ended = watch::watch(&aws, store.as_ref(), &source, &settings, &stop).await;
+        let observed = args.metrics_addr.map(|_| metrics.as_ref());
+        let ended = watch::watch(&aws, store.as_ref(), &source, &settings, &stop, observed).await;
         signals.abort();
+        if let Some(server) = server {
+            server.abort();
+        }
         anyhow::Ok(ended)
     })?;
     Ok(if ended.last_pass_failed { exit::ERROR } else { exit::OK })

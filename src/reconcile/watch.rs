@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::apply::Progress;
 use crate::aws::Aws;
+use crate::metrics::Metrics;
 
 use crate::policy::{self, Checked};
 use crate::source::{Source, SourceError};
@@ -51,8 +52,8 @@ pub enum PassError {
 /// What one pass did.
 #[derive(Debug)]
 pub enum Pass {
-    Idle { commit: String },
-    Reconciled { commit: String, report: Box<Report> },
+    Idle { commit: String, checked: Box<Checked> },
+    Reconciled { commit: String, checked: Box<Checked>, report: Box<Report> },
 }
 
 /// Runs passes until `stop` is requested (or `max_passes`).
@@ -63,28 +64,45 @@ pub struct Ended {
     pub last_pass_failed: bool,
 }
 
-pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings: &Settings, stop: &Stop) -> Ended {
+pub async fn watch(
+    aws: &Aws,
+    store: &dyn StateStore,
+    source: &Source,
+    settings: &Settings,
+    stop: &Stop,
+    metrics: Option<&Metrics>,
+) -> Ended {
     let mut last_reconciled: Option<String> = None;
     let mut failures: u32 = 0;
     let mut passes = 0u64;
     while !stop.requested() {
         let force = failures > 0;
+        let started = std::time::Instant::now();
         let outcome = pass(aws, store, source, settings, last_reconciled.as_deref(), force, stop).await;
         passes += 1;
-        match outcome {
-            Ok(Pass::Idle { commit }) => {
+        let (checked, report) = match outcome {
+            Ok(Pass::Idle { commit, checked }) => {
                 tracing::info!(%commit, "nothing to do");
                 failures = 0;
+                (Some(checked), None)
             }
-            Ok(Pass::Reconciled { commit, report }) => {
+            Ok(Pass::Reconciled { commit, checked, report }) => {
                 let failed = report.failed() || report.drill_failed() || report.drill_inconclusive();
                 tracing::info!(%commit, policies = report.policies.len(), failed, "reconciled");
                 last_reconciled = Some(commit);
                 failures = if failed { failures + 1 } else { 0 };
+                (Some(checked), Some(report))
             }
             Err(error) => {
                 tracing::error!(%error, "pass failed");
                 failures += 1;
+                (None, None)
+            }
+        };
+        if let Some(metrics) = metrics {
+            metrics.observe_pass(started.elapsed().as_secs_f64(), failures > 0, report.as_deref());
+            if let Some(checked) = &checked {
+                observe_inventory(metrics, store, checked, settings.reconcile.clock.now()).await;
             }
         }
         if settings.max_passes.is_some_and(|max| passes >= max) {
@@ -94,6 +112,20 @@ pub async fn watch(aws: &Aws, store: &dyn StateStore, source: &Source, settings:
     }
     tracing::info!(last_pass_failed = failures > 0, "watch stopped");
     Ended { last_pass_failed: failures > 0 }
+}
+
+/// Refreshes the per-policy metrics from the state, as `status` sees it.
+/// A state that cannot be listed leaves the last values (the pass that
+/// failed on it is counted as failed already).
+async fn observe_inventory(metrics: &Metrics, store: &dyn StateStore, checked: &Checked, now: u64) {
+    let states = match store.list().await {
+        Ok(states) => states,
+        Err(error) => {
+            tracing::warn!(%error, "metrics not refreshed: the state could not be listed");
+            return;
+        }
+    };
+    metrics.observe_inventory(&crate::status::inventory_of(checked, &states, now));
 }
 
 /// The wait before the next pass: the interval, or a backoff after failures.
@@ -124,7 +156,7 @@ pub async fn pass(
     let moved = last_reconciled != Some(commit.as_str());
     let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
     if !(moved || force || due.is_some()) {
-        return Ok(Pass::Idle { commit });
+        return Ok(Pass::Idle { commit, checked: Box::new(checked) });
     }
     let why = if moved {
         "new commit"
@@ -137,7 +169,7 @@ pub async fn pass(
     let options = Options { commit: Some(commit.clone()), ..settings.reconcile.clone() };
     let (_, report) =
         super::plan_and_reconcile(aws, store, &checked, &settings.extra_regions, &options, &Progress::Quiet, stop, |_| ()).await;
-    Ok(Pass::Reconciled { commit, report: Box::new(report) })
+    Ok(Pass::Reconciled { commit, checked: Box::new(checked), report: Box::new(report) })
 }
 
 /// The first valid policy whose state says a drill is due, or that has a

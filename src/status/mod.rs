@@ -330,6 +330,13 @@ impl Inventory {
 
 /// The inventory of `policies` (each valid policy with its content hash)
 /// against the stored `states`, at `now` (Unix seconds).
+/// The inventory of the valid policies of `checked` against `states`.
+pub fn inventory_of(checked: &crate::policy::Checked, states: &[PolicyState], now: u64) -> Inventory {
+    let desired: Vec<(&TablePolicy, String)> = checked.valid().map(|p| (&p.policy, crate::policy::content_hash(&p.policy))).collect();
+    let pairs: Vec<(&TablePolicy, &str)> = desired.iter().map(|(p, h)| (*p, h.as_str())).collect();
+    inventory(&pairs, states, now)
+}
+
 pub fn inventory(policies: &[(&TablePolicy, &str)], states: &[PolicyState], now: u64) -> Inventory {
     let mut records: BTreeMap<&str, &PolicyState> = states.iter().map(|s| (s.policy.as_str(), s)).collect();
     let mut statuses: Vec<PolicyStatus> =

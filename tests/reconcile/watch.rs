@@ -35,7 +35,7 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
     };
     let stop = Stop::default();
 
-    let watching = reconcile::watch::watch(&account.aws, &store, &source, &settings, &stop);
+    let watching = reconcile::watch::watch(&account.aws, &store, &source, &settings, &stop, None);
     let pushing = async {
         wait_reconciled(&store, &first).await;
         let second = remote.push(&SCANS.replace("retention: 35d", "retention: 21d"), "spatial-scans: keep 21 days");
