@@ -26,6 +26,33 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// Every sample of `text` as parsed by Prometheus's own Python client
+/// (its OpenMetrics parser, in the venv): `name{labels}` → value.
+fn parsed(text: &str) -> std::collections::BTreeMap<String, f64> {
+    const SCRIPT: &str = r#"
+import sys, json
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))
+        out[f'{s.name}{{{labels}}}'] = s.value
+print(json.dumps(out))
+"#;
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let mut child = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/venv installs it)", python.display()));
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the OpenMetrics parser refused the text: {}\n{text}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -87,9 +114,16 @@ async fn a_running_watch_serves_its_policies_metrics_and_readiness() {
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
-    for series in ["drctl_last_proof_timestamp_seconds{policy=\"spatial-scans\"} ", "drctl_rto_seconds{policy=\"spatial-scans\"} "] {
-        assert!(metrics.contains(series), "{series} in\n{metrics}");
-    }
+    // Parsed as a Prometheus server would, the values are the state's.
+    let samples = parsed(&metrics);
+    let state = drctl::state::FileStore::open(dir.path().join("state.json"));
+    let record = drctl::state::StateStore::get(&state, "spatial-scans").await.unwrap().expect("a record");
+    let drill = record.last_drill.as_ref().expect("a drill");
+    let rto = drill.regions.iter().filter_map(|r| r.rto_seconds).fold(0.0, f64::max);
+    assert_eq!(samples["drctl_policy_compliant{policy=spatial-scans}"], 1.0, "{samples:#?}");
+    assert_eq!(samples["drctl_last_proof_timestamp_seconds{policy=spatial-scans}"], record.reconciled.as_ref().unwrap().at as f64);
+    assert_eq!(samples["drctl_rto_seconds{policy=spatial-scans}"], rto);
+    assert_eq!(samples["drctl_drills_total{verdict=passed}"], 1.0);
 
     let stopped = Command::new("kill").args(["-TERM", &watch.id().to_string()]).status().unwrap();
     assert!(stopped.success());
