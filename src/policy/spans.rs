@@ -271,6 +271,37 @@ mod tests {
     }
 
     #[test]
+    fn a_scalar_is_found_by_its_text_under_a_path_and_not_under_a_longer_name() {
+        let spans = index("b:\n  c: x\n  cx: x\n  d: [y, x]\n").unwrap();
+        assert_eq!(spans.scalar("", "x"), Some(Position { line: 2, column: 6 }));
+        assert_eq!(spans.scalar("b.cx", "x"), Some(Position { line: 3, column: 7 }), "b.c is not under b.cx");
+        assert_eq!(spans.scalar("b.d", "x"), Some(Position { line: 4, column: 10 }), "b.d[1] is under b.d");
+        assert_eq!(spans.scalar("b.c", "y"), None);
+        assert_eq!(spans.scalar("b", "nothing"), None);
+    }
+
+    #[test]
+    fn a_tab_in_an_indentation_is_pointed_at_and_a_blank_line_of_tabs_is_no_error() {
+        // After spaces: the scanner's error is moved to the tab itself.
+        let error = index("a:\n  b: 1\n \tc: 2\n").unwrap_err();
+        assert_eq!(error.position, Position { line: 3, column: 2 }, "{}", error.message);
+        assert!(error.hint.contains("tabs"), "{}", error.hint);
+        // At the start of a line.
+        let error = index("a: 1\nb:\n\tc: 2\n").unwrap_err();
+        assert_eq!(error.position, Position { line: 3, column: 1 });
+        assert!(index("a: 1\n\t\nb: 2\n").is_ok(), "a line of whitespace only is blank");
+    }
+
+    #[test]
+    fn exactly_the_node_limit_is_accepted() {
+        // The mapping, its key and the sequence are three nodes.
+        let at_limit = format!("a: [{}]\n", vec!["1"; MAX_NODES - 3].join(","));
+        assert!(index(&at_limit).is_ok());
+        let over = format!("a: [{}]\n", vec!["1"; MAX_NODES - 2].join(","));
+        assert!(index(&over).unwrap_err().message.contains("nodes"));
+    }
+
+    #[test]
     fn refuses_deep_nesting_and_node_floods_quickly() {
         let deep = format!("a: {}", "[".repeat(MAX_DEPTH + 1));
         assert!(index(&deep).unwrap_err().message.contains("nesting"));

@@ -53,7 +53,9 @@ pub fn measured(title: &str, drills: &[DrillPoint], target: u64, measure: impl F
         let colour = COLOURS[index % COLOURS.len()];
         let path: Vec<String> = points.iter().map(|(at, v)| format!("{:.1},{:.1}", x(*at), y(*v))).collect();
         let _ = write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, path.join(" "));
-        for (at, value) in points {
+        // A mark with its value on the newest point only: a year of weekly
+        // drills of hundreds of tables must stay a page, not megabytes.
+        if let Some((at, value)) = points.last() {
             let _ = write!(
                 svg,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{} {}: {}</title></circle>"#,
@@ -93,12 +95,14 @@ pub fn verdicts(title: &str, drills: &[DrillPoint]) -> Option<String> {
     let _ = write!(svg, r##"<text x="{LEFT}" y="52" font-size="11" fill="#555">{}</text>"##, html(&day(first)));
     let _ =
         write!(svg, r##"<text x="{:.1}" y="52" font-size="11" fill="#555" text-anchor="end">{}</text>"##, WIDTH - RIGHT, html(&day(last)));
-    for drill in drills {
-        let colour = match drill.verdict {
-            Verdict::Passed => "#2ca02c",
-            Verdict::Failed => "#d62728",
-            Verdict::Inconclusive => "#7f7f7f",
-        };
+    // Passed drills as ticks of one path; the others as marks a reader can
+    // hover for their id (few, and the ones that matter).
+    let ticks: String = drills.iter().filter(|d| d.verdict == Verdict::Passed).map(|d| format!("M{:.1} 19v12", x(d.at))).collect();
+    if !ticks.is_empty() {
+        let _ = write!(svg, r##"<path d="{ticks}" stroke="#2ca02c" stroke-width="2"/>"##);
+    }
+    for drill in drills.iter().filter(|d| d.verdict != Verdict::Passed) {
+        let colour = if drill.verdict == Verdict::Failed { "#d62728" } else { "#7f7f7f" };
         let _ = write!(
             svg,
             r#"<circle cx="{:.1}" cy="25" r="6" fill="{colour}"><title>{} {}: {}</title></circle>"#,

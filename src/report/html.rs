@@ -13,6 +13,11 @@ th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-
 code{font-size:.85em;word-break:break-all}section{page-break-inside:avoid}details{margin:.25rem 0}\
 @media print{body{margin:0}details{display:block}}";
 
+/// Drills whose whole evidence a policy's section shows: the newest ...
+const NEWEST_SHOWN: usize = 3;
+/// ... and every one that did not pass, up to this many rows in all.
+const MOST_SHOWN: usize = 12;
+
 /// The page.
 pub fn html(report: &Report) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
@@ -116,11 +121,31 @@ fn policy_section(out: &mut String, p: &PolicyReport) {
             let _ = write!(out, "<figure><figcaption>{caption}</figcaption>{svg}</figure>");
         }
     }
+    // The evidence of the newest drills and of every drill that did not
+    // pass (up to a bound): the page stays readable and printable for a
+    // year of weekly drills; the JSON report has every one.
+    let shown: Vec<&DrillPoint> = p
+        .drills
+        .iter()
+        .rev()
+        .enumerate()
+        .filter(|(index, d)| *index < NEWEST_SHOWN || d.verdict != super::Verdict::Passed)
+        .map(|(_, d)| d)
+        .take(MOST_SHOWN)
+        .collect();
     out.push_str("<table><tr><th>drill</th><th>verdict</th><th>RTO / RPO per region</th><th>evidence</th></tr>");
-    for drill in p.drills.iter().rev() {
+    for drill in &shown {
         drill_row(out, drill);
     }
-    out.push_str("</table></section>");
+    out.push_str("</table>");
+    if shown.len() < p.drills.len() {
+        let _ = write!(
+            out,
+            "<p class=\"grey\">{} more passed drills in the period: their evidence is in <code>drctl report --format json</code>.</p>",
+            p.drills.len() - shown.len()
+        );
+    }
+    out.push_str("</section>");
 }
 
 fn drill_row(out: &mut String, d: &DrillPoint) {

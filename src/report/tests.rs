@@ -138,3 +138,19 @@ fn days_bound_the_period_in_utc() {
     assert_eq!(parse_day("2026-12-01", true), Some(NOW + DAY - 1));
     assert_eq!(parse_day("2026-13-01", false), None);
 }
+
+#[test]
+fn a_year_of_drills_shows_the_newest_and_every_failure_and_points_to_the_json_for_the_rest() {
+    let policy = scans();
+    let hash = crate::policy::content_hash(&policy);
+    let mut history: Vec<History> = (0..50).map(|i| entry(&format!("w{i:02}"), NOW - (50 - i) * 7 * DAY / 10, true, false, "ok")).collect();
+    history[10] = entry("w10", history[10].evidence.at, false, false, "a failure long ago");
+    let inventory = crate::status::inventory(&[(&policy, hash.as_str())], &[], NOW);
+    let page = html(&build(&inventory, &history, Period { since: 0, until: NOW }));
+    let rows = page.matches("<tr><td>20").count();
+    assert_eq!(rows, 4, "the three newest and the failure");
+    assert!(page.contains("a failure long ago") && page.contains("w49") && !page.contains(">w30<"), "{page}");
+    assert!(page.contains("46 more passed drills in the period"));
+    // One mark for the failure; on the RTO and RPO charts, one per region on its newest point.
+    assert_eq!(page.matches("<circle").count(), 1 + 2 * 2);
+}
