@@ -16,7 +16,7 @@ code{font-size:.85em;word-break:break-all}section{page-break-inside:avoid}detail
 /// Drills whose whole evidence a policy's section shows: the newest ...
 const NEWEST_SHOWN: usize = 3;
 /// ... and every one that did not pass, up to this many rows in all.
-const MOST_SHOWN: usize = 12;
+const MOST_SHOWN: usize = 8;
 
 /// The page.
 pub fn html(report: &Report) -> String {
@@ -179,10 +179,17 @@ fn drill_row(out: &mut String, d: &DrillPoint) {
         }
     }
     let _ = write!(evidence, "<br>SNS message <code>{}</code>", esc(d.sns_message_id.as_deref().unwrap_or("none recorded")));
-    let checks: Vec<String> =
-        d.regions.iter().flat_map(|r| r.checks.iter().map(move |c| format!("{}: {}", esc(&r.region), esc(c)))).collect();
-    if !checks.is_empty() {
-        let _ = write!(evidence, "<details><summary>{} checks</summary>{}</details>", checks.len(), checks.join("<br>"));
+    // The checks that failed, each with its reason; the passed ones counted
+    // (their reasons are in the JSON report).
+    let all = d.regions.iter().map(|r| r.checks.len()).sum::<usize>();
+    let failed: Vec<String> = d
+        .regions
+        .iter()
+        .flat_map(|r| r.checks.iter().filter(|c| !c.passed).map(move |c| format!("{}: {}", esc(&r.region), esc(&c.text))))
+        .collect();
+    let _ = write!(evidence, "<br>{} of {all} checks passed", all - failed.len());
+    for line in &failed {
+        let _ = write!(evidence, "<br><span class=\"bad\">{line}</span>");
     }
     for reason in &d.reasons {
         let _ = write!(evidence, "<br><span class=\"bad\">{}</span>", esc(reason));

@@ -141,8 +141,15 @@ pub struct RegionPoint {
     pub backup_job_id: Option<String>,
     pub copy_job_id: Option<String>,
     pub restore_job_id: Option<String>,
-    /// `name: passed|failed — reason` per check.
-    pub checks: Vec<String>,
+    pub checks: Vec<CheckPoint>,
+}
+
+/// One check of a region's drill.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckPoint {
+    pub passed: bool,
+    /// `name: passed|failed — reason`.
+    pub text: String,
 }
 
 /// The report of `inventory` (what `status` knows now) and `history` (the
@@ -226,7 +233,10 @@ fn drill_point(evidence: &crate::state::Evidence) -> Option<DrillPoint> {
                 checks: r
                     .checks
                     .iter()
-                    .map(|c| format!("{}: {} — {}", c.name, if c.passed { "passed" } else { "failed" }, c.reason))
+                    .map(|c| CheckPoint {
+                        passed: c.passed,
+                        text: format!("{}: {} — {}", c.name, if c.passed { "passed" } else { "failed" }, c.reason),
+                    })
                     .collect(),
             })
             .collect(),

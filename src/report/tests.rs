@@ -100,7 +100,8 @@ fn each_drill_carries_its_evidence_chain() {
     assert_eq!(d2.sns_message_id.as_deref(), Some("message-d2"));
     assert_eq!(d2.regions[1].restore_job_id.as_deref(), Some("restore-d2-us-west-2"));
     assert_eq!(d2.regions[0].rto_seconds, Some(40.0));
-    assert!(d2.regions[0].checks[0].starts_with("item_count: failed — 3 items restored"), "{:?}", d2.regions[0].checks);
+    assert!(d2.regions[0].checks[0].text.starts_with("item_count: failed — 3 items restored"), "{:?}", d2.regions[0].checks);
+    assert!(!d2.regions[0].checks[0].passed);
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["policies"][0]["drills"][1]["verdict"], "failed");
     assert_eq!(json["policies"][0]["rto_target_seconds"], 3600);
