@@ -155,7 +155,17 @@ pub struct CheckPoint {
 /// The report of `inventory` (what `status` knows now) and `history` (the
 /// drills of every policy) over `period`.
 pub fn build(inventory: &Inventory, history: &[History], period: Period) -> Report {
-    let policies: Vec<PolicyReport> = inventory.policies.iter().map(|p| policy_report(p, history, period, inventory.now)).collect();
+    // One pass over the history, by policy: a fleet's year is tens of
+    // thousands of entries.
+    let mut by_policy: std::collections::HashMap<&str, Vec<&History>> = std::collections::HashMap::new();
+    for entry in history.iter().filter(|h| period.holds(h.evidence.at)) {
+        by_policy.entry(entry.policy.as_str()).or_default().push(entry);
+    }
+    let policies: Vec<PolicyReport> = inventory
+        .policies
+        .iter()
+        .map(|p| policy_report(p, by_policy.get(p.name.as_str()).map_or(&[][..], Vec::as_slice), inventory.now))
+        .collect();
     let drills = || policies.iter().flat_map(|p| &p.drills);
     let count = |verdict: Verdict| drills().filter(|d| d.verdict == verdict).count();
     let summary = Summary {
@@ -178,12 +188,9 @@ pub fn build(inventory: &Inventory, history: &[History], period: Period) -> Repo
     }
 }
 
-fn policy_report(status: &PolicyStatus, history: &[History], period: Period, now: u64) -> PolicyReport {
-    let mut drills: Vec<DrillPoint> = history
-        .iter()
-        .filter(|h| h.policy == status.name && period.holds(h.evidence.at))
-        .filter_map(|h| drill_point(&h.evidence))
-        .collect();
+/// `status` and its `history` (already of this policy and period).
+fn policy_report(status: &PolicyStatus, history: &[&History], now: u64) -> PolicyReport {
+    let mut drills: Vec<DrillPoint> = history.iter().filter_map(|h| drill_point(&h.evidence)).collect();
     drills.sort_by_key(|d| d.at);
     drills.dedup_by(|a, b| a.drill_id == b.drill_id);
     PolicyReport {
