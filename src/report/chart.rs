@@ -51,7 +51,7 @@ pub fn measured(title: &str, drills: &[DrillPoint], target: u64, measure: impl F
     );
     for (index, (region, points)) in series.iter().enumerate() {
         let colour = COLOURS[index % COLOURS.len()];
-        let path: Vec<String> = points.iter().map(|(at, v)| format!("{:.1},{:.1}", x(*at), y(*v))).collect();
+        let path: Vec<String> = points.iter().map(|(at, v)| format!("{:.0},{:.0}", x(*at), y(*v))).collect();
         let _ = write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, path.join(" "));
         // A mark with its value on the newest point only: a year of weekly
         // drills of hundreds of tables must stay a page, not megabytes.
@@ -97,7 +97,7 @@ pub fn verdicts(title: &str, drills: &[DrillPoint]) -> Option<String> {
         write!(svg, r##"<text x="{:.1}" y="52" font-size="11" fill="#555" text-anchor="end">{}</text>"##, WIDTH - RIGHT, html(&day(last)));
     // Passed drills as ticks of one path; the others as marks a reader can
     // hover for their id (few, and the ones that matter).
-    let ticks: String = drills.iter().filter(|d| d.verdict == Verdict::Passed).map(|d| format!("M{:.1} 19v12", x(d.at))).collect();
+    let ticks: String = drills.iter().filter(|d| d.verdict == Verdict::Passed).map(|d| format!("M{:.0} 19v12", x(d.at))).collect();
     if !ticks.is_empty() {
         let _ = write!(svg, r##"<path d="{ticks}" stroke="#2ca02c" stroke-width="2"/>"##);
     }

@@ -17,7 +17,9 @@ code{font-size:.85em;word-break:break-all}section{page-break-inside:avoid}detail
 const NEWEST_SHOWN: usize = 2;
 /// ... and the newest that did not pass, up to this many rows in all (a
 /// page of 500 tables with a year of weekly drills stays under 5 MB).
-const MOST_SHOWN: usize = 5;
+const MOST_SHOWN: usize = 4;
+/// Failed checks named on a drill's row; the rest are counted.
+const FAILED_CHECKS_SHOWN: usize = 3;
 
 /// The page.
 pub fn html(report: &Report) -> String {
@@ -189,8 +191,11 @@ fn drill_row(out: &mut String, d: &DrillPoint) {
         .flat_map(|r| r.checks.iter().filter(|c| !c.passed).map(move |c| format!("{}: {}", esc(&r.region), esc(&c.text))))
         .collect();
     let _ = write!(evidence, "<br>{} of {all} checks passed", all - failed.len());
-    for line in &failed {
+    for line in failed.iter().take(FAILED_CHECKS_SHOWN) {
         let _ = write!(evidence, "<br><span class=\"bad\">{line}</span>");
+    }
+    if failed.len() > FAILED_CHECKS_SHOWN {
+        let _ = write!(evidence, "<br>and {} more failed checks", failed.len() - FAILED_CHECKS_SHOWN);
     }
     for reason in &d.reasons {
         let _ = write!(evidence, "<br><span class=\"bad\">{}</span>", esc(reason));
