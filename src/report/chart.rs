@@ -43,7 +43,7 @@ pub fn measured(title: &str, drills: &[DrillPoint], target: u64, measure: impl F
     let target_y = y(target as f64);
     let _ = write!(
         svg,
-        r##"<line x1="{LEFT}" y1="{target_y:.1}" x2="{:.1}" y2="{target_y:.1}" stroke="#d62728" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#d62728" text-anchor="end">target {}</text>"##,
+        r##"<line x1="{LEFT}" y1="{target_y:.1}" x2="{:.1}" y2="{target_y:.1}" stroke="#d62728" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" fill="#d62728" text-anchor="end">target {}</text>"##,
         WIDTH - RIGHT,
         WIDTH - RIGHT,
         target_y - 4.0,
@@ -68,7 +68,7 @@ pub fn measured(title: &str, drills: &[DrillPoint], target: u64, measure: impl F
         }
         let _ = write!(
             svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="{colour}">{}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" fill="{colour}">{}</text>"#,
             LEFT + 6.0 + 110.0 * index as f64,
             TOP + 10.0,
             html(region)
@@ -88,13 +88,13 @@ pub fn verdicts(title: &str, drills: &[DrillPoint]) -> Option<String> {
     let x = |at: u64| LEFT + (WIDTH - LEFT - RIGHT) * if last > first { (at - first) as f64 / (last - first) as f64 } else { 0.5 };
     let height = 60.0;
     let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{}">"#,
+        r#"<svg viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{}">"#,
         html(title)
     );
     let _ = write!(svg, r##"<line x1="{LEFT}" y1="25" x2="{:.1}" y2="25" stroke="#999"/>"##, WIDTH - RIGHT);
-    let _ = write!(svg, r##"<text x="{LEFT}" y="52" font-size="11" fill="#555">{}</text>"##, html(&day(first)));
+    let _ = write!(svg, r##"<text x="{LEFT}" y="52">{}</text>"##, html(&day(first)));
     let _ =
-        write!(svg, r##"<text x="{:.1}" y="52" font-size="11" fill="#555" text-anchor="end">{}</text>"##, WIDTH - RIGHT, html(&day(last)));
+        write!(svg, r##"<text x="{:.1}" y="52" text-anchor="end">{}</text>"##, WIDTH - RIGHT, html(&day(last)));
     // Passed drills as ticks of one path; the others as marks a reader can
     // hover for their id (few, and the ones that matter).
     let ticks: String = drills.iter().filter(|d| d.verdict == Verdict::Passed).map(|d| format!("M{:.0} 19v12", x(d.at))).collect();
@@ -124,7 +124,7 @@ fn time_span(drills: &[DrillPoint]) -> (u64, u64) {
 
 fn open(title: &str) -> String {
     format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{}">"#,
+        r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{}">"#,
         html(title)
     )
 }
@@ -139,16 +139,16 @@ fn axes(svg: &mut String, first: u64, last: u64, top: &str) {
     );
     let _ = write!(
         svg,
-        r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#555" text-anchor="end">{}</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
         LEFT - 6.0,
         TOP + 8.0,
         html(top)
     );
-    let _ = write!(svg, r##"<text x="{:.1}" y="{bottom}" font-size="11" fill="#555" text-anchor="end">0</text>"##, LEFT - 6.0);
-    let _ = write!(svg, r##"<text x="{LEFT}" y="{:.1}" font-size="11" fill="#555">{}</text>"##, HEIGHT - 10.0, html(&day(first)));
+    let _ = write!(svg, r##"<text x="{:.1}" y="{bottom}" text-anchor="end">0</text>"##, LEFT - 6.0);
+    let _ = write!(svg, r##"<text x="{LEFT}" y="{:.1}">{}</text>"##, HEIGHT - 10.0, html(&day(first)));
     let _ = write!(
         svg,
-        r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#555" text-anchor="end">{}</text>"##,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
         WIDTH - RIGHT,
         HEIGHT - 10.0,
         html(&day(last))

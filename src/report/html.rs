@@ -11,7 +11,7 @@ h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}h3{margin-to
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:600}.grey{color:#666}\
 code{font-size:.85em;word-break:break-all}section{page-break-inside:avoid}details{margin:.25rem 0}\
-@media print{body{margin:0}details{display:block}}";
+svg text{font-size:11px}@media print{body{margin:0}details{display:block}}";
 
 /// Drills whose whole evidence a policy's section shows: the newest ...
 const NEWEST_SHOWN: usize = 2;
