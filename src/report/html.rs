@@ -17,7 +17,7 @@ svg text{font-size:11px}@media print{body{margin:0}details{display:block}}";
 const NEWEST_SHOWN: usize = 2;
 /// ... and the newest that did not pass, up to this many rows in all (a
 /// page of 500 tables with a year of weekly drills stays under 5 MB).
-const MOST_SHOWN: usize = 4;
+const MOST_SHOWN: usize = 3;
 /// Failed checks named on a drill's row; the rest are counted.
 const FAILED_CHECKS_SHOWN: usize = 3;
 
