@@ -175,7 +175,7 @@ fn restores_copies_and_scratch_deletes_are_limited_to_what_carries_drctls_tags()
         .iter()
         .flat_map(|action| allowing(&policy, action))
         .flat_map(|s| list(&s["Resource"]))
-        .filter(|r| !r.ends_with("table/drctl-state"))
+        .filter(|r| !r.ends_with("table/drctl-state") && !r.ends_with("table/drctl-state-history"))
         .collect();
     let canary_tables = examples().canary_tables;
     assert!(writes.iter().all(|r| canary_tables.contains(r)), "{writes:?} vs {canary_tables:?}");
