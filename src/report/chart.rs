@@ -87,14 +87,11 @@ pub fn verdicts(title: &str, drills: &[DrillPoint]) -> Option<String> {
     let (first, last) = time_span(drills);
     let x = |at: u64| LEFT + (WIDTH - LEFT - RIGHT) * if last > first { (at - first) as f64 / (last - first) as f64 } else { 0.5 };
     let height = 60.0;
-    let mut svg = format!(
-        r#"<svg viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{}">"#,
-        html(title)
-    );
+    let mut svg =
+        format!(r#"<svg viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="{}">"#, html(title));
     let _ = write!(svg, r##"<line x1="{LEFT}" y1="25" x2="{:.1}" y2="25" stroke="#999"/>"##, WIDTH - RIGHT);
     let _ = write!(svg, r##"<text x="{LEFT}" y="52">{}</text>"##, html(&day(first)));
-    let _ =
-        write!(svg, r##"<text x="{:.1}" y="52" text-anchor="end">{}</text>"##, WIDTH - RIGHT, html(&day(last)));
+    let _ = write!(svg, r##"<text x="{:.1}" y="52" text-anchor="end">{}</text>"##, WIDTH - RIGHT, html(&day(last)));
     // Passed drills as ticks of one path; the others as marks a reader can
     // hover for their id (few, and the ones that matter).
     let ticks: String = drills.iter().filter(|d| d.verdict == Verdict::Passed).map(|d| format!("M{:.0} 19v12", x(d.at))).collect();
@@ -123,10 +120,7 @@ fn time_span(drills: &[DrillPoint]) -> (u64, u64) {
 }
 
 fn open(title: &str) -> String {
-    format!(
-        r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{}">"#,
-        html(title)
-    )
+    format!(r#"<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{}">"#, html(title))
 }
 
 /// The axes, the period's first and last day below, the scale's top left.
@@ -137,22 +131,10 @@ fn axes(svg: &mut String, first: u64, last: u64, top: &str) {
         r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#999"/><line x1="{LEFT}" y1="{bottom}" x2="{:.1}" y2="{bottom}" stroke="#999"/>"##,
         WIDTH - RIGHT
     );
-    let _ = write!(
-        svg,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-        LEFT - 6.0,
-        TOP + 8.0,
-        html(top)
-    );
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##, LEFT - 6.0, TOP + 8.0, html(top));
     let _ = write!(svg, r##"<text x="{:.1}" y="{bottom}" text-anchor="end">0</text>"##, LEFT - 6.0);
     let _ = write!(svg, r##"<text x="{LEFT}" y="{:.1}">{}</text>"##, HEIGHT - 10.0, html(&day(first)));
-    let _ = write!(
-        svg,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-        WIDTH - RIGHT,
-        HEIGHT - 10.0,
-        html(&day(last))
-    );
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##, WIDTH - RIGHT, HEIGHT - 10.0, html(&day(last)));
 }
 
 /// `YYYY-MM-DD` of a Unix time.
