@@ -149,6 +149,11 @@ async fn every_command_ends_with_its_documented_exit_code() {
             .all(|d| d["sns_message_id"].is_string() && d["regions"][0]["restore_job_id"].is_string() || d["verdict"] == "inconclusive"),
         "{json}"
     );
+    // The drill's post-restore gaps reach the history: the scans turn PITR
+    // on, and a restored table never has it.
+    let passed = drills.iter().rfind(|d| d["verdict"] == "passed").expect("a passed drill");
+    let gaps: Vec<&str> = passed["regions"][0]["gaps"].as_array().unwrap().iter().map(|g| g["setting"].as_str().unwrap()).collect();
+    assert!(gaps.contains(&"point_in_time_recovery"), "{gaps:?}");
     expect(run(&["report", "--out", "report.html"]), 0, "report as a page");
     let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(page.contains("<svg") && page.contains("spatial-scans"), "{page}");

@@ -4,7 +4,7 @@
 
 use crate::apply::{PolicyReport, StackOutcome};
 use crate::drill::DrillResult;
-use crate::state::{self, ChangeSetRecord, CheckRecord, DrillRecord, ReferenceRecord, RegionDrill};
+use crate::state::{self, ChangeSetRecord, CheckRecord, DrillRecord, GapRecord, ReferenceRecord, RegionDrill};
 
 /// The change sets an apply executed, for the evidence chain.
 pub(super) fn executed_change_sets(report: &PolicyReport) -> Vec<ChangeSetRecord> {
@@ -57,5 +57,15 @@ fn region_drill(drill: &DrillResult) -> RegionDrill {
             export_arns: r.exports.iter().map(|e| e.export_arn.clone()).collect(),
             changed_in_window: r.changed_in_window,
         }),
+        gaps: drill
+            .gaps
+            .iter()
+            .map(|g| GapRecord {
+                setting: g.setting.clone(),
+                source: g.source.clone(),
+                restored: g.restored.clone(),
+                action: g.action.clone(),
+            })
+            .collect(),
     }
 }

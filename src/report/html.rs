@@ -124,6 +124,9 @@ fn policy_section(out: &mut String, p: &PolicyReport) {
             let _ = write!(out, "<figure><figcaption>{caption}</figcaption>{svg}</figure>");
         }
     }
+    if let Some(newest) = p.drills.last() {
+        gaps(out, newest);
+    }
     // The evidence of the newest drills and of every drill that did not
     // pass (up to a bound): the page stays readable and printable for a
     // year of weekly drills; the JSON report has every one.
@@ -149,6 +152,34 @@ fn policy_section(out: &mut String, p: &PolicyReport) {
         );
     }
     out.push_str("</section>");
+}
+
+/// The settings the newest drill's restores lacked: what a real recovery
+/// must re-apply by hand, today.
+fn gaps(out: &mut String, newest: &DrillPoint) {
+    let rows: Vec<(&str, &crate::state::GapRecord)> =
+        newest.regions.iter().flat_map(|r| r.gaps.iter().map(move |g| (r.region.as_str(), g))).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<p>Post-restore gaps of the newest drill (<code>{}</code>): settings the restored table lacked, for a real recovery to re-apply.</p>\
+         <table><tr><th>region</th><th>setting</th><th>source</th><th>restored</th><th>after a real restore</th></tr>",
+        esc(&newest.drill_id)
+    );
+    for (region, gap) in rows {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(region),
+            esc(&gap.setting),
+            esc(&gap.source),
+            esc(&gap.restored),
+            esc(&gap.action)
+        );
+    }
+    out.push_str("</table>");
 }
 
 fn drill_row(out: &mut String, d: &DrillPoint) {

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 pub use html::html;
 
-use crate::state::{DrillRecord, History, rfc3339};
+use crate::state::{DrillRecord, GapRecord, History, rfc3339};
 use crate::status::{ExceptionStatus, Inventory, PolicyStatus};
 
 /// The audit period (Unix seconds, both ends included).
@@ -142,6 +142,8 @@ pub struct RegionPoint {
     pub copy_job_id: Option<String>,
     pub restore_job_id: Option<String>,
     pub checks: Vec<CheckPoint>,
+    /// Settings the restore did not carry over (post-restore gaps).
+    pub gaps: Vec<GapRecord>,
 }
 
 /// One check of a region's drill.
@@ -245,6 +247,7 @@ fn drill_point(evidence: &crate::state::Evidence) -> Option<DrillPoint> {
                         text: format!("{}: {} — {}", c.name, if c.passed { "passed" } else { "failed" }, c.reason),
                     })
                     .collect(),
+                gaps: r.gaps.clone(),
             })
             .collect(),
     })

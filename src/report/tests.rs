@@ -127,6 +127,29 @@ fn the_page_is_self_contained_escaped_and_charts_rto_and_rpo_against_their_targe
 }
 
 #[test]
+fn the_newest_drills_post_restore_gaps_are_listed_for_a_real_recovery() {
+    let gap = |setting: &str, source: &str| crate::state::GapRecord {
+        setting: setting.into(),
+        source: source.into(),
+        restored: "disabled".into(),
+        action: format!("re-enable {setting} <now>"),
+    };
+    let mut report = report(last_month());
+    let drills = &mut report.policies[0].drills;
+    drills[0].regions[0].gaps = vec![gap("streams", "an older drill's gap")];
+    let newest = drills.last_mut().unwrap();
+    newest.regions[0].gaps = vec![gap("point_in_time_recovery", "enabled"), gap("ttl", "expires_at")];
+    newest.regions[1].gaps = vec![gap("point_in_time_recovery", "enabled")];
+    let page = html(&report);
+    assert!(page.contains("Post-restore gaps of the newest drill (<code>d3</code>)"), "{page}");
+    assert_eq!(page.matches("re-enable point_in_time_recovery &lt;now&gt;").count(), 2, "one row per region, escaped");
+    assert!(page.contains("<td>us-west-2</td><td>point_in_time_recovery</td><td>enabled</td><td>disabled</td>"), "{page}");
+    assert!(page.contains("expires_at") && !page.contains("an older drill's gap"), "the newest drill's gaps only");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["policies"][0]["drills"][0]["regions"][0]["gaps"][0]["setting"], "streams", "every drill's gaps in the JSON");
+}
+
+#[test]
 fn a_policy_without_drills_in_the_period_says_so_and_draws_nothing() {
     let page = html(&report(Period { since: NOW + DAY, until: NOW + 2 * DAY }));
     assert!(page.contains("No drill in the period."));

@@ -148,6 +148,23 @@ pub struct RegionDrill {
     /// The point-in-time reference the data checks compared with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<ReferenceRecord>,
+    /// Settings of the source the restored table lacked: what a real
+    /// recovery must re-apply (empty in records of older versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<GapRecord>,
+}
+
+/// A setting the restore did not carry over, as the drill found it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapRecord {
+    /// `point_in_time_recovery`, `ttl`, `streams`, `auto_scaling`, `tags`,
+    /// `deletion_protection` or `resource_policy`.
+    pub setting: String,
+    pub source: String,
+    pub restored: String,
+    /// What to do after a real restore.
+    pub action: String,
 }
 
 /// The evidence of a point-in-time reference: the window the backup's
