@@ -117,3 +117,71 @@ pub fn json_schema() -> String {
     let schema = schemars::schema_for!(TablePolicy);
     serde_json::to_string_pretty(&schema).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCANS: &str = include_str!("../../desired/spatial-scans.yaml");
+
+    fn input(file: &str, text: &str) -> Input {
+        Input { file: file.into(), content: Ok(text.as_bytes().to_vec()) }
+    }
+
+    fn scans() -> TablePolicy {
+        load("desired/spatial-scans.yaml", SCANS.as_bytes()).unwrap().policy
+    }
+
+    #[test]
+    fn the_content_hash_is_of_the_meaning_not_the_text() {
+        let hash = content_hash(&scans());
+        assert_eq!(hash.len(), 64, "SHA-256 in hex: {hash}");
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+        let reformatted = format!("# a comment\n{}\n\n", SCANS.replace("retention: 35d", "retention:   35d"));
+        assert_eq!(content_hash(&load("x.yaml", reformatted.as_bytes()).unwrap().policy), hash, "the same meaning");
+        let changed = SCANS.replace("retention: 35d", "retention: 36d");
+        assert_ne!(changed, SCANS, "the example holds retention: 35d");
+        assert_ne!(content_hash(&load("x.yaml", changed.as_bytes()).unwrap().policy), hash, "another meaning");
+    }
+
+    #[test]
+    fn errors_hold_back_their_own_file_only() {
+        let broken = SCANS.replace("name: spatial-scans", "name: broken").replace("retention: 35d", "retention: forever");
+        let checked = check_on(
+            [
+                input("desired/spatial-scans.yaml", SCANS),
+                input("desired/broken.yaml", &broken),
+                Input {
+                    file: "desired/unread.yaml".into(),
+                    content: Err(Finding::error("desired/unread.yaml", Position::START, "read", "cannot read", "fix it")),
+                },
+            ],
+            0,
+        );
+        assert!(checked.has_errors());
+        let valid: Vec<&str> = checked.valid().map(|p| p.file.as_str()).collect();
+        assert_eq!(valid, ["desired/spatial-scans.yaml"]);
+        assert!(checked.findings.iter().any(|f| f.file == "desired/unread.yaml" && f.is_error()));
+        let sorted: Vec<&str> = checked.findings.iter().map(|f| f.file.as_str()).collect();
+        assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "sorted by file: {sorted:?}");
+
+        let clean = check_on([input("desired/spatial-scans.yaml", SCANS)], 0);
+        assert!(!clean.has_errors(), "{:?}", clean.findings);
+        assert_eq!(clean.valid().count(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_guardrails_file_lets_no_policy_through() {
+        let checked = check_on([input("desired/spatial-scans.yaml", SCANS), input("desired/_guardrails.yaml", "rules: [")], 0);
+        assert!(checked.guardrails.is_none());
+        assert_eq!(checked.valid().count(), 0, "fail closed: {:?}", checked.findings);
+        assert!(checked.findings.iter().any(|f| f.file == "desired/spatial-scans.yaml" && f.message.contains("_guardrails.yaml")));
+    }
+
+    #[test]
+    fn the_schema_is_the_policys() {
+        let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+        assert_eq!(schema["title"], "drctl TablePolicy (drctl/v1)");
+        assert!(schema["properties"]["spec"].is_object(), "{schema:#}");
+    }
+}

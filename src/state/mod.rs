@@ -523,6 +523,33 @@ mod tests {
     }
 
     #[test]
+    fn the_history_window_is_a_year_and_a_day_oldest_first() {
+        assert_eq!(HISTORY_KEPT.as_secs(), 366 * 86_400);
+        let now = 1_796_083_200;
+        let entry = |policy: &str, at: u64| History {
+            policy: policy.into(),
+            evidence: Evidence {
+                commit: "c".into(),
+                content_hash: "h".into(),
+                at,
+                change_sets: Vec::new(),
+                drill: None,
+                sns_message_id: None,
+            },
+        };
+        let year = HISTORY_KEPT.as_secs();
+        let entries =
+            vec![entry("b", now - 10), entry("a", now - year - 1), entry("c", now - year), entry("a", now - 10), entry("a", now - 500)];
+        let kept = |since: u64| -> Vec<(String, u64)> {
+            in_window(entries.clone(), since, now).into_iter().map(|h| (h.policy, now - h.evidence.at)).collect()
+        };
+        let key = |p: &str, age: u64| (p.to_string(), age);
+        assert_eq!(kept(0), [key("c", year), key("a", 500), key("a", 10), key("b", 10)], "oldest first, then by policy");
+        assert_eq!(kept(now - 500), [key("a", 500), key("a", 10), key("b", 10)], "since is included");
+        assert_eq!(kept(now - 499), [key("a", 10), key("b", 10)]);
+    }
+
+    #[test]
     fn the_compare_and_swap_rule() {
         assert_eq!(next_version("p", None, 0).unwrap(), 1);
         assert_eq!(next_version("p", Some(4), 4).unwrap(), 5);
