@@ -263,3 +263,45 @@ fn completions_man_page_and_version_come_from_the_parser() {
     let built = option_env!("DRCTL_BUILD_DATE").filter(|d| !d.is_empty()).map(|d| format!(", built {d}")).unwrap_or_default();
     assert_eq!(version.trim(), format!("drctl {} (commit {commit}{built})", env!("CARGO_PKG_VERSION")));
 }
+
+/// AWS Backup allows 300 plans and 300 vaults per Region and account
+/// (AWS General Reference, "AWS Backup endpoints and quotas"): a 301st
+/// policy in one Region is refused before it reaches CloudFormation, on its
+/// own file, naming the quota; an account whose quotas were raised says so.
+#[test]
+fn validate_refuses_the_policy_beyond_aws_backups_quotas_in_a_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let desired = dir.path().join("desired");
+    std::fs::create_dir(&desired).unwrap();
+    let jobs = std::fs::read_to_string("desired/render-jobs.yaml").unwrap();
+    for i in 1..=301 {
+        let text =
+            jobs.replace("name: render-jobs", &format!("name: jobs-{i:03}")).replace("table: RenderJobs", &format!("table: RenderJobs{i}"));
+        std::fs::write(desired.join(format!("jobs-{i:03}.yaml")), text).unwrap();
+    }
+    commit_all(dir.path(), "301 policies in us-west-2");
+
+    let output = drctl(dir.path(), &["validate"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 2, "vaults and plans: {text}");
+    assert!(errors.iter().all(|l| l.starts_with("desired/jobs-301.yaml:")), "on the first policy beyond the quota: {errors:?}");
+    assert!(
+        text.contains("the policies would need 301 backup plans in us-west-2, beyond AWS Backup's quota \"Backup plans per Region per account\" of 300")
+            && text.contains("\"Total vaults (backup and logically air-gapped) per Region per account\" of 300")
+            && text.contains("--aws-quota backup-plans=N"),
+        "{text}"
+    );
+    assert!(text.contains("  us-west-2: backup-vaults 301/300, backup-plans 301/300, selections-per-plan 1/100"), "{text}");
+
+    let raised = drctl(dir.path(), &["validate", "--aws-quota", "backup-vaults=400,backup-plans=301", "--format", "json"]);
+    assert_eq!(raised.status.code(), Some(0), "{}", stdout(&raised));
+    let report: serde_json::Value = serde_json::from_slice(&raised.stdout).unwrap();
+    let plans = &report["aws_backup_usage"][0]["quotas"][1];
+    assert_eq!((plans["key"].as_str(), plans["used"].as_u64(), plans["limit"].as_u64()), (Some("backup-plans"), Some(301), Some(301)));
+
+    let fixed = drctl(dir.path(), &["validate", "--aws-quota", "selections-per-plan=500"]);
+    assert_eq!(fixed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&fixed.stderr).contains("cannot be raised"));
+}

@@ -52,6 +52,11 @@ async fn every_command_ends_with_its_documented_exit_code() {
     expect(drctl(&account, dir.path(), &["bootstrap"]), 0, "bootstrap");
     expect(run(&["reconcile"]), 0, "reconcile: applied and proven");
     expect(drctl(&account, dir.path(), &["reconcile", "--dry-run", "--detailed-exitcode"]), 0, "a dry run with nothing to do");
+    // An account whose plan quota is below what the policies need: the dry
+    // run refuses the policy beyond it, naming AWS Backup's quota.
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--aws-quota", "backup-plans=0"]);
+    expect((code, text.clone()), 1, "a dry run beyond AWS Backup's quotas");
+    assert!(text.contains("quota \"Backup plans per Region per account\" of 0"), "{text}");
 
     // A pull request that shortens the retention: CI with --deny-weakening
     // refuses it until a reviewer's approval is passed in.

@@ -132,6 +132,21 @@ impl LeaseArgs {
     }
 }
 
+/// AWS Backup quotas the account raised (`validate`, `reconcile`, `watch`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct QuotaArgs {
+    /// An AWS Backup quota the account raised, `KEY=N` (repeatable):
+    /// `backup-vaults=500`, `backup-plans=400`. AWS's defaults otherwise.
+    #[arg(long = "aws-quota", value_name = "KEY=N", env = "DRCTL_AWS_QUOTAS", value_delimiter = ',')]
+    pub aws_quotas: Vec<String>,
+}
+
+impl QuotaArgs {
+    pub fn limits(&self) -> anyhow::Result<crate::render::quotas::Limits> {
+        Ok(crate::render::quotas::Limits::with_overrides(self.aws_quotas.iter().map(String::as_str))?)
+    }
+}
+
 /// How drills run.
 #[derive(Debug, Args, Clone)]
 pub struct DrillArgs {

@@ -30,6 +30,8 @@ pub struct ReconcileArgs {
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
+    pub quotas: super::args::QuotaArgs,
+    #[command(flatten)]
     pub lease: LeaseArgs,
     #[command(flatten)]
     pub drill: DrillArgs,
@@ -73,7 +75,8 @@ pub struct ReconcileArgs {
 
 pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
-    let checked = policy::check(inputs(&set));
+    let mut checked = policy::check(inputs(&set));
+    crate::render::quotas::judge(&mut checked, &args.quotas.limits()?);
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     if args.dry_run {

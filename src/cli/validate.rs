@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
+use super::args::QuotaArgs;
 use super::{SourceArgs, TextOrJson, exit, inputs, read_policies};
 use crate::policy::{self, Input, Severity};
+use crate::render::quotas::{self, Limits, Usage};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -15,17 +17,23 @@ pub struct ValidateArgs {
     pub source: SourceArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextOrJson,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
     /// Validate these files from disk instead of `desired/` in the repository.
     pub files: Vec<PathBuf>,
 }
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
+    let limits = args.quotas.limits()?;
     let inputs =
         if args.files.is_empty() { inputs(&read_policies(&args.source)?) } else { args.files.iter().map(|f| read_file(f)).collect() };
-    let checked = policy::check(inputs);
+    let mut checked = policy::check(inputs);
+    // AWS Backup's quotas over the policies that are otherwise valid: what
+    // the apply would create, per Region.
+    let usage = quotas::judge(&mut checked, &limits);
     match args.format {
-        TextOrJson::Text => print_text(&checked),
-        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&as_json(&checked))?),
+        TextOrJson::Text => print_text(&checked, &usage, &limits),
+        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&as_json(&checked, &usage, &limits))?),
     }
     Ok(if checked.has_errors() { exit::ERROR } else { exit::OK })
 }
@@ -55,7 +63,7 @@ fn count(checked: &policy::Checked, severity: Severity) -> usize {
     checked.findings.iter().filter(|f| f.severity == severity).count()
 }
 
-fn print_text(checked: &policy::Checked) {
+fn print_text(checked: &policy::Checked, usage: &[Usage], limits: &Limits) {
     use crate::markup::plural;
     for finding in &checked.findings {
         println!("{finding}");
@@ -69,6 +77,14 @@ fn print_text(checked: &policy::Checked) {
         .filter(|file| !policy::guardrails::is_guardrails_file(file))
         .collect::<std::collections::BTreeSet<_>>()
         .len();
+    if !usage.is_empty() {
+        println!("AWS Backup per Region (used/quota):");
+    }
+    for region in usage {
+        let used: Vec<String> =
+            quotas::QUOTAS.iter().filter(|q| region.of(q) > 0).map(|q| format!("{} {}/{}", q.key, region.of(q), limits.of(q))).collect();
+        println!("  {}: {}", region.region, used.join(", "));
+    }
     if let Some(loaded) = &checked.guardrails {
         let (rules, exceptions) = (loaded.guardrails.rules.len(), loaded.guardrails.exceptions.len());
         println!("{}: {}, {}", loaded.file, plural(rules, "rule", "rules"), plural(exceptions, "exception", "exceptions"));
@@ -76,8 +92,22 @@ fn print_text(checked: &policy::Checked) {
     println!("{files} policy files: {}, {}", plural(errors, "error", "errors"), plural(warnings, "warning", "warnings"));
 }
 
+/// Per Region, each quota's use and limit.
+fn usage_json(usage: &[Usage], limits: &Limits) -> serde_json::Value {
+    usage
+        .iter()
+        .map(|u| {
+            let quotas: Vec<_> = quotas::QUOTAS
+                .iter()
+                .map(|q| json!({ "key": q.key, "name": q.name, "used": u.of(q), "limit": limits.of(q), "adjustable": q.adjustable }))
+                .collect();
+            json!({ "region": u.region, "quotas": quotas })
+        })
+        .collect()
+}
+
 /// The JSON report: stable field names, documented in the README.
-fn as_json(checked: &policy::Checked) -> serde_json::Value {
+fn as_json(checked: &policy::Checked, usage: &[Usage], limits: &Limits) -> serde_json::Value {
     let valid: Vec<_> = checked
         .valid()
         .map(|p| json!({ "file": p.file, "name": p.policy.metadata.name, "table": p.policy.spec.table, "region": p.policy.spec.region, "content_hash": policy::content_hash(&p.policy) }))
@@ -87,5 +117,6 @@ fn as_json(checked: &policy::Checked) -> serde_json::Value {
         "warnings": count(checked, Severity::Warning),
         "findings": checked.findings,
         "valid_policies": valid,
+        "aws_backup_usage": usage_json(usage, limits),
     })
 }

@@ -16,6 +16,8 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]
+    pub quotas: super::args::QuotaArgs,
+    #[command(flatten)]
     pub lease: LeaseArgs,
     #[command(flatten)]
     pub drill: DrillArgs,
@@ -57,6 +59,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         extra_regions: Vec::new(),
         max_passes: args.passes,
         max_policies: args.source.max_policies,
+        limits: args.quotas.limits()?,
         reconcile: args.lease.reconcile_options(&args.drill, None, args.concurrency, args.prune, Mode::Reconcile)?,
     };
     let stop = Stop::default();

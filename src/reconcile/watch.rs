@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_passes: Option<u64>,
     /// The most policy files a commit may hold (a pass over more fails).
     pub max_policies: usize,
+    /// AWS Backup's quotas each pass's policies are judged against.
+    pub limits: crate::render::quotas::Limits,
     pub reconcile: Options,
 }
 
@@ -152,7 +154,8 @@ pub async fn pass(
         None => source.resolve(&settings.reference)?,
     };
     let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?.at_most(settings.max_policies, &source.to_string())?;
-    let checked = policy::check(set.inputs());
+    let mut checked = policy::check(set.inputs());
+    crate::render::quotas::judge(&mut checked, &settings.limits);
     let moved = last_reconciled != Some(commit.as_str());
     let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
     if !(moved || force || due.is_some()) {
@@ -202,6 +205,7 @@ mod tests {
             extra_regions: Vec::new(),
             max_passes: None,
             max_policies: crate::source::DEFAULT_MAX_POLICIES,
+            limits: Default::default(),
             reconcile: Options {
                 commit: None,
                 owner: "t".into(),

@@ -31,6 +31,7 @@ async fn watch_reconciles_each_commit_pushed_to_the_remote() {
         extra_regions: Vec::new(),
         max_passes: None,
         max_policies: drctl::source::DEFAULT_MAX_POLICIES,
+        limits: Default::default(),
         reconcile: options("watcher"),
     };
     let stop = Stop::default();

@@ -1,0 +1,255 @@
+//! AWS Backup's quotas against what the rendered stacks would create, per
+//! Region: backup vaults, backup plans, and resource assignments
+//! (selections) per plan. Counted from the templates themselves, so the
+//! projection follows whatever the renderer creates.
+//!
+//! The quotas, as AWS Backup's quotas page names them (AWS General
+//! Reference, "AWS Backup endpoints and quotas"):
+//! - "Total vaults (backup and logically air-gapped) per Region per
+//!   account": 300, adjustable;
+//! - "Backup plans per Region per account": 300, adjustable;
+//! - "Resource assignments per backup plan": 100, not adjustable.
+//!
+//! # Caveats
+//! - One account: every stack is taken to deploy into the same account.
+//! - Only drctl's own resources are counted here; vaults and plans others
+//!   created in the account take from the same quotas (the dry run can
+//!   count them, `validate` is offline).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Stack;
+use crate::policy::{Finding, LoadedPolicy};
+
+/// One of AWS Backup's quotas drctl's stacks take from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    /// The key of the `--aws-quota KEY=N` override.
+    pub key: &'static str,
+    /// AWS's name of the quota.
+    pub name: &'static str,
+    /// AWS's default value.
+    pub default: usize,
+    pub adjustable: bool,
+}
+
+pub const BACKUP_VAULTS: Quota = Quota {
+    key: "backup-vaults",
+    name: "Total vaults (backup and logically air-gapped) per Region per account",
+    default: 300,
+    adjustable: true,
+};
+pub const BACKUP_PLANS: Quota = Quota { key: "backup-plans", name: "Backup plans per Region per account", default: 300, adjustable: true };
+pub const SELECTIONS_PER_PLAN: Quota =
+    Quota { key: "selections-per-plan", name: "Resource assignments per backup plan", default: 100, adjustable: false };
+
+/// Every quota, in the order reports list them.
+pub const QUOTAS: [Quota; 3] = [BACKUP_VAULTS, BACKUP_PLANS, SELECTIONS_PER_PLAN];
+
+/// The values drctl judges against: AWS's defaults unless the account's
+/// quota was raised (and drctl told so).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits(BTreeMap<&'static str, usize>);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self(QUOTAS.iter().map(|q| (q.key, q.default)).collect())
+    }
+}
+
+/// An override drctl refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("{given:?} is not KEY=N: write e.g. backup-vaults=500 (keys: backup-vaults, backup-plans)")]
+    Syntax { given: String },
+    #[error("no AWS Backup quota {key:?} drctl counts (keys: backup-vaults, backup-plans)")]
+    Unknown { key: String },
+    #[error("{name:?} is fixed by AWS at {default}: it cannot be raised")]
+    NotAdjustable { name: &'static str, default: usize },
+}
+
+impl Limits {
+    /// AWS's defaults with `overrides` (`backup-vaults=500`): the values of
+    /// quotas the account raised. A value below the default is taken too
+    /// (an organisation may keep headroom).
+    pub fn with_overrides<'a>(overrides: impl IntoIterator<Item = &'a str>) -> Result<Self, LimitError> {
+        let mut limits = Self::default();
+        for given in overrides {
+            let syntax = || LimitError::Syntax { given: given.to_string() };
+            let (key, value) = given.split_once('=').ok_or_else(syntax)?;
+            let value: usize = value.trim().parse().map_err(|_| syntax())?;
+            let quota = QUOTAS.iter().find(|q| q.key == key.trim()).ok_or_else(|| LimitError::Unknown { key: key.trim().to_string() })?;
+            if !quota.adjustable && value != quota.default {
+                return Err(LimitError::NotAdjustable { name: quota.name, default: quota.default });
+            }
+            limits.0.insert(quota.key, value);
+        }
+        Ok(limits)
+    }
+
+    pub fn of(&self, quota: &Quota) -> usize {
+        self.0.get(quota.key).copied().unwrap_or(quota.default)
+    }
+}
+
+/// What the stacks would create in one Region.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub region: String,
+    pub backup_vaults: usize,
+    pub backup_plans: usize,
+    /// The most selections any one plan would have.
+    pub most_selections_per_plan: usize,
+}
+
+impl Usage {
+    pub fn of(&self, quota: &Quota) -> usize {
+        match quota.key {
+            "backup-vaults" => self.backup_vaults,
+            "backup-plans" => self.backup_plans,
+            _ => self.most_selections_per_plan,
+        }
+    }
+}
+
+/// A quota the stacks would exceed in a Region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Exceeded {
+    pub quota: Quota,
+    pub region: String,
+    pub needed: usize,
+    pub limit: usize,
+    /// The policy whose stack is the first beyond the limit, in the order
+    /// given (the one a review should look at).
+    pub first_over: Option<String>,
+}
+
+impl std::fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.quota.key {
+            "backup-vaults" => "backup vaults",
+            "backup-plans" => "backup plans",
+            _ => "resource assignments in one backup plan",
+        };
+        write!(
+            f,
+            "the policies would need {} {what} in {}, beyond AWS Backup's quota \"{}\" of {}",
+            self.needed, self.region, self.quota.name, self.limit
+        )
+    }
+}
+
+/// AWS Backup resources per Region, counted in the templates of `stacks`.
+pub fn usage(stacks: &[Stack]) -> Vec<Usage> {
+    let mut by_region: BTreeMap<&str, Usage> = BTreeMap::new();
+    for stack in stacks {
+        let usage = by_region.entry(&stack.region).or_insert_with(|| Usage { region: stack.region.clone(), ..Usage::default() });
+        let counts = count(stack);
+        usage.backup_vaults += counts.backup_vaults;
+        usage.backup_plans += counts.backup_plans;
+        usage.most_selections_per_plan = usage.most_selections_per_plan.max(counts.most_selections_per_plan);
+    }
+    by_region.into_values().collect()
+}
+
+/// Every quota `stacks` (in the order given) would exceed under `limits`.
+pub fn exceeded(stacks: &[Stack], limits: &Limits) -> Vec<Exceeded> {
+    let mut running: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut found: BTreeMap<(&str, &str), Exceeded> = BTreeMap::new();
+    for stack in stacks {
+        let counts = count(stack);
+        for quota in QUOTAS {
+            let limit = limits.of(&quota);
+            let added = counts.of(&quota);
+            if added == 0 {
+                continue;
+            }
+            // Selections count per plan, the others per Region.
+            let total = if quota.key == SELECTIONS_PER_PLAN.key {
+                added
+            } else {
+                let total = running.entry((stack.region.as_str(), quota.key)).or_default();
+                *total += added;
+                *total
+            };
+            if total <= limit {
+                continue;
+            }
+            let entry = found.entry((stack.region.as_str(), quota.key)).or_insert_with(|| Exceeded {
+                quota,
+                region: stack.region.clone(),
+                needed: total,
+                limit,
+                first_over: stack.policy.clone(),
+            });
+            entry.needed = entry.needed.max(total);
+        }
+    }
+    let mut all: Vec<Exceeded> = found.into_values().collect();
+    all.sort_by_key(|e| (e.region.clone(), QUOTAS.iter().position(|q| q.key == e.quota.key)));
+    all
+}
+
+/// What the stacks of `policies` (valid ones, in file order) would take
+/// per Region, and an error finding per quota they would exceed, on the
+/// file of the first policy beyond it.
+pub fn check(policies: &[&LoadedPolicy], limits: &Limits) -> (Vec<Usage>, Vec<Finding>) {
+    let stacks: Vec<Stack> = policies.iter().filter_map(|p| super::render(&p.policy).ok()).flatten().collect();
+    let findings = exceeded(&stacks, limits)
+        .into_iter()
+        .filter_map(|e| {
+            let loaded = policies.iter().find(|p| Some(&p.policy.metadata.name) == e.first_over.as_ref())?;
+            let hint = if e.quota.adjustable {
+                format!(
+                    "ask AWS for more in Service Quotas and tell drctl with --aws-quota {}=N, or spread the tables over other Regions or accounts",
+                    e.quota.key
+                )
+            } else {
+                "AWS does not raise this quota: spread the tables over more plans".to_string()
+            };
+            let at = if loaded.policy.spec.region == e.region { "spec.region" } else { "spec.backup.copies" };
+            Some(Finding::error(&loaded.file, loaded.spans.value(at), "aws-quota", e.to_string(), hint))
+        })
+        .collect();
+    (usage(&stacks), findings)
+}
+
+/// [`check`] on the valid policies of `checked`, its findings added: the
+/// policy beyond a quota is then invalid, and no stage acts on it.
+pub fn judge(checked: &mut crate::policy::Checked, limits: &Limits) -> Vec<Usage> {
+    let (usage, findings) = check(&checked.valid().collect::<Vec<_>>(), limits);
+    checked.findings.extend(findings);
+    crate::policy::finding::sort(&mut checked.findings);
+    usage
+}
+
+/// The AWS Backup resources of one stack's template.
+fn count(stack: &Stack) -> Usage {
+    let mut usage = Usage { region: stack.region.clone(), ..Usage::default() };
+    let Some(resources) = stack.template.get("Resources").and_then(|r| r.as_mapping()) else {
+        return usage;
+    };
+    let mut selections: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, resource) in resources {
+        match resource.get("Type").and_then(|t| t.as_str()) {
+            Some("AWS::Backup::BackupVault") => usage.backup_vaults += 1,
+            Some("AWS::Backup::BackupPlan") => usage.backup_plans += 1,
+            Some("AWS::Backup::BackupSelection") => {
+                let plan = resource
+                    .get("Properties")
+                    .and_then(|p| p.get("BackupPlanId"))
+                    .map(|id| yaml_serde::to_string(id).unwrap_or_default())
+                    .unwrap_or_default();
+                *selections.entry(plan).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    usage.most_selections_per_plan = selections.into_values().max().unwrap_or(0);
+    usage
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+use super::*;
+use crate::policy::TablePolicy;
+
+fn scans() -> TablePolicy {
+    crate::policy::load::load("desired/spatial-scans.yaml", include_bytes!("../../../desired/spatial-scans.yaml")).unwrap().policy
+}
+
+/// `n` copies of the scans policy (table in us-east-1, copies to
+/// us-west-2), each under its own name.
+fn fleet(n: usize) -> Vec<Stack> {
+    (1..=n)
+        .flat_map(|i| {
+            let mut policy = scans();
+            policy.metadata.name = format!("scans-{i:04}");
+            policy.spec.table = format!("Scans{i}");
+            crate::render::render(&policy).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn one_policy_takes_a_vault_a_plan_and_one_selection_in_its_region_and_a_vault_per_copy_region() {
+    let usage = usage(&fleet(1));
+    let by_region: Vec<(&str, usize, usize, usize)> =
+        usage.iter().map(|u| (u.region.as_str(), u.backup_vaults, u.backup_plans, u.most_selections_per_plan)).collect();
+    assert_eq!(by_region, [("us-east-1", 1, 1, 1), ("us-west-2", 1, 0, 0)]);
+}
+
+#[test]
+fn the_301st_policy_of_a_region_exceeds_the_vault_and_plan_quotas_and_is_named() {
+    let stacks = fleet(301);
+    let found = exceeded(&stacks, &Limits::default());
+    let summary: Vec<(&str, &str, usize, usize, Option<&str>)> =
+        found.iter().map(|e| (e.region.as_str(), e.quota.key, e.needed, e.limit, e.first_over.as_deref())).collect();
+    assert_eq!(
+        summary,
+        [
+            ("us-east-1", "backup-vaults", 301, 300, Some("scans-0301")),
+            ("us-east-1", "backup-plans", 301, 300, Some("scans-0301")),
+            ("us-west-2", "backup-vaults", 301, 300, Some("scans-0301")),
+        ]
+    );
+    assert_eq!(
+        found[1].to_string(),
+        "the policies would need 301 backup plans in us-east-1, beyond AWS Backup's quota \"Backup plans per Region per account\" of 300"
+    );
+    assert!(exceeded(&fleet(300), &Limits::default()).is_empty(), "300 fit");
+    let raised = Limits::with_overrides(["backup-vaults=400", "backup-plans = 301"]).unwrap();
+    assert!(exceeded(&stacks, &raised).is_empty(), "raised quotas");
+    let lowered = Limits::with_overrides(["backup-plans=10"]).unwrap();
+    let found = exceeded(&stacks, &lowered);
+    assert_eq!(found.len(), 3);
+    assert_eq!((found[1].needed, found[1].limit, found[1].first_over.as_deref()), (301, 10, Some("scans-0011")));
+}
+
+#[test]
+fn overrides_name_a_quota_drctl_counts_and_an_adjustable_one() {
+    assert_eq!(Limits::default().of(&BACKUP_VAULTS), 300);
+    assert_eq!(Limits::default().of(&SELECTIONS_PER_PLAN), 100);
+    assert_eq!(Limits::with_overrides(["backup-vaults=500"]).unwrap().of(&BACKUP_VAULTS), 500);
+    assert_eq!(Limits::with_overrides(["selections-per-plan=100"]).unwrap().of(&SELECTIONS_PER_PLAN), 100);
+    assert!(matches!(Limits::with_overrides(["selections-per-plan=200"]), Err(LimitError::NotAdjustable { default: 100, .. })));
+    assert!(matches!(Limits::with_overrides(["vaults=5"]), Err(LimitError::Unknown { .. })));
+    for bad in ["backup-vaults", "backup-vaults=many", "backup-vaults=-1", "=3"] {
+        assert!(Limits::with_overrides([bad]).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_stack_without_backup_resources_counts_nothing() {
+    let bootstrap = crate::render::bootstraps([&scans()], None);
+    let stacks: Vec<Stack> = bootstrap.iter().map(|b| crate::render::render_bootstrap(b).unwrap()).collect();
+    assert!(usage(&stacks).iter().all(|u| u.backup_vaults + u.backup_plans + u.most_selections_per_plan == 0));
+}
