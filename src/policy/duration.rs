@@ -61,10 +61,11 @@ impl FromStr for Duration {
         let malformed = || DurationError::Malformed(text.to_string());
         let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(malformed)?;
         let (digits, unit) = text.split_at(split);
-        if digits.is_empty() || digits.len() > 12 {
-            return Err(if digits.len() > 12 { DurationError::TooLong(text.into()) } else { malformed() });
+        if digits.is_empty() {
+            return Err(malformed());
         }
-        let count: u64 = digits.parse().map_err(|_| malformed())?;
+        // Only ASCII digits here: the one way to fail is a number past u64.
+        let count: u64 = digits.parse().map_err(|_| DurationError::TooLong(text.into()))?;
         let per_unit = match unit {
             "m" => 1,
             "h" => 60,
@@ -150,6 +151,23 @@ mod tests {
         assert_eq!("0d".parse::<Duration>(), Err(DurationError::Zero("0d".into())));
         assert!(matches!("99999999999999999999d".parse::<Duration>(), Err(DurationError::TooLong(_))));
         assert!(matches!("40000d".parse::<Duration>(), Err(DurationError::TooLong(_))));
+    }
+
+    #[test]
+    fn a_hundred_years_is_the_longest() {
+        assert_eq!("36500d".parse::<Duration>().unwrap().minutes(), MAX_MINUTES);
+        assert_eq!(format!("{MAX_MINUTES}m").parse::<Duration>().unwrap().minutes(), MAX_MINUTES);
+        assert!(matches!(format!("{}m", MAX_MINUTES + 1).parse::<Duration>(), Err(DurationError::TooLong(_))));
+        assert!(matches!("36501d".parse::<Duration>(), Err(DurationError::TooLong(_))));
+        assert!(matches!("1000000000000000000000000w".parse::<Duration>(), Err(DurationError::TooLong(_))), "past u64");
+    }
+
+    #[test]
+    fn the_schema_says_what_the_parser_reads() {
+        let schema = serde_json::to_value(schemars::schema_for!(Duration)).unwrap();
+        assert_eq!(schema["type"], "string");
+        assert_eq!(schema["pattern"], "^[1-9][0-9]{0,11}[mhdw]$", "a whole number of at most 12 digits and a unit");
+        assert!(schema["description"].as_str().unwrap().contains("35d"));
     }
 
     #[test]

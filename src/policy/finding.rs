@@ -87,3 +87,31 @@ fn printable(text: &str) -> String {
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| (&a.file, a.position, a.severity, a.rule).cmp(&(&b.file, b.position, b.severity, b.rule)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_reads_as_a_compiler_message_with_its_hint() {
+        let at = Position { line: 12, column: 19 };
+        let error = Finding::error("desired/a.yaml", at, "start-window", "too short", "set 1h");
+        assert_eq!(error.to_string(), "desired/a.yaml:12:19: error: too short\n  hint: set 1h");
+        let warning = Finding::warning("desired/a.yaml", at, "live-source", "live\u{1b}[2J", "pin it");
+        assert_eq!(warning.to_string(), "desired/a.yaml:12:19: warning: live?[2J\n  hint: pin it", "control characters shown as ?");
+    }
+
+    #[test]
+    fn findings_sort_by_file_then_position_errors_first() {
+        let at = |line| Position { line, column: 1 };
+        let mut findings = vec![
+            Finding::warning("b.yaml", at(1), "r", "w", "h"),
+            Finding::warning("a.yaml", at(2), "r", "w", "h"),
+            Finding::error("a.yaml", at(2), "r", "e", "h"),
+            Finding::error("a.yaml", at(1), "r", "e", "h"),
+        ];
+        sort(&mut findings);
+        let order: Vec<String> = findings.iter().map(|f| format!("{}:{}:{}", f.file, f.position.line, f.severity)).collect();
+        assert_eq!(order, ["a.yaml:1:error", "a.yaml:2:error", "a.yaml:2:warning", "b.yaml:1:warning"]);
+    }
+}

@@ -550,6 +550,13 @@ mod tests {
     }
 
     #[test]
+    fn a_record_may_hold_up_to_the_limit_and_not_a_byte_more() {
+        assert!(check_size("p", MAX_RECORD_BYTES).is_ok());
+        let err = check_size("p", MAX_RECORD_BYTES + 1).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }) && err.to_string().contains("400001 bytes"), "{err}");
+    }
+
+    #[test]
     fn the_compare_and_swap_rule() {
         assert_eq!(next_version("p", None, 0).unwrap(), 1);
         assert_eq!(next_version("p", Some(4), 4).unwrap(), 5);

@@ -414,6 +414,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_skipped_items_are_counted_with_the_attribute_that_decided() {
+        let source = changed_since::Filtered { fingerprint: Default::default(), skipped: 47 };
+        let since = changed_since::ChangedSince { attribute: "updated_at".into(), cutoff: std::time::SystemTime::UNIX_EPOCH };
+        assert_eq!(skipped_phrase(&source, &since), "47 items changed since the recovery point (by updated_at), skipped");
+    }
+
+    #[test]
     fn tolerance_is_a_share_of_the_source_count() {
         assert!(within_tolerance(1000, 1000, 0));
         assert!(!within_tolerance(1000, 999, 0));

@@ -163,3 +163,9 @@ fn shell_words_are_quoted_only_when_needed() {
     assert_eq!(shell_word(""), "''");
     assert_eq!(shell_word("$(rm -rf /)"), "'$(rm -rf /)'");
 }
+
+#[test]
+fn a_setting_that_could_not_be_read_is_unknown_with_the_reason() {
+    let error = crate::drill::DrillError::Aws { action: "DescribeTimeToLive".into(), why: "AccessDenied".into() };
+    assert_eq!(unknown(error), "unknown: DescribeTimeToLive: AccessDenied");
+}
