@@ -289,3 +289,34 @@ async fn a_fleet_of_100_policies_under_faults_is_proven_once_each_by_three_watch
         assert_eq!(items.count(), 20, "Homes{i} holds only its own items: no canary left");
     }
 }
+
+/// Replicas on one state table share the account's restore slots: three
+/// `drctl reconcile` processes, each free to run two drills' restores at once
+/// (`--concurrency 2`, `--restore-concurrency 10`), with two slots shared
+/// through the state table, never have more than two restore jobs running
+/// at once between them (counted by the emulator over the account's
+/// restore jobs), and every policy is proven.
+#[tokio::test]
+async fn replicas_on_one_state_table_never_run_more_restores_at_once_than_the_shared_slots() {
+    const FLEET: usize = 9;
+    let account = support::account().await;
+    let repo = fleet(&account, FLEET).await;
+    account.set_job_progression(JobKind::Restore, Progression::Time { seconds: 2.0 });
+    account.reset_restore_overlap();
+    let replicas: Vec<Child> = (0..3)
+        .map(|_| reconcile(&account, repo.path()).args(["--restore-concurrency", "10", "--shared-restore-slots", "2"]).spawn().unwrap())
+        .collect();
+    for (code, output) in replicas.into_iter().map(finish) {
+        assert_eq!(code, Some(0), "{output}");
+    }
+    let peak = account.restore_overlap_peak();
+    assert!(peak <= 2, "at most two restores at once across the replicas: {peak}");
+    assert_eq!(peak, 2, "the slots were used side by side, not one at a time");
+
+    let store = DynamoStore::new(account.region(support::REGION).dynamodb, STATE_TABLE);
+    let states = store.list().await.unwrap();
+    assert_eq!(states.len(), FLEET, "the slot records are not listed as policies");
+    assert!(states.iter().all(|s| s.reconciled.is_some() && s.lease.is_none()), "{states:#?}");
+    let restores = completed_restores(&account.region(support::REGION).backup).await;
+    assert_eq!(restores.values().sum::<usize>(), FLEET, "one restore per policy: {restores:?}");
+}

@@ -153,6 +153,11 @@ pub struct DrillArgs {
     /// Restore jobs running at once across all drills of this run (AWS allows 50 per account).
     #[arg(long, default_value_t = 10)]
     pub restore_concurrency: usize,
+    /// Restore jobs running at once across every drctl process on the
+    /// state store (replicas share the account's 50), through slots held
+    /// in the store; 0 turns the shared bound off.
+    #[arg(long, env = "DRCTL_SHARED_RESTORE_SLOTS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=50))]
+    pub shared_restore_slots: u64,
     /// How long a backup, copy or restore job may take.
     #[arg(long, default_value = "6h", value_parser = parse_duration)]
     pub job_deadline: policy::Duration,
@@ -164,6 +169,19 @@ pub struct DrillArgs {
 }
 
 impl DrillArgs {
+    /// Gives `options` the restore slots shared on `store`, each held under
+    /// a lease of `ttl` (a dead holder's slot frees itself after it).
+    pub fn share_slots(
+        &self,
+        options: &mut crate::drill::Options,
+        store: &std::sync::Arc<dyn crate::state::StateStore>,
+        ttl: std::time::Duration,
+    ) {
+        options.shared_slots = (self.shared_restore_slots > 0).then(|| {
+            crate::state::slots::SharedSlots::new(store.clone(), self.shared_restore_slots as usize, ttl, crate::state::Clock::SYSTEM)
+        });
+    }
+
     pub fn options(&self) -> anyhow::Result<crate::drill::Options> {
         let options = crate::drill::Options {
             job_deadline: self.job_deadline.to_std(),

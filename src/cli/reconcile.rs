@@ -100,10 +100,11 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
         });
     }
     let store = args.state.open(&aws)?;
-    let options = reconcile::Options {
+    let mut options = reconcile::Options {
         weakening: reconcile::WeakeningRule { deny: args.deny_weakening, approved_by: args.allow_weakening_by.clone() },
         ..args.lease.reconcile_options(&args.drill, set.commit(), args.concurrency, args.prune, Mode::Reconcile)?
     };
+    args.drill.share_slots(&mut options.drill, &store, args.lease.lease_ttl);
     let text = args.format == PlanFormat::Text;
     let progress = if text { Progress::for_terminal(std::io::stderr().is_terminal()) } else { Progress::Quiet };
     let show = |plan: &plan::Plan| {

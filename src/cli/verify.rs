@@ -46,7 +46,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     let store = args.state.open(&aws)?;
-    let options = reconcile::Options { drill, ..args.lease.reconcile_options(&args.drill, commit, 1, false, Mode::DrillNow)? };
+    let mut options = reconcile::Options { drill, ..args.lease.reconcile_options(&args.drill, commit, 1, false, Mode::DrillNow)? };
+    args.drill.share_slots(&mut options.drill, &store, args.lease.lease_ttl);
     let outcome = runtime.block_on(reconcile::verify(&aws, store.as_ref(), loaded, &options, &Progress::Quiet));
     match args.format {
         TextOrJson::Text => {

@@ -52,7 +52,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     let store = args.state.open(&aws)?;
-    let settings = watch::Settings {
+    let mut settings = watch::Settings {
         reference: args.source.reference.clone(),
         interval: args.interval,
         error_backoff: args.error_backoff,
@@ -62,6 +62,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<u8> {
         limits: args.quotas.limits()?,
         reconcile: args.lease.reconcile_options(&args.drill, None, args.concurrency, args.prune, Mode::Reconcile)?,
     };
+    args.drill.share_slots(&mut settings.reconcile.drill, &store, args.lease.lease_ttl);
     let stop = Stop::default();
     let ended = runtime.block_on(async {
         // A controller that a SIGTERM would kill mid-step is not started.

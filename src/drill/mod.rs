@@ -141,6 +141,9 @@ pub struct Options {
     /// Concurrent restore jobs of every drill sharing this semaphore; the
     /// default is the process's own ([`quota::process_restore_slots`]).
     pub restore_slots: Arc<Semaphore>,
+    /// Restore slots shared with every process on the state store (taken
+    /// after `restore_slots`); `None`: the process's bound alone.
+    pub shared_slots: Option<crate::state::slots::SharedSlots>,
 }
 
 impl Default for Options {
@@ -154,6 +157,7 @@ impl Default for Options {
             regions: None,
             resume: None,
             restore_slots: quota::process_restore_slots(),
+            shared_slots: None,
         }
     }
 }

@@ -184,6 +184,18 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         }
         self.result.scratch_table = Some(plan.table.clone());
         let slot = run.options.restore_slots.clone().acquire_owned().await.map_err(|_| DrillError::Stopping)?;
+        let shared = match &run.options.shared_slots {
+            // More due drills than the fleet's slots: this one waits its
+            // turn up to the job deadline, then is inconclusive (retried).
+            Some(slots) => Some(
+                slots
+                    .acquire(&format!("drill-{}-{region}", run.drill_id), run.options.job_deadline)
+                    .await
+                    .map_err(|error| DrillError::Transient { action: "taking a shared restore slot".into(), why: error.to_string() })?,
+            ),
+            None => None,
+        };
+        let slot = (slot, shared);
         self.restore_started = true;
         let mut table = plan.table.clone();
         let interrupted = match &plan.job_id {
@@ -242,10 +254,20 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
 
     /// Waits for the job (holding its restore slot until it ends), tags the
     /// table as scratch, and waits for ACTIVE.
-    async fn wait_for_restored_table(&self, job_id: &str, table: &str, slot: OwnedSemaphorePermit) -> Result<TableDescription, DrillError> {
+    async fn wait_for_restored_table(
+        &self,
+        job_id: &str,
+        table: &str,
+        (slot, shared): (OwnedSemaphorePermit, Option<crate::state::slots::Slot>),
+    ) -> Result<TableDescription, DrillError> {
         let options = self.run.options;
         let ended = scratch::wait_restore(&self.clients, job_id, table, options.backoff, options.job_deadline).await;
         drop(slot);
+        if let Some(shared) = shared
+            && let Err(error) = shared.release().await
+        {
+            tracing::warn!(%error, "releasing the shared restore slot failed; it frees itself when its lease expires");
+        }
         ended?;
         let mut tags = scratch::scratch_tags(self.run.name(), &self.run.drill_id);
         let (key, until) = scratch::expires_tag(SystemTime::now() + options.table_deadline + scratch::SCRATCH_HOLD);

@@ -158,8 +158,10 @@ impl StateStore for DynamoStore {
             .collect::<Result<_, _>>()
             .await
             .map_err(|err| self.table_error("Scan", &err))?;
-        let mut states =
-            items.iter().filter_map(|item| policy_of(item).map(|name| from_item(name, item))).collect::<Result<Vec<_>, _>>()?;
+        let mut states = items
+            .iter()
+            .filter_map(|item| policy_of(item).filter(|name| !super::slots::is_reserved(name)).map(|name| from_item(name, item)))
+            .collect::<Result<Vec<_>, _>>()?;
         states.sort_by(|a, b| a.policy.cmp(&b.policy));
         Ok(states)
     }

@@ -99,7 +99,8 @@ impl StateStore for FileStore {
     }
 
     async fn list(&self) -> Result<Vec<PolicyState>, StateError> {
-        self.blocking(|path| Ok(read_document(path)?.policies.into_values().collect())).await
+        let all: Vec<PolicyState> = self.blocking(|path| Ok(read_document(path)?.policies.into_values().collect())).await?;
+        Ok(all.into_iter().filter(|s| !super::slots::is_reserved(&s.policy)).collect())
     }
 
     #[tracing::instrument(skip_all, fields(policy = %state.policy, version = state.version, file = %self.path.display()))]

@@ -18,6 +18,7 @@
 pub mod dynamodb;
 pub mod file;
 pub mod lease;
+pub mod slots;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,0 +1,75 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::state::FileStore;
+
+const TTL: Duration = Duration::from_secs(60);
+
+fn slots(capacity: usize) -> (tempfile::TempDir, SharedSlots) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path().join("state.json")));
+    let slots = SharedSlots::new(store, capacity, TTL, Clock::SYSTEM).with_waits(Duration::from_millis(5), Duration::from_millis(20));
+    (dir, slots)
+}
+
+#[tokio::test]
+async fn no_more_slots_are_held_than_the_capacity_and_a_released_one_is_taken_again() {
+    let (_dir, slots) = slots(2);
+    let a = slots.acquire("a", TTL).await.unwrap();
+    let b = slots.acquire("b", TTL).await.unwrap();
+    assert_ne!(a.name(), b.name());
+    let busy = slots.acquire("c", Duration::from_millis(50)).await;
+    assert!(matches!(busy, Err(SlotError::Busy { capacity: 2, .. })), "{:?}", busy.err());
+    let freed = a.name().to_string();
+    a.release().await.unwrap();
+    let c = slots.acquire("c", TTL).await.unwrap();
+    assert_eq!(c.name(), freed);
+    assert!(slots.store.list().await.unwrap().is_empty(), "slot records are not policies");
+    b.release().await.unwrap();
+    c.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slot_of_a_holder_that_died_is_taken_over_once_its_lease_expired() {
+    let (_dir, slots) = slots(1);
+    let dead = slots.acquire("dead", TTL).await.unwrap();
+    // The holder's process ends: no release, no renewal.
+    if let Some(renewing) = &dead.renewing {
+        renewing.abort();
+    }
+    std::mem::forget(dead);
+    assert!(slots.acquire("next", Duration::from_millis(30)).await.is_err(), "live until it expires");
+    let later = SharedSlots { clock: Clock::ahead(TTL + Duration::from_secs(1)), ..slots.clone() };
+    let taken = later.acquire("next", TTL).await.unwrap();
+    assert_eq!(taken.name(), slot_name(0));
+    taken.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn many_holders_never_exceed_the_capacity_and_all_get_a_turn() {
+    let (_dir, slots) = slots(3);
+    let (held, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let holders = (0..12).map(|i| {
+        let (slots, held, most) = (slots.clone(), held.clone(), most.clone());
+        tokio::spawn(async move {
+            let slot = slots.acquire(&format!("holder-{i}"), Duration::from_secs(30)).await.unwrap();
+            let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            held.fetch_sub(1, Ordering::SeqCst);
+            slot.release().await.unwrap();
+        })
+    });
+    for holder in holders.collect::<Vec<_>>() {
+        holder.await.unwrap();
+    }
+    assert!(most.load(Ordering::SeqCst) <= 3, "at most 3 held at once: {}", most.load(Ordering::SeqCst));
+    assert!(most.load(Ordering::SeqCst) >= 2, "they were shared, not taken one by one");
+}
+
+#[test]
+fn slot_records_are_reserved_names() {
+    assert_eq!(slot_name(7), "_restore-slot-07");
+    assert!(is_reserved(&slot_name(0)));
+    assert!(!is_reserved("spatial-scans"));
+}
