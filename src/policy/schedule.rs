@@ -406,6 +406,21 @@ fn parse_value(text: &str, low: u16, high: u16, names: &[&str]) -> Option<u16> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_rate_reads_minutes_hours_and_days() {
+        let minutes = |body: &str| parse_rate(body).map(|d| d.minutes());
+        assert_eq!(minutes("30 minutes"), Some(30));
+        assert_eq!(minutes("1 minute"), Some(1));
+        assert_eq!(minutes("6 hours"), Some(360));
+        assert_eq!(minutes("1 hour"), Some(60));
+        assert_eq!(minutes("2 days"), Some(2880));
+        assert_eq!(minutes("1 day"), Some(1440));
+        for bad in ["0 hours", "1000000 minutes", "6 weeks", "six hours", "6"] {
+            assert_eq!(minutes(bad), None, "{bad}");
+        }
+        assert_eq!(minutes("999999 minutes"), Some(999_999));
+    }
+
     fn gaps(expression: &str) -> (String, String) {
         let schedule = Schedule::parse(expression).unwrap();
         (schedule.min_gap().to_string(), schedule.max_gap().to_string())

@@ -223,3 +223,26 @@ fn an_exception_added_with_the_rule_is_no_new_breach_but_is_named() {
     let change = compare("abc", Some(&before), Some(&expired), &policies, TODAY).unwrap();
     assert_eq!(change.newly_broken.len(), 1, "{change:?}");
 }
+
+#[test]
+fn today_is_the_utc_day_of_the_clock() {
+    let days = || (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400) as Day;
+    let (before, day, after) = (days(), today(), days());
+    assert!((before..=after).contains(&day), "{before} {day} {after}");
+}
+
+#[test]
+fn a_day_is_exactly_yyyy_mm_dd() {
+    assert_eq!(parse_day("1970-01-02"), Some(1));
+    assert_eq!(parse_day("2026-12-01"), Some(20_788));
+    for bad in ["2026-12-1", "2026-12-011", "2026/12/01", "2026-13-01", "26-12-01", ""] {
+        assert_eq!(parse_day(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn the_guardrails_schema_describes_rules_and_exceptions() {
+    let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+    let properties = &schema["properties"];
+    assert!(properties["rules"].is_object() && properties["exceptions"].is_object(), "{schema:#}");
+}
