@@ -247,17 +247,6 @@ pub struct FileChange {
     pub no_longer_broken: Vec<Broken>,
 }
 
-impl FileChange {
-    pub fn is_empty(&self) -> bool {
-        self.rules_added.is_empty()
-            && self.rules_removed.is_empty()
-            && self.rules_changed.is_empty()
-            && self.exceptions_changed.is_empty()
-            && self.newly_broken.is_empty()
-            && self.no_longer_broken.is_empty()
-    }
-}
-
 /// The change from `before` (the file at `base`; `None` where it had none)
 /// to `after` (this revision's), for `policies` (this revision's); `None`
 /// when the file did not change.

@@ -246,3 +246,13 @@ fn the_guardrails_schema_describes_rules_and_exceptions() {
     let properties = &schema["properties"];
     assert!(properties["rules"].is_object() && properties["exceptions"].is_object(), "{schema:#}");
 }
+
+#[test]
+fn a_rule_id_is_lowercase_digits_and_inner_hyphens_up_to_63() {
+    for good in ["a", "prod-rpo", "r2-d2", &"x".repeat(63)] {
+        assert!(is_rule_id(good), "{good}");
+    }
+    for bad in ["", "-prod", "prod-", "Prod", "prod_rpo", "prod rpo", &"x".repeat(64)] {
+        assert!(!is_rule_id(bad), "{bad}");
+    }
+}
