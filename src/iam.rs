@@ -179,6 +179,14 @@ fn dry_run_statements(scope: &Scope) -> Vec<Value> {
         }),
         // Copies need AWS Backup's advanced DynamoDB features: the plan checks them.
         json!({ "Sid": "ReadBackupSettings", "Effect": "Allow", "Action": ["backup:DescribeRegionSettings"], "Resource": "*" }),
+        // The dry run counts the account's vaults and plans against AWS
+        // Backup's quotas; both list actions take no resource.
+        json!({
+            "Sid": "CountBackupQuotaUse",
+            "Effect": "Allow",
+            "Action": ["backup:ListBackupPlans", "backup:ListBackupVaults"],
+            "Resource": "*"
+        }),
     ];
     statements.extend(allow_on("ReadPointInTimeRecovery", &["dynamodb:DescribeContinuousBackups"], &scope.tables));
     statements

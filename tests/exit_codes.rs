@@ -57,6 +57,15 @@ async fn every_command_ends_with_its_documented_exit_code() {
     let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--aws-quota", "backup-plans=0"]);
     expect((code, text.clone()), 1, "a dry run beyond AWS Backup's quotas");
     assert!(text.contains("quota \"Backup plans per Region per account\" of 0"), "{text}");
+    // Vaults others created take from the same quota: the dry run counts them.
+    let backup = account.region(support::REGION).backup;
+    backup.create_backup_vault().backup_vault_name("team-data").send().await.unwrap();
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run"]);
+    expect((code, text.clone()), 0, "a dry run within the quotas");
+    assert!(text.contains("  us-east-1: backup-vaults 2/300, backup-plans 1/300"), "drctl's vault and team-data:\n{text}");
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--aws-quota", "backup-vaults=1"]);
+    expect((code, text.clone()), 1, "a dry run beyond the vault quota, with another team's vault");
+    assert!(text.contains("the policies would need 2 backup vaults in us-east-1"), "{text}");
 
     // A pull request that shortens the retention: CI with --deny-weakening
     // refuses it until a reviewer's approval is passed in.

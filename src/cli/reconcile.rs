@@ -13,6 +13,7 @@ use crate::apply::Progress;
 use crate::plan::{self, format};
 use crate::policy;
 use crate::reconcile::{self, Mode, Stop};
+use crate::render::quotas;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
@@ -76,9 +77,19 @@ pub struct ReconcileArgs {
 pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
     let mut checked = policy::check(inputs(&set));
-    crate::render::quotas::judge(&mut checked, &args.quotas.limits()?);
+    let limits = args.quotas.limits()?;
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
+    // The dry run counts what others took of AWS Backup's quotas too (two
+    // list calls per Region); an apply judges drctl's own stacks, and AWS
+    // refuses the rest.
+    let others = if args.dry_run {
+        let regions = quotas::regions(&checked);
+        runtime.block_on(plan::quotas::others_use(&aws, regions.iter().map(String::as_str)))?
+    } else {
+        Default::default()
+    };
+    let usage = quotas::judge(&mut checked, &limits, &others);
     if args.dry_run {
         let options = plan::Options {
             commit: set.commit(),
@@ -88,6 +99,7 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
         };
         let mut plan = runtime.block_on(plan::plan(&aws, &checked, &options));
         plan.guardrails_change = guardrails_change(args, set.commit().as_deref(), &checked)?;
+        plan.aws_backup_usage = quotas::report(&usage, &limits);
         print!("{}", render_plan(&plan, args.format));
         let weakening = format::Summary::of(&plan).weakening;
         let refused = args.deny_weakening && weakening > 0 && !weakening_approved(args, weakening);

@@ -30,7 +30,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<u8> {
     let mut checked = policy::check(inputs);
     // AWS Backup's quotas over the policies that are otherwise valid: what
     // the apply would create, per Region.
-    let usage = quotas::judge(&mut checked, &limits);
+    let usage = quotas::judge(&mut checked, &limits, &Default::default());
     match args.format {
         TextOrJson::Text => print_text(&checked, &usage, &limits),
         TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&as_json(&checked, &usage, &limits))?),
@@ -80,30 +80,14 @@ fn print_text(checked: &policy::Checked, usage: &[Usage], limits: &Limits) {
     if !usage.is_empty() {
         println!("AWS Backup per Region (used/quota):");
     }
-    for region in usage {
-        let used: Vec<String> =
-            quotas::QUOTAS.iter().filter(|q| region.of(q) > 0).map(|q| format!("{} {}/{}", q.key, region.of(q), limits.of(q))).collect();
-        println!("  {}: {}", region.region, used.join(", "));
+    for region in quotas::report(usage, limits) {
+        println!("  {}", region.line());
     }
     if let Some(loaded) = &checked.guardrails {
         let (rules, exceptions) = (loaded.guardrails.rules.len(), loaded.guardrails.exceptions.len());
         println!("{}: {}, {}", loaded.file, plural(rules, "rule", "rules"), plural(exceptions, "exception", "exceptions"));
     }
     println!("{files} policy files: {}, {}", plural(errors, "error", "errors"), plural(warnings, "warning", "warnings"));
-}
-
-/// Per Region, each quota's use and limit.
-fn usage_json(usage: &[Usage], limits: &Limits) -> serde_json::Value {
-    usage
-        .iter()
-        .map(|u| {
-            let quotas: Vec<_> = quotas::QUOTAS
-                .iter()
-                .map(|q| json!({ "key": q.key, "name": q.name, "used": u.of(q), "limit": limits.of(q), "adjustable": q.adjustable }))
-                .collect();
-            json!({ "region": u.region, "quotas": quotas })
-        })
-        .collect()
 }
 
 /// The JSON report: stable field names, documented in the README.
@@ -117,6 +101,6 @@ fn as_json(checked: &policy::Checked, usage: &[Usage], limits: &Limits) -> serde
         "warnings": count(checked, Severity::Warning),
         "findings": checked.findings,
         "valid_policies": valid,
-        "aws_backup_usage": usage_json(usage, limits),
+        "aws_backup_usage": quotas::report(usage, limits),
     })
 }

@@ -12,6 +12,7 @@ pub mod changeset;
 pub mod deployed;
 pub mod format;
 pub mod model;
+pub mod quotas;
 pub mod semantic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +98,7 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         invalid: invalid(checked),
         guardrails: guardrail_notes(checked),
         guardrails_change: None,
+        aws_backup_usage: Vec::new(),
     }
 }
 

@@ -24,6 +24,10 @@ pub struct Plan {
     /// the policies it newly breaks, shown as its own section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails_change: Option<crate::policy::guardrails::FileChange>,
+    /// AWS Backup's quotas per Region: the account's vaults and plans that
+    /// are not drctl's plus what the policies' stacks create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aws_backup_usage: Vec<crate::render::quotas::RegionUse>,
 }
 
 /// One guardrail finding, where it is and whether it blocks the policy.

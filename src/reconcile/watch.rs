@@ -155,7 +155,7 @@ pub async fn pass(
     };
     let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?.at_most(settings.max_policies, &source.to_string())?;
     let mut checked = policy::check(set.inputs());
-    crate::render::quotas::judge(&mut checked, &settings.limits);
+    crate::render::quotas::judge(&mut checked, &settings.limits, &Default::default());
     let moved = last_reconciled != Some(commit.as_str());
     let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
     if !(moved || force || due.is_some()) {

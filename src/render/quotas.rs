@@ -114,6 +114,45 @@ impl Usage {
     }
 }
 
+/// One Region's use of each quota, for reports (`validate`, the dry run).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RegionUse {
+    pub region: String,
+    pub quotas: Vec<QuotaUse>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuotaUse {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub used: usize,
+    pub limit: usize,
+    pub adjustable: bool,
+}
+
+impl RegionUse {
+    /// `us-east-1: backup-vaults 2/300, backup-plans 2/300, ...` (the
+    /// quotas in use).
+    pub fn line(&self) -> String {
+        let used: Vec<String> = self.quotas.iter().filter(|q| q.used > 0).map(|q| format!("{} {}/{}", q.key, q.used, q.limit)).collect();
+        format!("{}: {}", self.region, used.join(", "))
+    }
+}
+
+/// Each Region's use of each quota under `limits`.
+pub fn report(usage: &[Usage], limits: &Limits) -> Vec<RegionUse> {
+    usage
+        .iter()
+        .map(|u| RegionUse {
+            region: u.region.clone(),
+            quotas: QUOTAS
+                .iter()
+                .map(|q| QuotaUse { key: q.key, name: q.name, used: u.of(q), limit: limits.of(q), adjustable: q.adjustable })
+                .collect(),
+        })
+        .collect()
+}
+
 /// A quota the stacks would exceed in a Region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Exceeded {
@@ -141,9 +180,13 @@ impl std::fmt::Display for Exceeded {
     }
 }
 
-/// AWS Backup resources per Region, counted in the templates of `stacks`.
-pub fn usage(stacks: &[Stack]) -> Vec<Usage> {
+/// AWS Backup resources per Region, counted in the templates of `stacks`,
+/// with what `others` take in the same Regions.
+pub fn usage(stacks: &[Stack], others: &BTreeMap<String, Usage>) -> Vec<Usage> {
     let mut by_region: BTreeMap<&str, Usage> = BTreeMap::new();
+    for (region, usage) in others {
+        by_region.insert(region, Usage { most_selections_per_plan: 0, ..usage.clone() });
+    }
     for stack in stacks {
         let usage = by_region.entry(&stack.region).or_insert_with(|| Usage { region: stack.region.clone(), ..Usage::default() });
         let counts = count(stack);
@@ -154,9 +197,15 @@ pub fn usage(stacks: &[Stack]) -> Vec<Usage> {
     by_region.into_values().collect()
 }
 
-/// Every quota `stacks` (in the order given) would exceed under `limits`.
-pub fn exceeded(stacks: &[Stack], limits: &Limits) -> Vec<Exceeded> {
+/// Every quota `stacks` (in the order given) would exceed under `limits`,
+/// on top of what `others` (per Region) already take.
+pub fn exceeded(stacks: &[Stack], limits: &Limits, others: &BTreeMap<String, Usage>) -> Vec<Exceeded> {
     let mut running: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (region, usage) in others {
+        for quota in [BACKUP_VAULTS, BACKUP_PLANS] {
+            running.insert((region.as_str(), quota.key), usage.of(&quota));
+        }
+    }
     let mut found: BTreeMap<(&str, &str), Exceeded> = BTreeMap::new();
     for stack in stacks {
         let counts = count(stack);
@@ -195,9 +244,9 @@ pub fn exceeded(stacks: &[Stack], limits: &Limits) -> Vec<Exceeded> {
 /// What the stacks of `policies` (valid ones, in file order) would take
 /// per Region, and an error finding per quota they would exceed, on the
 /// file of the first policy beyond it.
-pub fn check(policies: &[&LoadedPolicy], limits: &Limits) -> (Vec<Usage>, Vec<Finding>) {
+pub fn check(policies: &[&LoadedPolicy], limits: &Limits, others: &BTreeMap<String, Usage>) -> (Vec<Usage>, Vec<Finding>) {
     let stacks: Vec<Stack> = policies.iter().filter_map(|p| super::render(&p.policy).ok()).flatten().collect();
-    let findings = exceeded(&stacks, limits)
+    let findings = exceeded(&stacks, limits, others)
         .into_iter()
         .filter_map(|e| {
             let loaded = policies.iter().find(|p| Some(&p.policy.metadata.name) == e.first_over.as_ref())?;
@@ -213,13 +262,21 @@ pub fn check(policies: &[&LoadedPolicy], limits: &Limits) -> (Vec<Usage>, Vec<Fi
             Some(Finding::error(&loaded.file, loaded.spans.value(at), "aws-quota", e.to_string(), hint))
         })
         .collect();
-    (usage(&stacks), findings)
+    (usage(&stacks, others), findings)
 }
 
-/// [`check`] on the valid policies of `checked`, its findings added: the
+/// The Regions the stacks of the valid policies of `checked` deploy to.
+pub fn regions(checked: &crate::policy::Checked) -> Vec<String> {
+    let regions: std::collections::BTreeSet<String> =
+        checked.valid().filter_map(|p| super::render(&p.policy).ok()).flatten().map(|s| s.region).collect();
+    regions.into_iter().collect()
+}
+
+/// [`check`] on the valid policies of `checked` (`others`: what vaults and
+/// plans not drctl's take, per Region), its findings added: the
 /// policy beyond a quota is then invalid, and no stage acts on it.
-pub fn judge(checked: &mut crate::policy::Checked, limits: &Limits) -> Vec<Usage> {
-    let (usage, findings) = check(&checked.valid().collect::<Vec<_>>(), limits);
+pub fn judge(checked: &mut crate::policy::Checked, limits: &Limits, others: &BTreeMap<String, Usage>) -> Vec<Usage> {
+    let (usage, findings) = check(&checked.valid().collect::<Vec<_>>(), limits, others);
     checked.findings.extend(findings);
     crate::policy::finding::sort(&mut checked.findings);
     usage

@@ -130,6 +130,7 @@ fn sample() -> Plan {
         }],
         guardrails: vec![],
         guardrails_change: None,
+        aws_backup_usage: vec![],
     }
 }
 
@@ -155,7 +156,7 @@ fn hundred_policies() -> Plan {
             plan
         })
         .collect();
-    Plan { commit: None, policies, orphans: vec![], invalid: vec![], guardrails: vec![], guardrails_change: None }
+    Plan { commit: None, policies, orphans: vec![], invalid: vec![], guardrails: vec![], guardrails_change: None, aws_backup_usage: vec![] }
 }
 
 #[test]
@@ -297,6 +298,7 @@ fn markdown_of_a_huge_plan_keeps_the_summary_within_the_limit() {
         invalid: vec![],
         guardrails: vec![],
         guardrails_change: None,
+        aws_backup_usage: vec![],
     };
     // Every section is cut to nothing, the table stays whole.
     let md = markdown(&many(250));
@@ -329,6 +331,7 @@ fn markdown_keeps_diffs_when_only_details_must_go() {
         invalid: vec![],
         guardrails: vec![],
         guardrails_change: None,
+        aws_backup_usage: vec![],
     });
     assert!(md.contains("1 section was shortened"), "{md}");
     assert!(md.contains("_Template diff (60"), "{md}");

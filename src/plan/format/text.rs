@@ -42,6 +42,12 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         out.push('\n');
         text_policy(&mut out, p, policy);
     }
+    if !plan.aws_backup_usage.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(BOLD, "AWS Backup per Region (used/quota, vaults and plans of others included):"));
+        for region in &plan.aws_backup_usage {
+            let _ = writeln!(out, "  {}", region.line());
+        }
+    }
     if !plan.orphans.is_empty() {
         out.push('\n');
         for orphan in &plan.orphans {

@@ -20,7 +20,7 @@ fn fleet(n: usize) -> Vec<Stack> {
 
 #[test]
 fn one_policy_takes_a_vault_a_plan_and_one_selection_in_its_region_and_a_vault_per_copy_region() {
-    let usage = usage(&fleet(1));
+    let usage = usage(&fleet(1), &BTreeMap::new());
     let by_region: Vec<(&str, usize, usize, usize)> =
         usage.iter().map(|u| (u.region.as_str(), u.backup_vaults, u.backup_plans, u.most_selections_per_plan)).collect();
     assert_eq!(by_region, [("us-east-1", 1, 1, 1), ("us-west-2", 1, 0, 0)]);
@@ -29,7 +29,7 @@ fn one_policy_takes_a_vault_a_plan_and_one_selection_in_its_region_and_a_vault_p
 #[test]
 fn the_301st_policy_of_a_region_exceeds_the_vault_and_plan_quotas_and_is_named() {
     let stacks = fleet(301);
-    let found = exceeded(&stacks, &Limits::default());
+    let found = exceeded(&stacks, &Limits::default(), &BTreeMap::new());
     let summary: Vec<(&str, &str, usize, usize, Option<&str>)> =
         found.iter().map(|e| (e.region.as_str(), e.quota.key, e.needed, e.limit, e.first_over.as_deref())).collect();
     assert_eq!(
@@ -44,11 +44,11 @@ fn the_301st_policy_of_a_region_exceeds_the_vault_and_plan_quotas_and_is_named()
         found[1].to_string(),
         "the policies would need 301 backup plans in us-east-1, beyond AWS Backup's quota \"Backup plans per Region per account\" of 300"
     );
-    assert!(exceeded(&fleet(300), &Limits::default()).is_empty(), "300 fit");
+    assert!(exceeded(&fleet(300), &Limits::default(), &BTreeMap::new()).is_empty(), "300 fit");
     let raised = Limits::with_overrides(["backup-vaults=400", "backup-plans = 301"]).unwrap();
-    assert!(exceeded(&stacks, &raised).is_empty(), "raised quotas");
+    assert!(exceeded(&stacks, &raised, &BTreeMap::new()).is_empty(), "raised quotas");
     let lowered = Limits::with_overrides(["backup-plans=10"]).unwrap();
-    let found = exceeded(&stacks, &lowered);
+    let found = exceeded(&stacks, &lowered, &BTreeMap::new());
     assert_eq!(found.len(), 3);
     assert_eq!((found[1].needed, found[1].limit, found[1].first_over.as_deref()), (301, 10, Some("scans-0011")));
 }
@@ -70,5 +70,21 @@ fn overrides_name_a_quota_drctl_counts_and_an_adjustable_one() {
 fn a_stack_without_backup_resources_counts_nothing() {
     let bootstrap = crate::render::bootstraps([&scans()], None);
     let stacks: Vec<Stack> = bootstrap.iter().map(|b| crate::render::render_bootstrap(b).unwrap()).collect();
-    assert!(usage(&stacks).iter().all(|u| u.backup_vaults + u.backup_plans + u.most_selections_per_plan == 0));
+    assert!(usage(&stacks, &BTreeMap::new()).iter().all(|u| u.backup_vaults + u.backup_plans + u.most_selections_per_plan == 0));
+}
+
+#[test]
+fn vaults_and_plans_of_others_take_from_the_same_quotas() {
+    let others = BTreeMap::from([(
+        "us-east-1".to_string(),
+        Usage { region: "us-east-1".into(), backup_vaults: 298, backup_plans: 10, most_selections_per_plan: 0 },
+    )]);
+    let stacks = fleet(3);
+    let found = exceeded(&stacks, &Limits::default(), &others);
+    let summary: Vec<(&str, &str, usize, Option<&str>)> =
+        found.iter().map(|e| (e.region.as_str(), e.quota.key, e.needed, e.first_over.as_deref())).collect();
+    assert_eq!(summary, [("us-east-1", "backup-vaults", 301, Some("scans-0003"))]);
+    let used: Vec<(String, usize, usize)> =
+        usage(&stacks, &others).into_iter().map(|u| (u.region, u.backup_vaults, u.backup_plans)).collect();
+    assert_eq!(used, [("us-east-1".to_string(), 301, 13), ("us-west-2".to_string(), 3, 0)]);
 }
