@@ -305,3 +305,34 @@ fn validate_refuses_the_policy_beyond_aws_backups_quotas_in_a_region() {
     assert_eq!(fixed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&fixed.stderr).contains("cannot be raised"));
 }
+
+/// Every drctl command the CI and cron examples run (or tell the reader to
+/// run) is one the command line accepts: flags renamed or removed break
+/// this test, not a user's pipeline.
+#[test]
+fn every_drctl_command_in_the_ci_and_cron_examples_parses() {
+    use clap::Parser;
+    let files = [
+        "examples/github-actions/drctl-plan.yml",
+        "examples/github-actions/drctl-reconcile.yml",
+        "examples/gitlab-ci/.gitlab-ci.yml",
+        "examples/cron/drctl.cron",
+    ];
+    let subcommands = ["validate", "reconcile", "status", "gc", "verify", "iam-policy", "bootstrap", "report", "watch", "render"];
+    let mut seen = 0;
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap().replace("\\\n", " ");
+        for (at, _) in text.match_indices("drctl ") {
+            let rest = &text[at + "drctl ".len()..];
+            let command: String = rest.chars().take_while(|c| !matches!(c, '\n' | '`' | '>' | '|' | ';' | '&' | '"' | '\'')).collect();
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if !words.first().is_some_and(|w| subcommands.contains(w)) {
+                continue;
+            }
+            let parsed = drctl::cli::Cli::try_parse_from(std::iter::once("drctl").chain(words.iter().copied()));
+            assert!(parsed.is_ok(), "{file}: `drctl {}`: {}", words.join(" "), parsed.err().unwrap());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 12, "the examples' commands were found: {seen}");
+}
