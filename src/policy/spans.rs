@@ -293,6 +293,43 @@ mod tests {
     }
 
     #[test]
+    fn each_refusal_points_at_the_node_at_fault() {
+        let at = |text: &str| {
+            let error = index(text).unwrap_err();
+            (error.position.line, error.position.column)
+        };
+        assert_eq!(at("a: 1\nb: &x [1]\n"), (2, 4), "the anchored node");
+        assert_eq!(at("a: 1\nb: *x\n"), (2, 4), "the alias");
+        assert_eq!(at("a: 1\nb: !t 2\n"), (2, 4), "the tagged node");
+        assert_eq!(at("a: 1\nb: 2\na: 3\n"), (3, 1), "the second key");
+        assert_eq!(at("a: 1\n---\nb: 2\n"), (2, 1), "the second document");
+        assert_eq!(at("a: [1,\n"), (2, 1), "where the scanner stopped");
+        let syntax = index("a: [1,\n").unwrap_err();
+        assert_eq!(syntax.hint, "fix the YAML syntax at this position");
+    }
+
+    #[test]
+    fn sixteen_levels_of_nesting_are_the_most() {
+        // The top-level mapping is one level, each `[` another.
+        let nested = |levels: usize| format!("a: {}{}\n", "[".repeat(levels - 1), "]".repeat(levels - 1));
+        assert!(index(&nested(MAX_DEPTH)).is_ok());
+        let error = index(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert!(error.message.contains("deeper than 16 levels"), "{}", error.message);
+        assert_eq!(error.position, Position { line: 1, column: 4 + MAX_DEPTH - 1 }, "the first bracket too deep");
+    }
+
+    #[test]
+    fn a_mapping_value_sits_where_it_starts_and_its_key_where_the_key_is() {
+        let spans = index("top:\n  inner:\n    leaf: 1\nlist:\n- x\n").unwrap();
+        assert_eq!(spans.key("top.inner"), Position { line: 2, column: 3 });
+        assert_eq!(spans.value("top.inner"), Position { line: 3, column: 5 });
+        assert_eq!(spans.key("top.inner.leaf"), Position { line: 3, column: 5 });
+        assert_eq!(spans.key("top.inner.missing"), Position { line: 2, column: 3 }, "a missing key falls back to its parent's");
+        assert_eq!(spans.value("list[0]"), Position { line: 5, column: 3 });
+        assert_eq!(spans.key("nothing.at.all"), Position::START);
+    }
+
+    #[test]
     fn exactly_the_node_limit_is_accepted() {
         // The mapping, its key and the sequence are three nodes.
         let at_limit = format!("a: [{}]\n", vec!["1"; MAX_NODES - 3].join(","));
