@@ -2,6 +2,8 @@
 //! would otherwise fail only at deploy time. Every finding points at the
 //! value to change and says how.
 
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use verify::check_verify;
