@@ -289,14 +289,6 @@ fn check_vault(findings: &mut Findings, policy: &TablePolicy) {
         );
         return;
     }
-    if lock.max_retention > Duration::from_days(36_500) {
-        findings.error(
-            "spec.backup.vault.lock.max_retention",
-            "lock",
-            "AWS Backup Vault Lock allows at most 36500 days",
-            "lower max_retention",
-        );
-    }
     if let Some(grace) = lock.changeable_for
         && grace < Duration::from_days(3)
     {

@@ -133,3 +133,119 @@ fn a_query_names_one_or_two_keys_and_expects_something() {
     assert_eq!(query("key: { pk: \"HOME#1\" }, expect: { min_items: 3, max_items: 2 }"), ["min_items 3 is above max_items 2"]);
     assert!(query("key: { pk: \"HOME#1\" }, expect: { max_items: 0 }").is_empty());
 }
+
+#[test]
+fn names_owners_tables_and_regions_are_well_formed() {
+    assert_eq!(errors("name: spatial-scans", "name: Spatial_Scans", "name"), ["`Spatial_Scans` is not a valid policy name"]);
+    let misnamed = findings("name: spatial-scans", "name: scans");
+    let (_, warnings) = of(&misnamed, "name-matches-file");
+    assert_eq!(warnings, ["the policy `scans` lives in `spatial-scans.yaml`"]);
+    for (owner, refused) in [("\"\"", true), (&"a".repeat(128), false), (&"a".repeat(129), true), ("\"team\\tx\"", true)] {
+        let found = errors("owner: team-3d", &format!("owner: {owner}"), "owner");
+        assert_eq!(!found.is_empty(), refused, "{owner}: {found:?}");
+    }
+    assert_eq!(errors("table: SpatialScans", "table: ab", "table-name"), ["`ab` is not a DynamoDB table name"]);
+    assert_eq!(errors("  region: us-east-1", "  region: us-east-9x", "region").len(), 1);
+}
+
+#[test]
+fn a_schedule_is_hourly_at_most_and_within_the_rpo() {
+    let schedule = "schedule: \"cron(0 */6 * * ? *)\"";
+    assert_eq!(
+        errors(schedule, "schedule: \"cron(0/30 * * * ? *)\"", "schedule-frequency"),
+        ["runs as often as every 30m: AWS Backup needs at least 60 minutes between runs"]
+    );
+    assert!(errors(schedule, "schedule: \"cron(0 * * * ? *)\"", "schedule-frequency").is_empty(), "hourly is the minimum");
+    assert_eq!(errors(schedule, "schedule: \"cron(0 */8 * * ? *)\"", "schedule-rpo").len(), 0, "8h gaps within an 8h RPO");
+    assert_eq!(
+        errors(schedule, "schedule: \"cron(0 */9 * * ? *)\"", "schedule-rpo"),
+        ["up to 9h pass between two backups, longer than the RPO of 8h"]
+    );
+    assert_eq!(errors(schedule, "every: 6h\n    schedule: \"cron(0 1 * * ? *)\"", "schedule"), ["both `schedule` and `every` are set"]);
+    assert_eq!(errors(&format!("    {schedule}\n"), "", "schedule"), ["the backup has no schedule"]);
+    assert_eq!(errors(schedule, "schedule: \"cron(0 */6 * * * *)\"", "schedule").len(), 1, "neither day field is ?");
+}
+
+#[test]
+fn windows_meet_aws_backups_minimums_and_the_rpo() {
+    assert_eq!(
+        errors("start_window: 1h", "start_window: 59m", "start-window"),
+        ["a start window of 59m is under AWS Backup's minimum of 60 minutes"]
+    );
+    assert_eq!(
+        errors("completion_window: 4h", "completion_window: 1h", "completion-window"),
+        ["the completion window (1h) must be longer than the start window (1h)"]
+    );
+    assert!(errors("completion_window: 4h", "completion_window: 61m", "completion-window").is_empty());
+    // 6h gaps + a 2h start window = 8h: at the RPO, no warning; one more minute warns.
+    let late = |start: &str| of(&findings("start_window: 1h", &format!("start_window: {start}")), "start-window-rpo").1;
+    assert!(late("2h").is_empty());
+    assert_eq!(late("121m"), ["a job may start up to 121m late, so the newest recovery point can be 481m old, past the RPO of 8h"]);
+}
+
+#[test]
+fn retention_covers_the_gaps_and_the_drill_interval_and_cold_storage() {
+    assert_eq!(errors("retention: 35d", "retention: 7d", "retention-verify"), vec![] as Vec<String>, "7d retention, 7d drills: enough");
+    assert_eq!(
+        errors("retention: 35d", "retention: 6d", "retention-verify"),
+        ["recovery points are kept 6d, less than the drill interval verify.every 7d"]
+    );
+    let gaps = findings("retention: 35d", "retention: 5h");
+    assert_eq!(
+        of(&gaps, "retention-schedule").0,
+        ["recovery points are kept 5h, less than the 6h between backups: there would be times with none"]
+    );
+    assert!(errors("retention: 35d", "retention: 6h", "retention-schedule").is_empty());
+    let cold = |retention: &str| errors("retention: 35d", &format!("retention: {retention}\n    cold_storage_after: 10d"), "cold-storage");
+    assert!(cold("100d").is_empty(), "10 days warm + 90 cold");
+    assert_eq!(cold("99d").len(), 1);
+    let copy_cold = errors("        retention: 90d", "        retention: 90d\n        cold_storage_after: 1d", "cold-storage");
+    assert_eq!(copy_cold.len(), 1, "copies too: {copy_cold:?}");
+}
+
+#[test]
+fn copies_go_to_another_real_region_once_and_prod_wants_one() {
+    let copy = "      - region: us-west-2";
+    assert_eq!(
+        errors(copy, "      - region: us-east-1", "copy-region"),
+        ["the copy goes to us-east-1, the primary region: it survives no regional outage"]
+    );
+    assert_eq!(errors(copy, "      - region: nowhere-1", "region"), ["`nowhere-1` is not an AWS region"]);
+    let twice =
+        errors("        retention: 90d\n", "        retention: 90d\n      - region: us-west-2\n        retention: 90d\n", "copy-region");
+    assert_eq!(twice, ["a second copy to us-west-2"]);
+    let without = SCANS
+        .replace("    copies:\n      - region: us-west-2\n        retention: 90d\n", "")
+        .replace("[us-east-1, us-west-2]", "[us-east-1]");
+    let found = validate(&crate::policy::load("desired/spatial-scans.yaml", without.as_bytes()).unwrap());
+    assert_eq!(of(&found, "prod-copy").1, ["a prod table without a cross-region copy is lost with its region"]);
+    let staging = without.replace("environment: prod", "environment: staging");
+    assert!(validate(&crate::policy::load("desired/spatial-scans.yaml", staging.as_bytes()).unwrap()).is_empty());
+}
+
+#[test]
+fn a_vault_lock_holds_every_retention_within_aws_bounds() {
+    let lock = "lock: { min_retention: 7d, max_retention: 400d }";
+    assert_eq!(
+        errors(lock, "lock: { min_retention: 500d, max_retention: 400d }", "lock"),
+        ["the lock's minimum 500d is above its maximum 400d"]
+    );
+    // A duration is at most 100 years (36500 days), AWS Backup Vault
+    // Lock's own maximum: the policy format cannot say more.
+    assert!(errors(lock, "lock: { min_retention: 7d, max_retention: 36500d }", "lock").is_empty());
+    assert_eq!(
+        errors(lock, "lock: { min_retention: 7d, max_retention: 400d, changeable_for: 2d }", "lock"),
+        ["a grace time of 2d is under AWS's minimum of 3 days"]
+    );
+    assert!(errors(lock, "lock: { min_retention: 7d, max_retention: 400d, changeable_for: 3d }", "lock").is_empty());
+    assert_eq!(errors(lock, "lock: { min_retention: 36d, max_retention: 400d }", "lock-retention").len(), 1, "35d primary below");
+    assert!(errors(lock, "lock: { min_retention: 35d, max_retention: 90d }", "lock-retention").is_empty(), "both ends included");
+    assert_eq!(errors(lock, "lock: { min_retention: 35d, max_retention: 89d }", "lock-retention").len(), 1, "the 90d copy above");
+    assert_eq!(errors("kms_key: alias/dr-backups", "kms_key: not a key", "kms-key").len(), 1);
+}
+
+#[test]
+fn the_topic_is_a_name_or_an_arn() {
+    assert!(errors("sns_topic: dr-announcements", "sns_topic: arn:aws:sns:us-east-1:123456789012:dr", "sns-topic").is_empty());
+    assert_eq!(errors("sns_topic: dr-announcements", "sns_topic: \"no spaces\"", "sns-topic").len(), 1);
+}
