@@ -407,6 +407,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn w_is_the_nearest_weekday_within_the_month() {
+        // February 2026 starts on a Sunday (1); seen from the 1st and the 10th.
+        for today in [Day { month: 2, day: 1, days_in_month: 28, weekday: 1 }, Day { month: 2, day: 10, days_in_month: 28, weekday: 3 }] {
+            let nearest: Vec<Option<u16>> = [1, 7, 10, 14, 15, 28, 29].iter().map(|d| today.nearest_weekday(*d)).collect();
+            assert_eq!(nearest, [Some(2), Some(6), Some(10), Some(13), Some(16), Some(27), None], "seen from day {}", today.day);
+        }
+        // August 2026 starts on a Saturday: 1W is Monday the 3rd; the 31st is a Monday.
+        let august = Day { month: 8, day: 1, days_in_month: 31, weekday: 7 };
+        assert_eq!((august.nearest_weekday(1), august.nearest_weekday(31)), (Some(3), Some(31)));
+        // May 2026 ends on a Sunday: 31W is Friday the 29th.
+        let may = Day { month: 5, day: 1, days_in_month: 31, weekday: 6 };
+        assert_eq!(may.nearest_weekday(31), Some(29));
+    }
+
+    #[test]
+    fn a_schedule_prints_as_written() {
+        let schedule = Schedule::parse("cron(0 */6 * * ? *)").unwrap();
+        assert_eq!(schedule.to_string(), "cron(0 */6 * * ? *)");
+    }
+
+    #[test]
     fn a_rate_reads_minutes_hours_and_days() {
         let minutes = |body: &str| parse_rate(body).map(|d| d.minutes());
         assert_eq!(minutes("30 minutes"), Some(30));
