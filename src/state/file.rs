@@ -539,4 +539,44 @@ mod tests {
         assert!(store.put(&PolicyState::default()).await.is_err());
         assert!(!store.path().exists());
     }
+
+    fn entry(at: u64) -> Evidence {
+        Evidence { commit: format!("c{at}"), content_hash: "h".into(), at, change_sets: Vec::new(), drill: None, sns_message_id: None }
+    }
+
+    #[tokio::test]
+    async fn the_history_is_appended_beside_the_state_and_read_back_in_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        assert_eq!(store.history(0).await.unwrap(), vec![], "no file yet: no history");
+        let now = crate::state::now();
+        store.append_history("b", &entry(now - 10)).await.unwrap();
+        store.append_history("a", &entry(now - 20)).await.unwrap();
+        store.append_history("a", &entry(now - 400 * 86_400)).await.unwrap();
+        let path = dir.path().join("nested").join("state.json.history.jsonl");
+        assert_eq!(history_path(store.path()), path);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "appended, one line each: {text}");
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777, 0o600);
+        let read: Vec<(String, u64)> = store.history(0).await.unwrap().into_iter().map(|h| (h.policy, now - h.evidence.at)).collect();
+        assert_eq!(read, [("a".to_string(), 20), ("b".to_string(), 10)], "a year and a day at most, oldest first");
+        assert!(store.list().await.unwrap().is_empty(), "history is not a record");
+    }
+
+    #[tokio::test]
+    async fn a_damaged_or_unreadable_history_is_an_error_never_a_shorter_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        store.append_history("a", &entry(crate::state::now())).await.unwrap();
+        let path = history_path(store.path());
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("not json\n");
+        std::fs::write(&path, text).unwrap();
+        let err = store.history(0).await.unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(store.history(0).await.is_err(), "a directory where the file should be");
+        assert_eq!(MAX_HISTORY_BYTES, 512 * 1024 * 1024);
+    }
 }
