@@ -249,3 +249,13 @@ fn the_topic_is_a_name_or_an_arn() {
     assert!(errors("sns_topic: dr-announcements", "sns_topic: arn:aws:sns:us-east-1:123456789012:dr", "sns-topic").is_empty());
     assert_eq!(errors("sns_topic: dr-announcements", "sns_topic: \"no spaces\"", "sns-topic").len(), 1);
 }
+
+#[test]
+fn every_is_sugar_for_a_regular_schedule() {
+    let schedule = "schedule: \"cron(0 */6 * * ? *)\"";
+    assert!(findings(schedule, "every: 6h").is_empty());
+    let often = findings(schedule, "every: 30m");
+    let finding = often.iter().find(|f| f.rule == "schedule-frequency").expect("30 minutes is too often");
+    assert_eq!(finding.position.line, 13, "at the `every` line");
+    assert_eq!(errors(schedule, "every: 9h", "schedule-rpo"), ["up to 9h pass between two backups, longer than the RPO of 8h"]);
+}
