@@ -230,6 +230,7 @@ fn a_vault_lock_holds_every_retention_within_aws_bounds() {
         errors(lock, "lock: { min_retention: 500d, max_retention: 400d }", "lock"),
         ["the lock's minimum 500d is above its maximum 400d"]
     );
+    assert!(errors(lock, "lock: { min_retention: 90d, max_retention: 90d }", "lock").is_empty(), "min = max is a fixed retention");
     // A duration is at most 100 years (36500 days), AWS Backup Vault
     // Lock's own maximum: the policy format cannot say more.
     assert!(errors(lock, "lock: { min_retention: 7d, max_retention: 36500d }", "lock").is_empty());
