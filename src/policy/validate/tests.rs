@@ -261,3 +261,16 @@ fn every_is_sugar_for_a_regular_schedule() {
     assert_eq!(finding.position.line, 13, "at the `every` line");
     assert_eq!(errors(schedule, "every: 12h", "schedule-rpo"), ["up to 12h pass between two backups, longer than the RPO of 8h"]);
 }
+
+#[test]
+fn names_and_tables_are_one_policy_each_across_the_set() {
+    let load = |file: &str, text: &str| crate::policy::load(file, text.as_bytes()).unwrap();
+    let first = load("desired/spatial-scans.yaml", SCANS);
+    let same_name = load("desired/other.yaml", &SCANS.replace("table: SpatialScans", "table: Other"));
+    let same_table = load("desired/twin.yaml", &SCANS.replace("name: spatial-scans", "name: twin"));
+    let found = validate_set(&[first, same_name, same_table]);
+    let rules: Vec<(&str, &str)> = found.iter().map(|f| (f.file.as_str(), f.rule)).collect();
+    assert_eq!(rules, [("desired/other.yaml", "name-unique"), ("desired/twin.yaml", "table-owner")]);
+    assert!(found[0].message.contains("also used by desired/spatial-scans.yaml"), "{}", found[0].message);
+    assert!(found[1].message.contains("table SpatialScans in us-east-1 is also governed by desired/spatial-scans.yaml"));
+}
