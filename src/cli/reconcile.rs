@@ -83,13 +83,13 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     // The dry run counts what others took of AWS Backup's quotas too (two
     // list calls per Region); an apply judges drctl's own stacks, and AWS
     // refuses the rest.
+    let projection = quotas::Projection::of(&checked);
     let others = if args.dry_run {
-        let regions = quotas::regions(&checked);
-        runtime.block_on(plan::quotas::others_use(&aws, regions.iter().map(String::as_str)))?
+        runtime.block_on(plan::quotas::others_use(&aws, projection.regions().iter().map(String::as_str)))?
     } else {
         Default::default()
     };
-    let usage = quotas::judge(&mut checked, &limits, &others);
+    let usage = projection.judge(&mut checked, &limits, &others);
     if args.dry_run {
         let options = plan::Options {
             commit: set.commit(),

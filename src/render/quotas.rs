@@ -241,45 +241,56 @@ pub fn exceeded(stacks: &[Stack], limits: &Limits, others: &BTreeMap<String, Usa
     all
 }
 
-/// What the stacks of `policies` (valid ones, in file order) would take
-/// per Region, and an error finding per quota they would exceed, on the
-/// file of the first policy beyond it.
-pub fn check(policies: &[&LoadedPolicy], limits: &Limits, others: &BTreeMap<String, Usage>) -> (Vec<Usage>, Vec<Finding>) {
-    let stacks: Vec<Stack> = policies.iter().filter_map(|p| super::render(&p.policy).ok()).flatten().collect();
-    let findings = exceeded(&stacks, limits, others)
-        .into_iter()
-        .filter_map(|e| {
-            let loaded = policies.iter().find(|p| Some(&p.policy.metadata.name) == e.first_over.as_ref())?;
-            let hint = if e.quota.adjustable {
-                format!(
-                    "ask AWS for more in Service Quotas and tell drctl with --aws-quota {}=N, or spread the tables over other Regions or accounts",
-                    e.quota.key
-                )
-            } else {
-                "AWS does not raise this quota: spread the tables over more plans".to_string()
-            };
-            let at = if loaded.policy.spec.region == e.region { "spec.region" } else { "spec.backup.copies" };
-            Some(Finding::error(&loaded.file, loaded.spans.value(at), "aws-quota", e.to_string(), hint))
-        })
-        .collect();
-    (usage(&stacks, others), findings)
+/// The stacks the valid policies of a set would deploy, rendered once:
+/// where they go, and what they take of AWS Backup's quotas.
+pub struct Projection {
+    stacks: Vec<Stack>,
 }
 
-/// The Regions the stacks of the valid policies of `checked` deploy to.
-pub fn regions(checked: &crate::policy::Checked) -> Vec<String> {
-    let regions: std::collections::BTreeSet<String> =
-        checked.valid().filter_map(|p| super::render(&p.policy).ok()).flatten().map(|s| s.region).collect();
-    regions.into_iter().collect()
+impl Projection {
+    pub fn of(checked: &crate::policy::Checked) -> Self {
+        Self { stacks: checked.valid().filter_map(|p| super::render(&p.policy).ok()).flatten().collect() }
+    }
+
+    /// The Regions the stacks deploy to.
+    pub fn regions(&self) -> Vec<String> {
+        let regions: std::collections::BTreeSet<&str> = self.stacks.iter().map(|s| s.region.as_str()).collect();
+        regions.into_iter().map(str::to_string).collect()
+    }
+
+    /// What the stacks take per Region (`others`: what vaults and plans not
+    /// drctl's take), with an error finding added to `checked` per quota
+    /// they would exceed, on the file of the first policy beyond it: that
+    /// policy is then invalid, and no stage acts on it.
+    pub fn judge(&self, checked: &mut crate::policy::Checked, limits: &Limits, others: &BTreeMap<String, Usage>) -> Vec<Usage> {
+        let findings: Vec<Finding> = {
+            let policies: Vec<&LoadedPolicy> = checked.valid().collect();
+            exceeded(&self.stacks, limits, others).into_iter().filter_map(|e| finding(&policies, &e)).collect()
+        };
+        checked.findings.extend(findings);
+        crate::policy::finding::sort(&mut checked.findings);
+        usage(&self.stacks, others)
+    }
 }
 
-/// [`check`] on the valid policies of `checked` (`others`: what vaults and
-/// plans not drctl's take, per Region), its findings added: the
-/// policy beyond a quota is then invalid, and no stage acts on it.
+/// [`Projection::judge`] of the set's own stacks, rendered here.
 pub fn judge(checked: &mut crate::policy::Checked, limits: &Limits, others: &BTreeMap<String, Usage>) -> Vec<Usage> {
-    let (usage, findings) = check(&checked.valid().collect::<Vec<_>>(), limits, others);
-    checked.findings.extend(findings);
-    crate::policy::finding::sort(&mut checked.findings);
-    usage
+    Projection::of(checked).judge(checked, limits, others)
+}
+
+/// The finding of `e` on the file of the first policy beyond the quota.
+fn finding(policies: &[&LoadedPolicy], e: &Exceeded) -> Option<Finding> {
+    let loaded = policies.iter().find(|p| Some(&p.policy.metadata.name) == e.first_over.as_ref())?;
+    let hint = if e.quota.adjustable {
+        format!(
+            "ask AWS for more in Service Quotas and tell drctl with --aws-quota {}=N, or spread the tables over other Regions or accounts",
+            e.quota.key
+        )
+    } else {
+        "AWS does not raise this quota: spread the tables over more plans".to_string()
+    };
+    let at = if loaded.policy.spec.region == e.region { "spec.region" } else { "spec.backup.copies" };
+    Some(Finding::error(&loaded.file, loaded.spans.value(at), "aws-quota", e.to_string(), hint))
 }
 
 /// The AWS Backup resources of one stack's template.
