@@ -78,9 +78,12 @@ impl Resume {
         (!resume.drill_id.is_empty()).then_some(resume)
     }
 
-    /// Adds one event; a `Started` begins a new drill.
+    /// Adds one event; a `Started` of another drill begins a new one. A
+    /// resumed drill records its `Started` again: what it started before
+    /// stays, or a drill interrupted twice would start its jobs again.
     pub fn apply(&mut self, event: &Event) {
         match event {
+            Event::Started { drill_id } if *drill_id == self.drill_id => {}
             Event::Started { drill_id } => *self = Self { drill_id: drill_id.clone(), ..Self::default() },
             Event::BackupStarted { job_id } => self.backup_job_id = Some(job_id.clone()),
             Event::CopyStarted { region, job_id } => {
@@ -116,6 +119,22 @@ mod tests {
         assert_eq!(resume.copy_jobs["us-west-2"], "C");
         assert_eq!(resume.restores["us-east-1"], ("drctl-drill-p-01234567".to_string(), Some("R".to_string())));
         assert_eq!(resume.restores["us-west-2"], ("drctl-drill-p-01234567".to_string(), None));
+    }
+
+    /// A drill interrupted twice: the resumed run records `Started` again,
+    /// and a third run still finds the jobs the first one started.
+    #[test]
+    fn a_resumed_drill_starting_again_keeps_its_jobs_and_another_drill_does_not() {
+        let first = [
+            Event::Started { drill_id: "0123456789abcdef".into() },
+            Event::BackupStarted { job_id: "B".into() },
+            Event::RestoreStarted { region: "us-east-1".into(), job_id: "R".into(), scratch_table: "drctl-drill-p-01234567".into() },
+        ];
+        let mut resume = Resume::from_events(&first).unwrap();
+        resume.apply(&Event::Started { drill_id: "0123456789abcdef".into() });
+        assert_eq!(Some(resume.clone()), Resume::from_events(&first), "the same drill, resumed");
+        resume.apply(&Event::Started { drill_id: "fedcba9876543210".into() });
+        assert_eq!((resume.backup_job_id, resume.restores.len()), (None, 0), "a new drill starts empty");
     }
 
     #[test]
