@@ -11,6 +11,7 @@ pub mod drill;
 pub mod failpoint;
 pub mod gc;
 pub mod iam;
+pub mod lambda;
 pub mod markup;
 pub mod metrics;
 pub mod nonce;

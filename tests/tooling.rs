@@ -35,6 +35,16 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
     for bootstrap in render::bootstraps(&policies, Some(("us-east-1", "drctl-state"))) {
         stacks.push(render::render_bootstrap(&bootstrap).unwrap());
     }
+    // The scheduled Lambda, with drctl's rights for the examples.
+    let scope = drctl::iam::Scope::of(&policies, Some("drctl-state")).unwrap();
+    let lambda = render::deployment::lambda(&drctl::iam::apply_policy(&scope), "drctl-state", "us-east-1").unwrap();
+    stacks.push(render::Stack {
+        name: "drctl-lambda".into(),
+        region: "us-east-1".into(),
+        role: render::StackRole::Bootstrap,
+        policy: None,
+        template: lambda,
+    });
     // cfn-lint checks a template against the resource specification of the
     // region it is deployed to.
     let mut by_region: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
@@ -45,7 +55,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         std::fs::write(&yaml, stack.to_yaml()).unwrap();
         by_region.entry(stack.region.clone()).or_default().extend([path, yaml]);
     }
-    assert_eq!(stacks.len(), 8);
+    assert_eq!(stacks.len(), 9);
     for (region, files) in by_region {
         let output = Command::new(&cfn_lint).arg("--regions").arg(&region).arg("--").args(&files).output().unwrap();
         assert!(

@@ -218,6 +218,7 @@ impl SourceArgs {
         crate::source::Access {
             cache_dir: self.cache_dir.clone(),
             credentials: crate::source::Credentials {
+                token: None,
                 token_env: self.git_token_env.clone(),
                 ssh_key: self.ssh_key.clone(),
                 known_hosts: self.known_hosts.clone(),

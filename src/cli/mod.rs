@@ -9,6 +9,7 @@ mod completions;
 mod fingerprint;
 mod gc;
 mod iam_policy;
+pub mod lambda;
 mod reconcile;
 mod render;
 mod report;
@@ -149,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Logs go to stderr through tracing, filtered by `DRCTL_LOG` (default:
 /// info in `watch`, warnings otherwise); JSON lines in `watch`, for log
 /// pipelines, and plain text otherwise.
-fn init_logs(watch: bool) {
+pub(crate) fn init_logs(watch: bool) {
     let default = if watch { "drctl=info" } else { "drctl=warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DRCTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

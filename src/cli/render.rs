@@ -15,6 +15,11 @@ pub enum TemplateFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deployment {
+    Lambda,
+}
+
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     #[command(flatten)]
@@ -26,9 +31,15 @@ pub struct RenderArgs {
     /// Render the drctl-bootstrap stacks (shared SNS topics) instead.
     #[arg(long)]
     pub bootstrap: bool,
-    /// With --bootstrap: also the state table, as `REGION:TABLE`.
-    #[arg(long, requires = "bootstrap")]
+    /// With --bootstrap: also the state table, as `REGION:TABLE`. With
+    /// --deployment: the state table the deployment uses.
+    #[arg(long)]
     pub state_table: Option<String>,
+    /// Render where drctl itself runs instead: `lambda` is the scheduled
+    /// function, its role (drctl's rights for these policies), schedule and
+    /// log group, one stack in the state table's region.
+    #[arg(long, value_enum, conflicts_with_all = ["bootstrap", "name"], requires = "state_table")]
+    pub deployment: Option<Deployment>,
     /// Write one file per stack into this directory instead of printing.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -40,6 +51,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<u8> {
         eprintln!("{finding}");
     }
     let valid: Vec<&policy::TablePolicy> = checked.valid().map(|p| &p.policy).collect();
+    anyhow::ensure!(
+        args.state_table.is_none() || args.bootstrap || args.deployment.is_some(),
+        "--state-table goes with --bootstrap or --deployment"
+    );
+    if let Some(Deployment::Lambda) = args.deployment {
+        // A deployment with the rights of only some policies would fail on the others.
+        anyhow::ensure!(!checked.has_errors(), "the policies must be valid to render the rights of the function that applies them");
+        let stack = lambda_stack(&valid, args.state_table.as_deref().unwrap_or_default())?;
+        match &args.out {
+            Some(dir) => write_files(dir, std::slice::from_ref(&stack), args.format)?,
+            None => print!("{}", body(&stack, args.format)),
+        }
+        return Ok(exit::OK);
+    }
     let stacks =
         if args.bootstrap { bootstrap_stacks(&valid, args.state_table.as_deref())? } else { policy_stacks(&valid, args.name.as_deref())? };
     match &args.out {
@@ -60,6 +85,15 @@ fn policy_stacks(policies: &[&policy::TablePolicy], name: Option<&str>) -> anyho
         stacks.extend(render::render(policy)?);
     }
     Ok(stacks)
+}
+
+/// The Lambda deployment, with the apply policy of `iam-policy --state
+/// dynamodb://TABLE` for these policies as the function's rights.
+fn lambda_stack(policies: &[&policy::TablePolicy], state_table: &str) -> anyhow::Result<Stack> {
+    let (region, table) = state_table.split_once(':').context("--state-table takes REGION:TABLE, like us-east-1:drctl-state")?;
+    let scope = crate::iam::Scope::of(policies.iter().copied(), Some(table))?;
+    let template = render::deployment::lambda(&crate::iam::apply_policy(&scope), table, region)?;
+    Ok(Stack { name: "drctl-lambda".into(), region: region.into(), role: render::StackRole::Bootstrap, policy: None, template })
 }
 
 fn bootstrap_stacks(policies: &[&policy::TablePolicy], state_table: Option<&str>) -> anyhow::Result<Vec<Stack>> {

@@ -11,6 +11,7 @@
 //! - Policy values enter templates as structured values (`Fn::Sub` variables,
 //!   not string splicing).
 
+pub mod deployment;
 pub mod quotas;
 mod template;
 

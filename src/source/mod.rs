@@ -63,7 +63,7 @@ use git2::{BranchType, ErrorCode, Repository};
 
 pub use error::SourceError;
 pub use remote::url::RemoteUrl;
-pub use remote::{Credentials, Fetched};
+pub use remote::{Credentials, Fetched, GivenToken};
 
 /// How remotes are reached: where their mirrors are kept, and the
 /// credentials and host keys for them.

@@ -1,8 +1,10 @@
 //! Credentials for a remote, offered to libgit2 one at a time in the order
 //! git users expect, and the host-key check for SSH.
 //!
-//! HTTPS: the token in the URL, then the environment variable named by
-//! `--git-token-env`, then git's credential helpers (`credential.helper`).
+//! HTTPS: the token in the URL, then a token drctl was handed (the Lambda
+//! handler reads one from an SSM parameter), then the environment variable
+//! named by `--git-token-env`, then git's credential helpers
+//! (`credential.helper`).
 //! SSH: the key file given by `--ssh-key`, then the SSH agent. libgit2 asks
 //! again after each refusal; when every method was refused, the fetch fails
 //! with an error naming the host and the methods tried, never a secret.
@@ -19,6 +21,8 @@ use crate::source::SourceError;
 /// How drctl may authenticate to remotes and check their SSH host keys.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
+    /// An HTTPS token drctl was handed, and where it came from.
+    pub token: Option<GivenToken>,
     /// An environment variable holding an HTTPS token (`GITHUB_TOKEN`).
     pub token_env: Option<String>,
     /// A private key file for SSH (a deploy key).
@@ -26,6 +30,21 @@ pub struct Credentials {
     /// The `known_hosts` file SSH host keys are checked against (default:
     /// `~/.ssh/known_hosts`).
     pub known_hosts: Option<PathBuf>,
+}
+
+/// An HTTPS token read by drctl itself (from an SSM parameter), named by
+/// where it came from. Its `Debug` never shows the token.
+#[derive(Clone)]
+pub struct GivenToken {
+    /// Where it came from, as errors name it (`SSM parameter /drctl/git-token`).
+    pub from: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for GivenToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GivenToken").field("from", &self.from).field("token", &"<hidden>").finish()
+    }
 }
 
 impl Credentials {
@@ -37,6 +56,7 @@ impl Credentials {
 /// One method of authenticating, in the order they are offered.
 enum Method {
     UrlToken { user: String, token: String },
+    GivenToken { from: String, user: String, token: String },
     EnvToken { name: String, user: String, token: String },
     CredentialHelper,
     KeyFile(PathBuf),
@@ -47,6 +67,7 @@ impl Method {
     fn describe(&self) -> String {
         match self {
             Method::UrlToken { .. } => "the token in the URL".to_owned(),
+            Method::GivenToken { from, .. } => format!("the token in {from}"),
             Method::EnvToken { name, .. } => format!("the token in ${name} (--git-token-env)"),
             Method::CredentialHelper => "git's credential helpers".to_owned(),
             Method::KeyFile(path) => format!("the key {} (--ssh-key)", path.display()),
@@ -144,7 +165,9 @@ impl<'a> Authenticator<'a> {
         let plaintext = allowed.contains(CredentialType::USER_PASS_PLAINTEXT);
         let ssh_key = allowed.contains(CredentialType::SSH_KEY);
         match method {
-            Method::UrlToken { user, token } | Method::EnvToken { user, token, .. } if plaintext => {
+            Method::UrlToken { user, token } | Method::GivenToken { user, token, .. } | Method::EnvToken { user, token, .. }
+                if plaintext =>
+            {
                 Cred::userpass_plaintext(user, token).ok()
             }
             Method::CredentialHelper if plaintext => {
@@ -235,6 +258,10 @@ fn https_methods(url: &RemoteUrl, credentials: &Credentials) -> Result<Vec<Metho
     let mut methods = Vec::new();
     if let Some(token) = url.secret() {
         methods.push(Method::UrlToken { user: url.user().unwrap_or(TOKEN_USER).to_owned(), token: token.to_owned() });
+    }
+    if let Some(given) = &credentials.token {
+        let user = url.user().unwrap_or(TOKEN_USER).to_owned();
+        methods.push(Method::GivenToken { from: given.from.clone(), user, token: given.token.clone() });
     }
     if let Some(name) = &credentials.token_env {
         let token = std::env::var(name).ok().filter(|t| !t.is_empty()).ok_or_else(|| SourceError::TokenEnv { name: name.clone() })?;

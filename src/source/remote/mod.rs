@@ -22,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use git2::{AutotagOption, Direction, FetchOptions, FetchPrune, Oid, ProxyOptions, Repository};
 
 use auth::Authenticator;
-pub use auth::Credentials;
+pub use auth::{Credentials, GivenToken};
 use url::{RemoteUrl, Transport};
 
 use super::SourceError;
