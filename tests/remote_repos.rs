@@ -438,6 +438,97 @@ fn https_to_a_server_whose_certificate_is_not_trusted_is_refused() {
     assert!(!text(&output).contains(&token));
 }
 
+// ------------------------------------------------------------------ Lambda
+
+/// The scheduled Lambda as AWS runs it: the `drctl-lambda` binary polls a
+/// local Lambda Runtime API for EventBridge schedule events, reads the
+/// repository's token from an SSM parameter (SecureString) at each
+/// invocation, fetches over HTTPS, reconciles (apply, drill) with the state
+/// in DynamoDB and answers with its summary. A wrong token in the
+/// parameter fails that invocation (an error Lambda counts) naming the
+/// parameter, never the token; the right one put back is read by the next
+/// invocation of the same process (the parameter is read every time).
+#[tokio::test]
+async fn the_lambda_binary_reads_its_token_from_ssm_fetches_over_https_and_reconciles_per_invocation() {
+    let account = support::account().await;
+    let clients = account.region(support::REGION);
+    support::create_table(&clients.dynamodb, "SpatialScans", 40).await;
+    support::create_state_table(&clients.dynamodb, "drctl-state").await;
+    support::enable_advanced_backup(&clients.backup).await;
+    let checked =
+        drctl::policy::check([drctl::policy::Input { file: "desired/spatial-scans.yaml".into(), content: Ok(SCANS.as_bytes().to_vec()) }]);
+    support::bootstrap(&account, [&checked.policies[0].policy]).await;
+    let origin = Origin::new();
+    let commit = origin.push(&[("spatial-scans.yaml", SCANS)], "spatial-scans");
+    let token = random_token();
+    let server = Https::start(origin.root.path(), &token);
+    let ssm = aws_sdk_ssm::Client::new(account.aws.config());
+    let put = |value: String| {
+        let ssm = ssm.clone();
+        async move {
+            let request = ssm.put_parameter().name("/drctl/git-token").value(value).r#type(aws_sdk_ssm::types::ParameterType::SecureString);
+            request.overwrite(true).send().await.unwrap();
+        }
+    };
+    put(token.clone()).await;
+    let api = support::LambdaApi::start();
+    let work = Workdir::new();
+    let mut lambda = Command::new(env!("CARGO_BIN_EXE_drctl-lambda"));
+    lambda
+        .current_dir(work.dir.path())
+        .env("HOME", work.dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .envs(account.cli_env())
+        .env("SSL_CERT_FILE", server.ca())
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "drctl")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("DRCTL_REPO", server.url(None))
+        .env("DRCTL_REF", "main")
+        .env("DRCTL_STATE", "dynamodb://drctl-state")
+        .env("DRCTL_STATE_REGION", support::REGION)
+        .env("DRCTL_GIT_TOKEN_PARAMETER", "/drctl/git-token")
+        .env("DRCTL_CACHE_DIR", work.cache())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = lambda.spawn().unwrap();
+    let schedule = serde_json::json!({
+        "version": "0", "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": account.id, "time": "2026-12-07T02:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/drctl"], "detail": {}
+    });
+
+    api.invoke("first", &schedule, Duration::from_secs(300));
+    let first = api.answer("first", Duration::from_secs(300));
+    let wrong = random_token();
+    put(wrong.clone()).await;
+    api.invoke("wrong", &schedule, Duration::from_secs(120));
+    let second = api.answer("wrong", Duration::from_secs(120));
+    put(token.clone()).await;
+    api.invoke("restored", &schedule, Duration::from_secs(120));
+    let third = api.answer("restored", Duration::from_secs(120));
+    let mut child = child;
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let log = text(&output);
+
+    let support::Answer::Response(first) = first else { panic!("the first invocation failed: {first:?}\n{log}") };
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!((first["outcome"].as_str(), first["commit"].as_str()), (Some("reconciled"), Some(commit.as_str())), "{first:#}\n{log}");
+    assert_eq!(first["policies"][0]["status"], "reconciled", "{first:#}");
+    assert_eq!(first["policies"][0]["verdicts"], serde_json::json!({ "us-east-1": "passed", "us-west-2": "passed" }), "{first:#}");
+    let support::Answer::Error(second) = second else { panic!("a wrong token must fail the invocation: {second:?}") };
+    assert!(second.contains("the token in SSM parameter /drctl/git-token"), "{second}");
+    let support::Answer::Response(third) = third else { panic!("the parameter is read again at each invocation: {third:?}\n{log}") };
+    let third: serde_json::Value = serde_json::from_str(&third).unwrap();
+    assert_eq!(third["policies"][0]["status"], "proven", "{third:#}");
+    for secret in [&token, &wrong] {
+        assert!(!log.contains(secret.as_str()) && !second.contains(secret.as_str()), "a token leaked:\n{second}\n{log}");
+    }
+    assert!(log.contains("\"request_id\":\"first\""), "the logs are JSON lines naming the invocation:\n{log}");
+}
+
 // -------------------------------------------------------------------- SSH
 
 /// A deploy key and known_hosts (plain and hashed): validate reads the

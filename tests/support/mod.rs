@@ -26,6 +26,7 @@ mod cloudformation;
 mod control;
 mod dynamodb;
 mod emulator;
+mod lambda_api;
 mod queues;
 
 // Every binary gets all of them and uses some (as with `dead_code` above).
@@ -39,6 +40,8 @@ pub use dynamodb::{
 };
 #[allow(unused_imports)]
 pub use emulator::{Emulator, TestAccount, account, sdk_config};
+#[allow(unused_imports)]
+pub use lambda_api::{Answer, LambdaApi};
 #[allow(unused_imports)]
 pub use queues::{drain_queue, queue_on_topics};
 
