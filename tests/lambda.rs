@@ -200,3 +200,51 @@ fn the_lambda_settings_refuse_a_state_file_and_a_kill_margin_after_the_stop() {
     let defaults = LambdaArgs::parse_with(["--state", "dynamodb://t"]).unwrap();
     assert_eq!(defaults.source.cache_dir, std::path::Path::new(drctl::cli::lambda::LAMBDA_CACHE_DIR), "only /tmp is writable in Lambda");
 }
+
+/// `scripts/lambda-package`: the zip Lambda runs holds `bootstrap`
+/// (executable, as the zip records it) and under lib/ every library it
+/// links beyond glibc's; unpacked with lib/ on the library path, as Lambda
+/// sets it, the bootstrap starts and reads its settings from the
+/// environment.
+#[test]
+fn the_lambda_package_holds_an_executable_bootstrap_and_the_libraries_it_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("drctl-lambda.zip");
+    let packaged = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lambda-package"))
+        .arg(&zip)
+        .env("DRCTL_LAMBDA_BINARY", env!("CARGO_BIN_EXE_drctl-lambda"))
+        .output()
+        .unwrap();
+    assert!(packaged.status.success(), "{}", String::from_utf8_lossy(&packaged.stderr));
+    let unpack = r#"
+import os, sys, zipfile
+archive = zipfile.ZipFile(sys.argv[1])
+for info in archive.infolist():
+    path = archive.extract(info, sys.argv[2])
+    os.chmod(path, (info.external_attr >> 16) & 0o777)
+    print(info.filename, oct((info.external_attr >> 16) & 0o777))
+"#;
+    let root = dir.path().join("task");
+    let listed = Command::new("python3").args(["-c", unpack]).arg(&zip).arg(&root).output().unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listing = String::from_utf8(listed.stdout).unwrap();
+    assert!(listing.lines().any(|l| l == "bootstrap 0o755"), "{listing}");
+    let ldd = Command::new("ldd").arg(env!("CARGO_BIN_EXE_drctl-lambda")).output().unwrap();
+    for line in String::from_utf8(ldd.stdout).unwrap().lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let glibc = ["linux-vdso", "libc.so", "libm.so", "libdl.so", "libpthread.so", "librt.so", "ld-linux", "libgcc_s.so"];
+        if !glibc.iter().any(|g| name.starts_with(g)) && !name.starts_with('/') {
+            assert!(listing.lines().any(|l| l.starts_with(&format!("lib/{name} "))), "{name} is not packaged:\n{listing}");
+        }
+    }
+    let started = Command::new(root.join("bootstrap"))
+        .current_dir(&root)
+        .env_clear()
+        .env("LD_LIBRARY_PATH", root.join("lib"))
+        .env("DRCTL_STATE", "/tmp/state.json")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&started.stderr);
+    assert_eq!(started.status.code(), Some(1), "{log}");
+    assert!(log.contains("a Lambda function needs the state in a DynamoDB table"), "{log}");
+}
