@@ -168,6 +168,24 @@ impl Metrics {
     }
 }
 
+/// Asks a running watch for `path` (`/healthz`, `/readyz`) on `addr`, as a
+/// container's health check does where the image has no shell or curl
+/// (`drctl health`). Returns the HTTP status.
+pub fn probe(addr: SocketAddr, path: &str, timeout: std::time::Duration) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut head = Vec::new();
+    // The status line is all a probe needs; a body may follow.
+    stream.take(512).read_to_end(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    text.lines().next().and_then(|line| line.split_whitespace().nth(1)).and_then(|code| code.parse().ok()).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not an HTTP answer: {:?}", text.lines().next().unwrap_or("")))
+    })
+}
+
 /// Serves `metrics` on `addr` until the returned task is aborted. The
 /// listener is bound before this returns, so a taken port is an error at
 /// start.

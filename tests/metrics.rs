@@ -103,6 +103,16 @@ async fn a_running_watch_serves_its_policies_metrics_and_readiness() {
     }
     assert!(answered_unready, "not ready until its first pass completed");
     assert_eq!(get(port, "/healthz").0, 200);
+    // The container's health check: `drctl health`, alive and ready here,
+    // and failing against a port nothing answers on.
+    for args in [&["health", "--addr", address.as_str()][..], &["health", "--addr", address.as_str(), "--ready"]] {
+        let health = drctl(&account, dir.path(), args);
+        assert_eq!(health.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&health.stderr));
+    }
+    let closed = format!("127.0.0.1:{}", free_port());
+    let health = drctl(&account, dir.path(), &["health", "--addr", &closed, "--timeout", "1s"]);
+    assert_eq!(health.status.code(), Some(1), "{}", String::from_utf8_lossy(&health.stdout));
+    assert!(String::from_utf8_lossy(&health.stderr).contains(&format!("/healthz on {closed}")));
     let (code, metrics) = get(port, "/metrics");
     assert_eq!(code, 200);
     for line in [

@@ -8,6 +8,7 @@ mod compare;
 mod completions;
 mod fingerprint;
 mod gc;
+mod health;
 mod iam_policy;
 pub mod lambda;
 mod reconcile;
@@ -47,7 +48,7 @@ const EXIT_CODES: &str = "Exit codes:
   0  done: valid, applied, proven, nothing pending
   1  an error: an invalid policy, a failed apply, the state store, AWS refusing a call,
      a drill that was inconclusive (drctl or AWS could not complete it; the output says so);
-     `watch`: its last pass failed; `reconcile --dry-run --deny-weakening`: a change weakens
+     `watch`: its last pass failed; `health`: the watch did not answer 200; `reconcile --dry-run --deny-weakening`: a change weakens
      protection and no --allow-weakening-by approved it
   2  `reconcile --dry-run --detailed-exitcode`: changes pending;
      `status --detailed-exitcode`: a policy out of compliance
@@ -105,6 +106,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(completions::CompletionsArgs),
+    /// Ask a running `drctl watch --metrics-addr` whether it is alive (or ready): a container health check.
+    Health(health::HealthArgs),
     /// Print drctl's manual page (roff): `drctl man > drctl.1`, or `drctl man | man -l -`.
     Man,
 }
@@ -136,6 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Health(args) => health::run(&args),
         Command::Man => completions::man(),
     };
     match outcome {
