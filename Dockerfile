@@ -18,11 +18,11 @@ COPY src src
 COPY templates templates
 ARG DRCTL_BUILD_COMMIT=unknown
 ARG DRCTL_BUILD_DATE=
+# zlib is the one library drctl links that the distroless image lacks.
 RUN DRCTL_BUILD_COMMIT="$DRCTL_BUILD_COMMIT" DRCTL_BUILD_DATE="$DRCTL_BUILD_DATE" \
         cargo build --release --locked --bin drctl \
     && strip target/release/drctl \
     && mkdir -p /out/lib \
-    # zlib is the one library drctl links that the distroless image lacks.
     && cp -L "$(ldd target/release/drctl | awk '$1 ~ /^libz\.so/ { print $3 }')" /out/lib/
 
 FROM ${RUNTIME_IMAGE}
