@@ -187,6 +187,9 @@ fn dry_run_statements(scope: &Scope) -> Vec<Value> {
             "Action": ["backup:ListBackupPlans", "backup:ListBackupVaults"],
             "Resource": "*"
         }),
+        // ... and reads the limits the account applied to them (Service
+        // Quotas' list takes no resource).
+        json!({ "Sid": "ReadAppliedBackupQuotas", "Effect": "Allow", "Action": ["servicequotas:ListServiceQuotas"], "Resource": "*" }),
     ];
     statements.extend(allow_on("ReadPointInTimeRecovery", &["dynamodb:DescribeContinuousBackups"], &scope.tables));
     statements

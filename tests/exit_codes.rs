@@ -66,6 +66,20 @@ async fn every_command_ends_with_its_documented_exit_code() {
     let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--aws-quota", "backup-vaults=1"]);
     expect((code, text.clone()), 1, "a dry run beyond the vault quota, with another team's vault");
     assert!(text.contains("the policies would need 2 backup vaults in us-east-1"), "{text}");
+    // The limit is the account's applied quota, read from Service Quotas:
+    // lowered there, the dry run refuses without being told; raised there,
+    // it accepts, and a value given on the command line only lowers it.
+    account.set_quotas(serde_json::json!({ "backup_vaults": 1 }));
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run"]);
+    expect((code, text.clone()), 1, "a dry run beyond the account's applied vault quota");
+    assert!(text.contains("AWS Backup's quota \"Total vaults (backup and logically air-gapped) per Region per account\" of 1"), "{text}");
+    account.set_quotas(serde_json::json!({ "backup_vaults": 500 }));
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run"]);
+    expect((code, text.clone()), 0, "a dry run within the account's raised quota");
+    assert!(text.contains("  us-east-1: backup-vaults 2/500, backup-plans 1/300"), "{text}");
+    let (code, text) = drctl(&account, dir.path(), &["reconcile", "--dry-run", "--aws-quota", "backup-vaults=1"]);
+    expect((code, text.clone()), 1, "headroom given below the applied quota");
+    account.set_quotas(serde_json::json!({ "backup_vaults": 300 }));
 
     // A pull request that shortens the retention: CI with --deny-weakening
     // refuses it until a reviewer's approval is passed in.

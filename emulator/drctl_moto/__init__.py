@@ -1,7 +1,8 @@
 """drctl's extension of moto: AWS Backup jobs, recovery points, restores and
 copies; DynamoDB point-in-time history, restores and exports to S3;
 AWS::Backup::*, AWS::SNS::Subscription and AWS::S3::* CloudFormation types;
-change-set details; roll-backs; fault injection and a control API.
+change-set details; roll-backs; fault injection and a control API; Service
+Quotas' ListServiceQuotas / GetServiceQuota for AWS Backup's applied quotas.
 
 ``install()`` must run before moto's server builds its routes.
 """
@@ -23,7 +24,7 @@ def install() -> None:
     from moto.cloudformation.models import CloudFormationBackend
     from moto.cloudformation.responses import CloudFormationResponse
 
-    from . import backup_api, changesets, dynamodb_atomic, exports, lifecycle, pitr, stacks
+    from . import backup_api, changesets, dynamodb_atomic, exports, lifecycle, pitr, service_quotas, stacks
     from . import cfn_backup, cfn_resources, cfn_s3  # noqa: F401  (defines the CFN types)
 
     lifecycle.register_defaults()
@@ -47,6 +48,7 @@ def install() -> None:
     pitr.install()
     exports.install()
     cfn_s3.install()
+    service_quotas.install()
 
     selfcheck.run(installed=True)
     _installed = True

@@ -29,6 +29,7 @@ PROTOCOLS = {
     "sqs": "json",
     "dynamodb": "json",
     "backup": "rest-json",
+    "servicequotas": "json",
 }
 
 

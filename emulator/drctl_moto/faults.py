@@ -33,6 +33,7 @@ THROTTLE_CODES = {
     "iam": "Throttling",
     "dynamodb": "ThrottlingException",
     "backup": "ThrottlingException",
+    "servicequotas": "TooManyRequestsException",
 }
 DEFAULT_THROTTLE_CODE = "ThrottlingException"
 

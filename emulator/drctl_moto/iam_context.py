@@ -24,9 +24,12 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 # Signing name -> the IAM action prefix (where they differ) and the botocore
-# model name.
+# model name. Service Quotas signs as `servicequotas` (its endpoint prefix),
+# which is also its IAM prefix; botocore's (and moto's) model is
+# `service-quotas`.
 ACTION_PREFIX = {"tagging": "tag", "monitoring": "cloudwatch", "email": "ses"}
-MODEL_NAME = {"tagging": "resourcegroupstaggingapi", "monitoring": "cloudwatch", "email": "ses"}
+MODEL_NAME = {"tagging": "resourcegroupstaggingapi", "monitoring": "cloudwatch", "email": "ses",
+              "servicequotas": "service-quotas"}
 
 # Which service a role passed in a request is passed to (iam:PassedToService).
 PASSED_TO = {"cloudformation": "cloudformation.amazonaws.com", "backup": "backup.amazonaws.com"}
@@ -700,6 +703,18 @@ S3_DOC = ("bucket `arn:aws:s3:::B` for bucket operations, object `arn:aws:s3:::B
           "ListObjects(V2) / HeadBucket = s3:ListBucket with s3:prefix, s3:delimiter, s3:max-keys; HeadObject = "
           "s3:GetObject; DeleteObjects = s3:DeleteObject per key; multipart = s3:PutObject; aws:ResourceAccount "
           "= the bucket owner; ACL headers add s3:PutObjectAcl")
+
+
+# ---- Service Quotas -------------------------------------------------------
+
+
+@op("servicequotas", "GetServiceQuota",
+    doc="quota `arn:aws:servicequotas:R:A:SERVICE/CODE` (ServiceCode, QuotaCode); ListServiceQuotas and ListAWSDefaultServiceQuotas have no resource type (`*`)")
+def _service_quota(req: Request) -> list[Check]:
+    service, code = req.params.get("ServiceCode"), req.params.get("QuotaCode")
+    if not (service and code):
+        return [Check(req.action(), "*")]
+    return [Check(req.action(), f"arn:{req.partition}:servicequotas:{req.region}:{req.account}:{service}/{code}")]
 
 
 # ---- STS, IAM, tagging ----------------------------------------------------

@@ -47,6 +47,7 @@ DENIALS = {
     "dynamodb": ("json", 400, "AccessDeniedException"),
     "tagging": ("json", 400, "AccessDeniedException"),
     "application-autoscaling": ("json", 400, "AccessDeniedException"),
+    "servicequotas": ("json", 400, "AccessDeniedException"),
     "backup": ("rest-json", 403, "AccessDeniedException"),
     "cloudformation": ("query", 403, "AccessDenied"),
     "sts": ("query", 403, "AccessDenied"),

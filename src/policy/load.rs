@@ -91,3 +91,47 @@ fn schema_error(file: &str, error: &yaml_serde::Error, spans: &Spans) -> Finding
     };
     Finding::error(file, position, "schema", message, hint)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCANS: &str = include_str!("../../desired/spatial-scans.yaml");
+
+    #[test]
+    fn a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_refused() {
+        let padded = format!("{SCANS}{}", "#".repeat(MAX_FILE_BYTES - SCANS.len()));
+        assert_eq!(padded.len(), MAX_FILE_BYTES);
+        assert!(load("desired/a.yaml", padded.as_bytes()).is_ok(), "a comment-padded policy at the limit");
+        let over = format!("{padded}#");
+        let finding = load("desired/a.yaml", over.as_bytes()).unwrap_err();
+        assert_eq!((finding.rule, finding.position), ("size", Position::START));
+        assert!(finding.message.contains(&format!("{} bytes", MAX_FILE_BYTES + 1)), "{}", finding.message);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_placed_at_their_line_and_character() {
+        let bytes = b"apiVersion: drctl/v1\nkind: T\xc3\xa9\xffPolicy\n";
+        let finding = load("desired/a.yaml", bytes).unwrap_err();
+        assert_eq!((finding.rule, finding.position), ("encoding", Position { line: 2, column: 9 }), "{finding:?}");
+        let first = load("desired/a.yaml", b"\xff").unwrap_err();
+        assert_eq!(first.position, Position { line: 1, column: 1 });
+    }
+
+    /// A value its own parser refuses (a duration) is placed at the value,
+    /// not at the mapping yaml_serde names; an unknown or missing field keeps
+    /// yaml_serde's position.
+    #[test]
+    fn a_refused_value_is_placed_at_the_value_itself() {
+        let bad = SCANS.replace("retention: 35d", "retention: 35x");
+        let finding = load("desired/a.yaml", bad.as_bytes()).unwrap_err();
+        let line = bad.lines().position(|l| l.contains("retention: 35x")).unwrap() + 1;
+        let column = bad.lines().nth(line - 1).unwrap().find("35x").unwrap() + 1;
+        assert_eq!(finding.position, Position { line, column }, "{finding:?}");
+        let unknown = SCANS.replace("retention: 35d", "retention: 35d\n    retain: 1d");
+        let finding = load("desired/a.yaml", unknown.as_bytes()).unwrap_err();
+        assert!(finding.message.contains("unknown field `retain`"), "{finding:?}");
+        let line = unknown.lines().position(|l| l.contains("retain: 1d")).unwrap() + 1;
+        assert_eq!(finding.position.line, line, "{finding:?}");
+    }
+}

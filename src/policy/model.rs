@@ -414,5 +414,18 @@ mod tests {
         for bad in ["1", "%", "-1%", "101%", "1.234%", "1e3%", ".5%", "1.%x"] {
             assert!(bad.parse::<Percent>().is_err(), "{bad}");
         }
+        // The item-count check compares in basis points.
+        let points: Vec<u32> =
+            ["0%", "0.5%", "1%", "12.25%", "100%"].iter().map(|t| t.parse::<Percent>().unwrap().basis_points()).collect();
+        assert_eq!(points, [0, 50, 100, 1225, 10_000]);
+    }
+
+    /// A drill result names its reference as the policy file writes it.
+    #[test]
+    fn a_reference_is_named_as_the_policy_file_writes_it() {
+        for reference in [Reference::PointInTime, Reference::Source] {
+            assert_eq!(serde_json::to_value(reference).unwrap(), reference.as_str());
+        }
+        assert_eq!((Reference::PointInTime.as_str(), Reference::Source.as_str()), ("point-in-time", "source"));
     }
 }

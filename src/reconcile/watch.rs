@@ -47,6 +47,8 @@ pub enum PassError {
     Source(#[from] SourceError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Quotas(#[from] crate::plan::quotas::CountError),
     #[error("the pass finished with errors: {0}")]
     Failed(String),
 }
@@ -155,12 +157,21 @@ pub async fn pass(
     };
     let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?.at_most(settings.max_policies, &source.to_string())?;
     let mut checked = policy::check(set.inputs());
-    crate::render::quotas::judge(&mut checked, &settings.limits, &Default::default());
+    let projection = crate::render::quotas::Projection::of(&checked);
     let moved = last_reconciled != Some(commit.as_str());
     let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
     if !(moved || force || due.is_some()) {
+        // Not judged against the quotas: that needs their applied values
+        // from AWS; a policy beyond them was never applied, so it shows as
+        // not proven either way.
         return Ok(Pass::Idle { commit, checked: Box::new(checked) });
     }
+    // A pass that reconciles judges the policies against the account's
+    // applied quotas, read afresh (one call per Region): a raised quota
+    // counts without a restart, and an idle pass makes no AWS call.
+    let mut limits = settings.limits.clone();
+    crate::plan::quotas::read_applied(aws, projection.regions().iter().map(String::as_str), &mut limits).await?;
+    projection.judge(&mut checked, &limits, &Default::default());
     let why = if moved {
         "new commit"
     } else if force {

@@ -48,15 +48,15 @@ pub const SELECTIONS_PER_PLAN: Quota =
 /// Every quota, in the order reports list them.
 pub const QUOTAS: [Quota; 3] = [BACKUP_VAULTS, BACKUP_PLANS, SELECTIONS_PER_PLAN];
 
-/// The values drctl judges against: AWS's defaults unless the account's
-/// quota was raised (and drctl told so).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits(BTreeMap<&'static str, usize>);
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self(QUOTAS.iter().map(|q| (q.key, q.default)).collect())
-    }
+/// The values drctl judges against: per Region, the value the account has
+/// applied (read from Service Quotas by the commands that reach AWS) or the
+/// value the operator gave (`--aws-quota`), the lower of both when there
+/// are both (a given value below the applied one keeps headroom; one above
+/// it would be refused by AWS); AWS's default when there is neither.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    given: BTreeMap<&'static str, usize>,
+    applied: BTreeMap<String, BTreeMap<&'static str, usize>>,
 }
 
 /// An override drctl refuses.
@@ -84,13 +84,25 @@ impl Limits {
             if !quota.adjustable && value != quota.default {
                 return Err(LimitError::NotAdjustable { name: quota.name, default: quota.default });
             }
-            limits.0.insert(quota.key, value);
+            limits.given.insert(quota.key, value);
         }
         Ok(limits)
     }
 
-    pub fn of(&self, quota: &Quota) -> usize {
-        self.0.get(quota.key).copied().unwrap_or(quota.default)
+    /// Takes the value the account has applied for `quota` in `region`.
+    pub fn set_applied(&mut self, region: &str, quota: &Quota, value: usize) {
+        self.applied.entry(region.to_string()).or_default().insert(quota.key, value);
+    }
+
+    /// The limit of `quota` in `region`.
+    pub fn of(&self, region: &str, quota: &Quota) -> usize {
+        let given = self.given.get(quota.key).copied();
+        let applied = self.applied.get(region).and_then(|values| values.get(quota.key)).copied();
+        match (given, applied) {
+            (Some(given), Some(applied)) => given.min(applied),
+            (Some(value), None) | (None, Some(value)) => value,
+            (None, None) => quota.default,
+        }
     }
 }
 
@@ -147,7 +159,7 @@ pub fn report(usage: &[Usage], limits: &Limits) -> Vec<RegionUse> {
             region: u.region.clone(),
             quotas: QUOTAS
                 .iter()
-                .map(|q| QuotaUse { key: q.key, name: q.name, used: u.of(q), limit: limits.of(q), adjustable: q.adjustable })
+                .map(|q| QuotaUse { key: q.key, name: q.name, used: u.of(q), limit: limits.of(&u.region, q), adjustable: q.adjustable })
                 .collect(),
         })
         .collect()
@@ -210,7 +222,7 @@ pub fn exceeded(stacks: &[Stack], limits: &Limits, others: &BTreeMap<String, Usa
     for stack in stacks {
         let counts = count(stack);
         for quota in QUOTAS {
-            let limit = limits.of(&quota);
+            let limit = limits.of(&stack.region, &quota);
             let added = counts.of(&quota);
             if added == 0 {
                 continue;

@@ -178,6 +178,13 @@ impl TestAccount {
         body
     }
 
+    /// Sets this account's AWS Backup quotas in the emulator (`backup_vaults`,
+    /// `backup_plans`, ...): what it enforces and what Service Quotas
+    /// reports as applied.
+    pub fn set_quotas(&self, quotas: Value) -> Value {
+        self.emulator.control("POST", "/_drctl/quotas", Some(&self.scoped(quotas)))
+    }
+
     /// Adds a fault rule for this account; returns the rule as stored.
     pub fn inject_fault(&self, fault: Fault) -> Value {
         let body = self.scoped(Value::Object(fault.spec));

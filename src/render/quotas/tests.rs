@@ -55,15 +55,42 @@ fn the_301st_policy_of_a_region_exceeds_the_vault_and_plan_quotas_and_is_named()
 
 #[test]
 fn overrides_name_a_quota_drctl_counts_and_an_adjustable_one() {
-    assert_eq!(Limits::default().of(&BACKUP_VAULTS), 300);
-    assert_eq!(Limits::default().of(&SELECTIONS_PER_PLAN), 100);
-    assert_eq!(Limits::with_overrides(["backup-vaults=500"]).unwrap().of(&BACKUP_VAULTS), 500);
-    assert_eq!(Limits::with_overrides(["selections-per-plan=100"]).unwrap().of(&SELECTIONS_PER_PLAN), 100);
+    assert_eq!(Limits::default().of("us-east-1", &BACKUP_VAULTS), 300);
+    assert_eq!(Limits::default().of("us-east-1", &SELECTIONS_PER_PLAN), 100);
+    assert_eq!(Limits::with_overrides(["backup-vaults=500"]).unwrap().of("us-east-1", &BACKUP_VAULTS), 500);
+    assert_eq!(Limits::with_overrides(["selections-per-plan=100"]).unwrap().of("us-east-1", &SELECTIONS_PER_PLAN), 100);
     assert!(matches!(Limits::with_overrides(["selections-per-plan=200"]), Err(LimitError::NotAdjustable { default: 100, .. })));
     assert!(matches!(Limits::with_overrides(["vaults=5"]), Err(LimitError::Unknown { .. })));
     for bad in ["backup-vaults", "backup-vaults=many", "backup-vaults=-1", "=3"] {
         assert!(Limits::with_overrides([bad]).is_err(), "{bad}");
     }
+}
+
+/// The account's applied value (read from Service Quotas) is the limit in
+/// its Region; a value the operator gave caps it (headroom), never raises it
+/// past what AWS would accept.
+#[test]
+fn an_applied_quota_counts_in_its_region_and_a_given_one_only_lowers_it() {
+    let mut limits = Limits::default();
+    limits.set_applied("us-east-1", &BACKUP_VAULTS, 500);
+    assert_eq!((limits.of("us-east-1", &BACKUP_VAULTS), limits.of("us-west-2", &BACKUP_VAULTS)), (500, 300));
+    assert_eq!(limits.of("us-east-1", &BACKUP_PLANS), 300, "one quota applied, the other at AWS's default");
+    let mut given = Limits::with_overrides(["backup-vaults=400", "backup-plans=350"]).unwrap();
+    given.set_applied("us-east-1", &BACKUP_VAULTS, 500);
+    given.set_applied("us-east-1", &BACKUP_PLANS, 320);
+    assert_eq!(given.of("us-east-1", &BACKUP_VAULTS), 400, "headroom kept below the applied 500");
+    assert_eq!(given.of("us-east-1", &BACKUP_PLANS), 320, "AWS refuses the 321st, whatever was given");
+    assert_eq!(given.of("us-west-2", &BACKUP_PLANS), 350, "nothing applied there: the given value");
+    let stacks = fleet(450);
+    let mut applied = Limits::default();
+    applied.set_applied("us-east-1", &BACKUP_VAULTS, 500);
+    applied.set_applied("us-east-1", &BACKUP_PLANS, 500);
+    let found = exceeded(&stacks, &applied, &BTreeMap::new());
+    assert_eq!(
+        found.iter().map(|e| (e.region.as_str(), e.quota.key, e.limit)).collect::<Vec<_>>(),
+        [("us-west-2", "backup-vaults", 300)],
+        "only the Region without raised quotas is beyond them"
+    );
 }
 
 #[test]
