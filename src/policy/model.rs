@@ -420,6 +420,16 @@ mod tests {
         assert_eq!(points, [0, 50, 100, 1225, 10_000]);
     }
 
+    /// Editors check a percentage against the schema's pattern, the same
+    /// the parser accepts.
+    #[test]
+    fn the_schema_of_a_percentage_is_the_pattern_the_parser_accepts() {
+        let schema = serde_json::to_value(schemars::schema_for!(Percent)).unwrap();
+        assert_eq!(schema["type"], "string");
+        let pattern = schema["pattern"].as_str().unwrap();
+        assert_eq!(pattern, r"^[0-9]{1,3}(\.[0-9]{1,2})?%$");
+    }
+
     /// A drill result names its reference as the policy file writes it.
     #[test]
     fn a_reference_is_named_as_the_policy_file_writes_it() {

@@ -149,6 +149,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_region_hint_names_a_close_region_and_only_a_close_one() {
+        assert_eq!(region_hint("us-east-9"), "did you mean us-east-1?");
+        assert_eq!(region_hint("eu-wset-1"), "did you mean eu-west-1?");
+        assert_eq!(region_hint("mars-central-7"), "use an AWS region name like us-east-1 or eu-west-1");
+    }
+
+    #[test]
     fn names_and_arns() {
         assert!(reserved_policy_name("bootstrap").is_some() && reserved_policy_name("x-dr-us-west-2").is_some());
         assert!(reserved_policy_name("bootstrap-scans").is_none() && reserved_policy_name("x-dr-mars").is_none());

@@ -350,6 +350,25 @@ mod tests {
     use super::*;
     use crate::state::{Lease, StateStore};
 
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        assert_eq!(directory_of(Path::new("state.json")), Path::new("."));
+        assert_eq!(directory_of(Path::new("ci/state.json")), Path::new("ci"));
+        assert_eq!(directory_of(Path::new("/state.json")), Path::new("/"));
+    }
+
+    /// No history file is an empty history; a history that cannot be opened
+    /// (here: a file where its directory should be) is an error, never an
+    /// empty history.
+    #[test]
+    fn a_missing_history_is_empty_and_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_history(&dir.path().join("state.json")).unwrap().is_empty());
+        std::fs::write(dir.path().join("not-a-dir"), b"").unwrap();
+        let error = read_history(&dir.path().join("not-a-dir/state.json")).unwrap_err().to_string();
+        assert!(error.contains("cannot be read"), "{error}");
+    }
+
     fn store_in(dir: &tempfile::TempDir) -> FileStore {
         FileStore::open(dir.path().join("nested").join("state.json"))
     }
