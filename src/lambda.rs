@@ -70,7 +70,8 @@ pub struct Summary {
     pub commit: Option<String>,
     pub outcome: Outcome,
     /// Work is left for the next invocation (a drill stopped or dropped at
-    /// the deadline resumes there).
+    /// the deadline resumes there; a drill queued for a restore slot starts
+    /// there).
     pub continues: bool,
     pub policies: Vec<PolicySummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -218,9 +219,11 @@ fn summarize(summary: &mut Summary, outcome: Result<watch::Pass, watch::PassErro
         }
         Ok(watch::Pass::Reconciled { commit, report, .. }) => {
             summary.commit = Some(commit);
-            summary.continues = report.policies.iter().any(|p| p.status == Status::Stopped);
+            let stopped = report.policies.iter().any(|p| p.status == Status::Stopped);
+            let queued = report.policies.iter().any(|p| matches!(p.status, Status::Queued { .. }));
+            summary.continues = stopped || queued;
             let failed = report.failed() || report.drill_failed() || report.drill_inconclusive();
-            summary.outcome = match (failed, summary.continues) {
+            summary.outcome = match (failed, stopped) {
                 (true, _) => Outcome::Failed,
                 (false, true) => Outcome::DeadlineReached,
                 (false, false) => Outcome::Reconciled,

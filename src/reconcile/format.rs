@@ -80,6 +80,10 @@ fn status_text(status: &Status) -> String {
             "drill INCONCLUSIVE: drctl or AWS could not complete it; nothing known against the recovery, retried soon".into()
         }
         Status::DrillPassed => "drill passed (not all drill regions, or content not applied: not marked reconciled)".into(),
+        Status::Queued { capacity, next_lease_end } => format!(
+            "queued: a drill is due, and all {capacity} shared restore slots are busy (the first to end by {} unless renewed); drilled by the next run",
+            rfc3339(*next_lease_end)
+        ),
         Status::Held { owner, expires } => format!("skipped: held by {owner} until {}", rfc3339(*expires)),
         Status::Stopped => "stopped before its next step".into(),
         Status::Error => "ERROR".into(),
@@ -93,7 +97,7 @@ fn summary(report: &Report) -> String {
         "{} reconciled, {} up to date, {} waiting, {} drill failed, {} apply failed, {} skipped{}",
         count(|s| *s == Status::Reconciled),
         count(|s| *s == Status::Proven),
-        count(|s| matches!(s, Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. })),
+        count(|s| matches!(s, Status::AwaitingRetry { .. } | Status::AwaitingRecoveryPoint { .. } | Status::Queued { .. })),
         count(|s| *s == Status::DrillFailed),
         count(|s| matches!(s, Status::ApplyFailed | Status::WeakeningRefused { .. } | Status::Error)),
         count(|s| matches!(s, Status::Held { .. } | Status::Stopped)),

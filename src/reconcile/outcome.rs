@@ -36,6 +36,14 @@ pub enum Status {
     /// The drill passed, but it does not prove the applied content in every
     /// drill region (`verify` of some regions, or of content not applied).
     DrillPassed,
+    /// A drill is due, but every shared restore slot of the account is
+    /// held: not started, so that it does not wait holding the policy; the
+    /// next run (the next `watch` pass) drills it. The earliest slot lease
+    /// ends at `next_lease_end` unless its holder renews it.
+    Queued {
+        capacity: usize,
+        next_lease_end: u64,
+    },
     /// Another run holds the policy.
     Held {
         owner: String,

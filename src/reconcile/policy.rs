@@ -150,6 +150,12 @@ impl Context<'_> {
             outcome.status = Status::Stopped;
             return Ok(());
         }
+        if let (None, Mode::Reconcile) = (&resume, self.options.mode)
+            && let Some(queued) = self.queued().await
+        {
+            outcome.status = queued;
+            return Ok(());
+        }
         outcome.drill_reason = Some(reason.to_string());
         // A resumed drill is recorded as what it was: a drill of the content
         // and commit it started for, from when it started.
@@ -287,6 +293,25 @@ impl Context<'_> {
         })
         .await?;
         Ok(Some(report))
+    }
+
+    /// `Queued` when every shared restore slot is held: a new drill would
+    /// only wait for one. Resumed drills and `verify` are never queued; a
+    /// store that cannot be read lets the drill start (it waits for a slot
+    /// as before).
+    async fn queued(&self) -> Option<Status> {
+        let slots = self.options.drill.shared_slots.as_ref()?;
+        match slots.probe().await {
+            Ok(crate::state::slots::Availability::Busy { capacity, next_lease_end }) => {
+                tracing::info!(capacity, "every shared restore slot is busy: the drill is queued for the next run");
+                Some(Status::Queued { capacity, next_lease_end })
+            }
+            Ok(crate::state::slots::Availability::Free) => None,
+            Err(error) => {
+                tracing::warn!(%error, "the shared restore slots could not be read; the drill starts and waits for one if needed");
+                None
+            }
+        }
     }
 
     async fn drill(

@@ -57,6 +57,18 @@ impl std::fmt::Debug for SharedSlots {
     }
 }
 
+/// Whether a restore slot is free, as [`SharedSlots::probe`] found them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Availability {
+    Free,
+    /// Every slot is held; the earliest of their leases ends at
+    /// `next_lease_end` (Unix seconds) unless its holder renews it.
+    Busy {
+        capacity: usize,
+        next_lease_end: u64,
+    },
+}
+
 /// Why no slot was taken.
 #[derive(Debug, thiserror::Error)]
 pub enum SlotError {
@@ -79,6 +91,22 @@ impl SharedSlots {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Whether a slot is free now, read without taking one (one read per
+    /// slot while they are held, fewer once a free one is found): a run
+    /// asks before it starts a drill, so that a drill that would only wait
+    /// is queued for a later run instead.
+    pub async fn probe(&self) -> Result<Availability, super::StateError> {
+        let now = self.clock.now();
+        let mut next_lease_end = u64::MAX;
+        for index in 0..self.capacity {
+            match self.store.get(&slot_name(index)).await?.and_then(|record| record.lease) {
+                Some(lease) if lease.is_live(now) => next_lease_end = next_lease_end.min(lease.expires),
+                _ => return Ok(Availability::Free),
+            }
+        }
+        Ok(Availability::Busy { capacity: self.capacity, next_lease_end })
     }
 
     /// Takes a free slot for `holder` (unique per restore: a process holds
