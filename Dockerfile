@@ -1,17 +1,21 @@
 # drctl's container image: `drctl watch` as a long-running controller (ECS,
 # Kubernetes), with the state in a DynamoDB table.
 #
-#   scripts/container build            # docker build -t drctl:dev .
+#   scripts/container build            # builds drctl here, then the image
 #   docker run --rm -e DRCTL_REPO=https://github.com/org/dr-policies.git \
 #       -e DRCTL_STATE=dynamodb://drctl-state -e AWS_REGION=us-east-1 drctl:dev
 #
-# Multi-stage: a Rust build stage, then a distroless runtime (glibc, OpenSSL,
-# CA certificates; no shell, no package manager) as a non-root user.
+# Multi-stage: drctl is compiled in a Rust stage (BUILDER=compile, the
+# default) or taken prebuilt from the build context (BUILDER=prebuilt: the
+# context holds prebuilt/drctl and prebuilt/lib/), then copied into a
+# distroless runtime (glibc, OpenSSL, CA certificates; no shell, no package
+# manager) as a non-root user.
 
 ARG RUST_IMAGE=rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+ARG BUILDER=compile
 
-FROM ${RUST_IMAGE} AS build
+FROM ${RUST_IMAGE} AS compile
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
@@ -21,12 +25,18 @@ ARG DRCTL_BUILD_DATE=
 # zlib is the one library drctl links that the distroless image lacks.
 RUN DRCTL_BUILD_COMMIT="$DRCTL_BUILD_COMMIT" DRCTL_BUILD_DATE="$DRCTL_BUILD_DATE" \
         cargo build --release --locked --bin drctl \
-    && strip target/release/drctl \
     && mkdir -p /out/lib \
-    && cp -L "$(ldd target/release/drctl | awk '$1 ~ /^libz\.so/ { print $3 }')" /out/lib/
+    && cp target/release/drctl /out/drctl \
+    && strip /out/drctl \
+    && cp -L "$(ldd /out/drctl | awk '$1 ~ /^libz\.so/ { print $3 }')" /out/lib/
+
+FROM scratch AS prebuilt
+COPY prebuilt/ /out/
+
+FROM ${BUILDER} AS build
 
 FROM ${RUNTIME_IMAGE}
-COPY --from=build /src/target/release/drctl /usr/local/bin/drctl
+COPY --from=build /out/drctl /usr/local/bin/drctl
 COPY --from=build /out/lib/ /usr/local/lib/drctl/
 ENV LD_LIBRARY_PATH=/usr/local/lib/drctl \
     DRCTL_CACHE_DIR=/home/nonroot/.drctl/cache \
