@@ -66,10 +66,8 @@ async fn the_image_runs_a_watch_pass_against_the_emulator_and_stops_cleanly_on_s
     let base = Command::new(script()).arg("base").output().unwrap();
     assert!(base.status.success(), "{}", text(&base));
     let base = String::from_utf8_lossy(&base.stdout).lines().last().unwrap_or_default().trim().to_string();
-    let built = Command::new(script())
-        .args(["build", TAG, "--prebuilt", env!("CARGO_BIN_EXE_drctl"), "--runtime-image", &base])
-        .output()
-        .unwrap();
+    let built =
+        Command::new(script()).args(["build", TAG, "--prebuilt", env!("CARGO_BIN_EXE_drctl"), "--runtime-image", &base]).output().unwrap();
     assert!(built.status.success(), "{}", text(&built));
     let size = Command::new(script()).args(["size", TAG]).output().unwrap();
     println!("image {TAG}: {} bytes", String::from_utf8_lossy(&size.stdout).trim());

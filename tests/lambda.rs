@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -19,45 +19,8 @@ use support::{JobKind, Progression, TestAccount};
 const STATE_TABLE: &str = "drctl-state";
 const TABLE: &str = "SpatialScans";
 
-const POLICY: &str = r#"apiVersion: drctl/v1
-kind: TablePolicy
-metadata:
-  name: spatial-scans
-  environment: prod
-spec:
-  table: SpatialScans
-  region: us-east-1
-  backup:
-    schedule: "cron(0 */6 * * ? *)"
-    retention: 35d
-  objectives:
-    rpo: 6h
-    rto: 1h
-  verify:
-    every: 7d
-    regions: [us-east-1]
-    recovery_point: on-demand
-    checks:
-      - schema: match-source
-      - sample: { items: 20 }
-      - canary: true
-  notify:
-    sns_topic: dr-announcements
-"#;
-
-/// A git repository with the policy committed on `main`.
-fn repository() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("desired")).unwrap();
-    std::fs::write(dir.path().join("desired/spatial-scans.yaml"), POLICY).unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git").current_dir(dir.path()).args(args).stdout(Stdio::null()).status().unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "."]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "spatial-scans"]);
-    dir
+fn policy() -> String {
+    support::minimal_policy("spatial-scans", TABLE, &["schema: match-source", "sample: { items: 20 }", "canary: true"])
 }
 
 /// New items put into the source table, one every 50 ms, until stopped:
@@ -117,15 +80,14 @@ async fn a_drill_longer_than_an_invocation_is_resumed_by_the_next_ones_with_one_
     let clients = account.region(support::REGION);
     support::create_table(&clients.dynamodb, TABLE, 40).await;
     support::create_state_table(&clients.dynamodb, STATE_TABLE).await;
-    let checked = drctl::policy::check([drctl::policy::Input { file: "desired/spatial-scans.yaml".into(), content: Ok(POLICY.into()) }]);
+    let checked = drctl::policy::check([drctl::policy::Input { file: "desired/spatial-scans.yaml".into(), content: Ok(policy().into()) }]);
     support::bootstrap(&account, [&checked.policies[0].policy]).await;
-    let repo = repository();
+    let repo = tempfile::tempdir().unwrap();
+    support::commit_files(repo.path(), &[("desired/spatial-scans.yaml", &policy())]);
     let cache = tempfile::tempdir().unwrap();
     let args = LambdaArgs::parse_with([
         "--repo",
         repo.path().to_str().unwrap(),
-        "--ref",
-        "main",
         "--cache-dir",
         cache.path().to_str().unwrap(),
         "--state",

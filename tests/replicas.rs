@@ -18,32 +18,7 @@ const POLICIES: usize = 6;
 const STATE_TABLE: &str = "drctl-state";
 
 fn policy(i: usize) -> String {
-    format!(
-        r#"apiVersion: drctl/v1
-kind: TablePolicy
-metadata:
-  name: homes-{i}
-  environment: prod
-spec:
-  table: Homes{i}
-  region: us-east-1
-  backup:
-    schedule: "cron(0 */6 * * ? *)"
-    retention: 35d
-  objectives:
-    rpo: 6h
-    rto: 1h
-  verify:
-    every: 7d
-    regions: [us-east-1]
-    recovery_point: on-demand
-    checks:
-      - schema: match-source
-      - canary: true
-  notify:
-    sns_topic: dr-announcements
-"#
-    )
+    support::minimal_policy(&format!("homes-{i}"), &format!("Homes{i}"), &["schema: match-source", "canary: true"])
 }
 
 /// A repository with `count` policies committed.

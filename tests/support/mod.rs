@@ -80,6 +80,37 @@ where
 
 /// Writes `files` (path, text) into the repository in `dir` (created when
 /// missing) and commits them on top of its HEAD.
+/// A policy of one primary-region table, backed up every 6 hours and
+/// drilled there with an on-demand recovery point and `checks` (each a
+/// line of the `checks:` list, like `canary: true`).
+pub fn minimal_policy(name: &str, table: &str, checks: &[&str]) -> String {
+    let checks: String = checks.iter().map(|c| format!("      - {c}\n")).collect();
+    format!(
+        r#"apiVersion: drctl/v1
+kind: TablePolicy
+metadata:
+  name: {name}
+  environment: prod
+spec:
+  table: {table}
+  region: us-east-1
+  backup:
+    schedule: "cron(0 */6 * * ? *)"
+    retention: 35d
+  objectives:
+    rpo: 6h
+    rto: 1h
+  verify:
+    every: 7d
+    regions: [us-east-1]
+    recovery_point: on-demand
+    checks:
+{checks}  notify:
+    sns_topic: dr-announcements
+"#
+    )
+}
+
 pub fn commit_files(dir: &std::path::Path, files: &[(&str, &str)]) {
     for (path, text) in files {
         let path = dir.join(path);
