@@ -165,6 +165,10 @@ mod tests {
         assert!(!is_topic_arn("arn:aws:sns:us-east-1:1234:dr") && !is_topic_arn("arn:aws:sqs:us-east-1:123456789012:q"));
         assert!(is_kms_key("alias/dr-backups") && is_kms_key("1234abcd-12ab-34cd-56ef-1234567890ab"));
         assert!(is_kms_key("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
+        assert!(is_kms_key("arn:aws:kms:us-east-1:123456789012:alias/dr-backups"), "an alias ARN");
+        assert!(!is_kms_key("arn:aws:kms:mars-1:123456789012:alias/dr-backups"), "a region that is not one");
+        assert!(!is_kms_key("arn:aws:kms:us-east-1:1234:alias/dr-backups"), "an account that is not 12 digits");
+        assert!(!is_kms_key("arn:aws:kms:us-east-1:123456789012:alias/aws/ebs"), "AWS's own aliases");
         assert!(!is_kms_key("alias/aws/backup") && !is_kms_key("dr-backups") && !is_kms_key("arn:aws:kms:mars-1:123456789012:key/x"));
         assert!(is_region("us-west-2") && !is_region("us-west-9"));
         assert_eq!(region_hint("us-wset-2"), "did you mean us-west-2?");

@@ -351,6 +351,15 @@ mod tests {
     use crate::state::{Lease, StateStore};
 
     #[test]
+    fn a_missing_state_file_is_an_empty_document_and_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_document(&dir.path().join("state.json")).unwrap().policies.is_empty());
+        std::fs::write(dir.path().join("not-a-dir"), b"").unwrap();
+        let error = read_document(&dir.path().join("not-a-dir/state.json")).unwrap_err().to_string();
+        assert!(error.contains("cannot be read"), "{error}");
+    }
+
+    #[test]
     fn a_bare_file_name_lives_in_the_current_directory() {
         assert_eq!(directory_of(Path::new("state.json")), Path::new("."));
         assert_eq!(directory_of(Path::new("ci/state.json")), Path::new("ci"));

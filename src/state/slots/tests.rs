@@ -29,6 +29,35 @@ async fn no_more_slots_are_held_than_the_capacity_and_a_released_one_is_taken_ag
     c.release().await.unwrap();
 }
 
+/// The probe a run makes before it starts a drill: free while one slot is,
+/// busy with the earliest lease end once every slot is held, and it takes
+/// nothing itself.
+#[tokio::test]
+async fn a_probe_finds_a_free_slot_or_the_earliest_lease_end_and_takes_none() {
+    let (_dir, slots) = slots(2);
+    assert_eq!(slots.capacity(), 2);
+    assert!(format!("{slots:?}").contains("capacity: 2"), "{slots:?}");
+    assert_eq!(slots.probe().await.unwrap(), Availability::Free, "no slot record yet");
+    let a = slots.acquire("a", TTL).await.unwrap();
+    assert_eq!(slots.probe().await.unwrap(), Availability::Free, "one of two held");
+    let b = slots.acquire("b", TTL).await.unwrap();
+    let Availability::Busy { capacity, next_lease_end } = slots.probe().await.unwrap() else { panic!("both held") };
+    let mut ends = Vec::new();
+    for name in [a.name(), b.name()] {
+        ends.push(slots.store.get(name).await.unwrap().unwrap().lease.unwrap().expires);
+    }
+    assert_eq!((capacity, next_lease_end), (2, *ends.iter().min().unwrap()));
+    assert!(slots.acquire("c", Duration::from_millis(20)).await.is_err(), "the probes took no slot and left both held");
+    a.release().await.unwrap();
+    assert_eq!(slots.probe().await.unwrap(), Availability::Free);
+    // An expired lease is a free slot.
+    let later = SharedSlots { clock: Clock::ahead(TTL + Duration::from_secs(1)), ..slots.clone() };
+    assert_eq!(later.probe().await.unwrap(), Availability::Free);
+    b.release().await.unwrap();
+    let (_dir, none) = self::slots(0);
+    assert_eq!(none.capacity(), 1, "at least one slot");
+}
+
 #[tokio::test]
 async fn a_slot_of_a_holder_that_died_is_taken_over_once_its_lease_expired() {
     let (_dir, slots) = slots(1);
