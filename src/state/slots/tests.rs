@@ -102,3 +102,64 @@ fn slot_records_are_reserved_names() {
     assert!(is_reserved(&slot_name(0)));
     assert!(!is_reserved("spatial-scans"));
 }
+
+/// The lease of a slot's record, read from the state file without yielding
+/// to the runtime (a background release could not run in between).
+fn lease_on_file(dir: &tempfile::TempDir, slot: &str) -> Option<String> {
+    let document: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    document["policies"][slot]["lease"]["owner"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn release_gives_the_slot_back_before_it_returns() {
+    let (dir, slots) = slots(1);
+    let slot = slots.acquire("a", TTL).await.unwrap();
+    let name = slot.name().to_string();
+    assert_eq!(lease_on_file(&dir, &name).as_deref(), Some("a"));
+    slot.release().await.unwrap();
+    assert_eq!(lease_on_file(&dir, &name), None, "released by the call, not later in the background");
+}
+
+#[tokio::test]
+async fn a_slot_dropped_without_release_is_given_back_in_the_background() {
+    let (_dir, slots) = slots(1);
+    let slot = slots.acquire("a", TTL).await.unwrap();
+    let name = slot.name().to_string();
+    drop(slot);
+    for _ in 0..200 {
+        if slots.store.get(&name).await.unwrap().unwrap().lease.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the dropped slot was not given back");
+}
+
+/// A renewal cut short after its write leaves the holder a version behind:
+/// the release reads the record again and gives back what is still its own.
+#[tokio::test]
+async fn a_release_a_version_behind_gives_back_the_slot_it_still_holds() {
+    let (_dir, slots) = slots(1);
+    let slot = slots.acquire("a", TTL).await.unwrap();
+    let name = slot.name().to_string();
+    let stored = slots.store.get(&name).await.unwrap().unwrap();
+    let renewed = lease::renew(slots.store.as_ref(), &stored, TTL, Clock::SYSTEM).await.unwrap();
+    assert!(renewed.version > stored.version);
+    slot.release().await.unwrap();
+    assert!(slots.store.get(&name).await.unwrap().unwrap().lease.is_none(), "given back despite the stale version");
+}
+
+/// A held slot's lease is renewed every third of its time to live, so a
+/// restore longer than the lease keeps its slot.
+#[tokio::test]
+async fn a_held_slot_is_renewed_before_its_lease_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn StateStore> = Arc::new(FileStore::open(dir.path().join("state.json")));
+    let slots = SharedSlots::new(store, 1, Duration::from_secs(3), Clock::SYSTEM);
+    let slot = slots.acquire("a", Duration::from_secs(1)).await.unwrap();
+    let first = slots.store.get(slot.name()).await.unwrap().unwrap().lease.unwrap().expires;
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let later = slots.store.get(slot.name()).await.unwrap().unwrap().lease.unwrap().expires;
+    assert!(later > first, "renewed while held: {first} then {later}");
+    slot.release().await.unwrap();
+}
