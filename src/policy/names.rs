@@ -149,6 +149,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_ids_are_uuids_or_32_hex_digits_with_an_optional_mrk_prefix() {
+        assert!(is_key_id("1234abcd-12ab-34cd-56ef-1234567890ab") && is_key_id("mrk-1234abcd12ab34cd56ef1234567890ab"));
+        assert!(is_key_id("1234abcd12ab34cd56ef1234567890ab"), "32 hex digits");
+        assert!(!is_key_id("1234abcd-12ab-34cd-56ef-1234567890a"), "35 characters");
+        assert!(!is_key_id("1234abcd-12ab-34cd-56ef-1234567890ag"), "not hex");
+        assert!(!is_key_id("1234abcd-12ab-34cd-56ef-12345678-0ab-"[..32].as_ref()), "dashes in a 32-character id");
+        assert!(!is_key_id("1234abcd12ab34cd56ef1234567890ag"), "32 characters, not all hex");
+    }
+
+    /// A quoted value is cut at 80 characters, and marked cut only when it was.
+    #[test]
+    fn a_shown_value_is_cut_at_80_characters_and_marked_only_when_cut() {
+        let exactly = "a".repeat(80);
+        assert_eq!(shown(&exactly), exactly, "80 characters are shown whole");
+        assert_eq!(shown(&"a".repeat(81)), format!("{exactly}…"));
+        assert_eq!(shown("a\u{1b}[2Jb"), "a?[2Jb", "control characters cannot drive the terminal");
+    }
+
+    #[test]
     fn a_region_hint_names_a_close_region_and_only_a_close_one() {
         assert_eq!(region_hint("us-east-9"), "did you mean us-east-1?");
         assert_eq!(region_hint("eu-wset-1"), "did you mean eu-west-1?");
