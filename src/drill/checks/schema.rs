@@ -86,6 +86,29 @@ mod tests {
         assert!(shape(&table(ProjectionType::Include)).contains("gsi by-sk key sk HASH projection INCLUDE [a, b]"));
     }
 
+    /// SSE: a customer key and its ARN are part of the schema; no SSE
+    /// description and SSE disabled are both AWS's owned key.
+    #[test]
+    fn encryption_is_compared_by_type_and_key() {
+        use aws_sdk_dynamodb::types::{SseDescription, SseType};
+        let with = |status: SseStatus| {
+            let mut table = table(ProjectionType::All);
+            table.sse_description = Some(
+                SseDescription::builder().status(status).sse_type(SseType::Kms).kms_master_key_arn("arn:aws:kms:us-east-1:1:key/k").build(),
+            );
+            table
+        };
+        assert_eq!(sse(&with(SseStatus::Enabled)), "sse KMS arn:aws:kms:us-east-1:1:key/k");
+        assert_eq!(sse(&with(SseStatus::Enabling)), "sse KMS arn:aws:kms:us-east-1:1:key/k");
+        assert_eq!(sse(&with(SseStatus::Disabled)), "sse aws-owned");
+        assert_eq!(sse(&table(ProjectionType::All)), "sse aws-owned");
+        let (only_source, only_restore) = differences(&with(SseStatus::Enabled), &table(ProjectionType::All));
+        assert_eq!(
+            (only_source, only_restore),
+            (vec!["sse KMS arn:aws:kms:us-east-1:1:key/k".to_string()], vec!["sse aws-owned".to_string()])
+        );
+    }
+
     #[test]
     fn a_changed_projection_is_a_difference_on_both_sides() {
         let (only_source, only_restore) = differences(&table(ProjectionType::Include), &table(ProjectionType::KeysOnly));

@@ -169,3 +169,19 @@ fn a_setting_that_could_not_be_read_is_unknown_with_the_reason() {
     let error = crate::drill::DrillError::Aws { action: "DescribeTimeToLive".into(), why: "AccessDenied".into() };
     assert_eq!(unknown(error), "unknown: DescribeTimeToLive: AccessDenied");
 }
+
+/// A restored table scaled on another dimension of the same scope than the
+/// source: that target is deregistered, the source's registered.
+#[test]
+fn a_restored_target_on_another_dimension_is_deregistered() {
+    let source = read_capacity();
+    let restored = ScalingTarget { dimension: "dynamodb:table:WriteCapacityUnits".into(), ..read_capacity() };
+    let action = super::actions::scaling_action(std::slice::from_ref(&source), std::slice::from_ref(&restored));
+    assert!(
+        action.contains("deregister-scalable-target") && action.contains("--scalable-dimension dynamodb:table:WriteCapacityUnits"),
+        "{action}"
+    );
+    assert!(action.contains("register-scalable-target --service-namespace dynamodb"), "{action}");
+    let same = super::actions::scaling_action(std::slice::from_ref(&source), std::slice::from_ref(&source));
+    assert!(!same.contains("deregister"), "{same}");
+}

@@ -425,6 +425,41 @@ mod tests {
         assert!(!outcome.counts_match(), "the totals agree, the buckets do not: {outcome:?}");
     }
 
+    /// Keys changed within the window are known by key; the items of a
+    /// differing bucket are named by bucket; each missing item adds one to
+    /// the difference.
+    #[test]
+    fn changed_keys_and_differing_buckets_are_known_and_each_missing_item_counts() {
+        let (start, end) = window();
+        let reference = reference(&start, &end);
+        let key = |pk: &str| digests(&item(pk, "0")).0;
+        assert!(reference.is_changed(key("k1")) && reference.is_changed(key("k2")) && reference.is_changed(key("k100")));
+        assert!(!reference.is_changed(key("k50")), "unchanged across the window");
+        let mut restored = start.clone();
+        restored.retain(|i| !matches!(&i["pk"], AttributeValue::S(pk) if pk == "k50" || pk == "k60"));
+        let outcome = judge(&reference, &restored);
+        assert_eq!(outcome.count_difference, 2, "{outcome:?}");
+        assert!(Reference::in_bucket(key("k50"), &outcome.count_buckets) && Reference::in_bucket(key("k60"), &outcome.count_buckets));
+        let elsewhere = (0..100).map(|i| format!("k{i}")).find(|pk| !outcome.count_buckets.contains(&bucket(key(pk)))).unwrap();
+        assert!(!Reference::in_bucket(key(&elsewhere), &outcome.count_buckets));
+    }
+
+    /// A bucket that differs between the edges may hold unchanged items
+    /// beside the changed one: those stay stable.
+    #[test]
+    fn unchanged_items_in_a_bucket_that_changed_stay_stable() {
+        let key = |pk: &str| digests(&item(pk, "0")).0;
+        let target = bucket(key("k7"));
+        let neighbour = (0..).map(|i| format!("n{i}")).find(|pk| bucket(key(pk)) == target).unwrap();
+        let start = vec![item("k7", "0"), item(&neighbour, "0"), item("k8", "0")];
+        let end = vec![item("k7", "updated"), item(&neighbour, "0"), item("k8", "0")];
+        let reference = reference(&start, &end);
+        assert_eq!(reference.changed(), 1, "only k7 changed, not {neighbour} in its bucket");
+        let outcome = judge(&reference, &start);
+        assert_eq!(outcome.stable_expected, 2);
+        assert!(outcome.counts_match() && outcome.content_matches(), "{outcome:?}");
+    }
+
     #[test]
     fn identical_edges_leave_no_dirty_bucket() {
         let start = table(1000);
