@@ -48,11 +48,11 @@ async fn a_probe_finds_a_free_slot_or_the_earliest_lease_end_and_takes_none() {
     }
     assert_eq!((capacity, next_lease_end), (2, *ends.iter().min().unwrap()));
     assert!(slots.acquire("c", Duration::from_millis(20)).await.is_err(), "the probes took no slot and left both held");
-    a.release().await.unwrap();
-    assert_eq!(slots.probe().await.unwrap(), Availability::Free);
-    // An expired lease is a free slot.
+    // Both held, their leases expired (their holders died): free.
     let later = SharedSlots { clock: Clock::ahead(TTL + Duration::from_secs(1)), ..slots.clone() };
     assert_eq!(later.probe().await.unwrap(), Availability::Free);
+    a.release().await.unwrap();
+    assert_eq!(slots.probe().await.unwrap(), Availability::Free);
     b.release().await.unwrap();
     let (_dir, none) = self::slots(0);
     assert_eq!(none.capacity(), 1, "at least one slot");
