@@ -157,7 +157,6 @@ pub async fn pass(
     };
     let set = source.read_at(&commit, policy::MAX_FILE_BYTES as u64)?.at_most(settings.max_policies, &source.to_string())?;
     let mut checked = policy::check(set.inputs());
-    let projection = crate::render::quotas::Projection::of(&checked);
     let moved = last_reconciled != Some(commit.as_str());
     let due = if moved || force { None } else { due_policy(store, &checked, &settings.reconcile).await? };
     if !(moved || force || due.is_some()) {
@@ -169,6 +168,7 @@ pub async fn pass(
     // A pass that reconciles judges the policies against the account's
     // applied quotas, read afresh (one call per Region): a raised quota
     // counts without a restart, and an idle pass makes no AWS call.
+    let projection = crate::render::quotas::Projection::of(&checked);
     let mut limits = settings.limits.clone();
     crate::plan::quotas::read_applied(aws, projection.regions().iter().map(String::as_str), &mut limits).await?;
     projection.judge(&mut checked, &limits, &Default::default());
