@@ -43,8 +43,22 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         region: "us-east-1".into(),
         role: render::StackRole::Bootstrap,
         policy: None,
+        members: Vec::new(),
         template: lambda,
     });
+    // The same policies sharing their vaults and plans.
+    let sharing: Vec<_> = policies
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.spec.backup.vault.get_or_insert_with(Default::default).dedicated = Some(false);
+            p
+        })
+        .collect();
+    let shared = render::shared::render(&sharing).unwrap();
+    assert!(shared.iter().any(|s| s.role == render::StackRole::Plan) && shared.iter().any(|s| s.role == render::StackRole::Vault));
+    let shared_count = shared.len();
+    stacks.extend(shared);
     // cfn-lint checks a template against the resource specification of the
     // region it is deployed to.
     let mut by_region: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
@@ -55,7 +69,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         std::fs::write(&yaml, stack.to_yaml()).unwrap();
         by_region.entry(stack.region.clone()).or_default().extend([path, yaml]);
     }
-    assert_eq!(stacks.len(), 9);
+    assert_eq!(stacks.len(), 9 + shared_count);
     for (region, files) in by_region {
         let output = Command::new(&cfn_lint).arg("--regions").arg(&region).arg("--").args(&files).output().unwrap();
         assert!(

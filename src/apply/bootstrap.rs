@@ -19,6 +19,7 @@ pub async fn service_role(aws: &Aws, region: &str) -> Result<String, String> {
         region: region.to_string(),
         role: render::StackRole::Bootstrap,
         policy: None,
+        members: Vec::new(),
         template: Default::default(),
     };
     let client = aws.region(region).cloudformation;

@@ -37,6 +37,7 @@ use crate::render::{self, Stack};
 mod bootstrap;
 mod format;
 mod prune;
+mod shared;
 mod stack;
 
 use bootstrap::BOOTSTRAP_FIX;
@@ -44,6 +45,7 @@ pub use bootstrap::{Bootstrapped, bootstrap, bootstrap_regions, service_role};
 pub use format::{outcome_text, report_text};
 pub use progress::{Counts, Progress};
 pub use prune::prune_orphans;
+pub use shared::{SharedOutcomes, apply_shared};
 use stack::{delete_stack, describe_stack};
 pub use stack::{deploy_stack, not_ours};
 
@@ -56,11 +58,14 @@ pub struct Options {
     pub concurrency: usize,
     /// How long one stack operation may take.
     pub stack_deadline: Duration,
+    /// What became of the shared stacks this run applied before any policy
+    /// ([`apply_shared`]): each member policy reports them as its own.
+    pub shared: SharedOutcomes,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { commit: None, prune: false, concurrency: 4, stack_deadline: Duration::from_secs(1800) }
+        Self { commit: None, prune: false, concurrency: 4, stack_deadline: Duration::from_secs(1800), shared: SharedOutcomes::default() }
     }
 }
 
@@ -132,6 +137,7 @@ impl Report {
 
 /// Applies every changed policy of `plan`, concurrently within a bound.
 pub async fn apply(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options, progress: &Progress) -> Report {
+    let options = &Options { shared: apply_shared(aws, checked, plan, options, progress).await, ..options.clone() };
     let valid: BTreeMap<&str, &LoadedPolicy> = checked.valid().map(|p| (p.policy.metadata.name.as_str(), p)).collect();
     let work =
         plan.policies.iter().filter(|p| p.has_changes() || p.error.is_some()).filter_map(|p| Some((p, *valid.get(p.name.as_str())?)));
@@ -173,6 +179,15 @@ pub async fn apply_policy(aws: &Aws, planned: &PolicyPlan, loaded: &LoadedPolicy
         };
         let failed = outcome.is_failure();
         report.stacks.push(StackReport { stack: stack.name.clone(), region: stack.region.clone(), outcome });
+        if failed {
+            return report;
+        }
+    }
+    // The shared stacks were applied before any policy; a member reports them.
+    for stack_plan in planned.stacks.iter().filter(|s| s.role.is_shared() && s.status != PlanStatus::Unchanged) {
+        let outcome = options.shared.outcome(&stack_plan.region, &stack_plan.stack);
+        let failed = outcome.is_failure();
+        report.stacks.push(StackReport { stack: stack_plan.stack.clone(), region: stack_plan.region.clone(), outcome });
         if failed {
             return report;
         }

@@ -24,6 +24,7 @@ async fn prune(aws: &Aws, orphan: &OrphanStack, options: &Options, progress: &Pr
         region: orphan.region.clone(),
         role: render::StackRole::Primary,
         policy: Some(orphan.policy.clone()),
+        members: Vec::new(),
         template: yaml_serde::Value::Null,
     };
     let report = |outcome| StackReport { stack: orphan.stack.clone(), region: orphan.region.clone(), outcome };

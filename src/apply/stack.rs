@@ -79,6 +79,10 @@ pub fn not_ours(stack: &Stack, found: &BTreeMap<String, String>) -> Option<Strin
             expected.push((plan::deployed::ROLE_TAG, Some(stack.role.tag_value().to_string())));
             expected.push((render::POLICY_TAG, Some(policy.clone())));
         }
+        None if stack.role.is_shared() => {
+            expected.push((plan::deployed::ROLE_TAG, Some(stack.role.tag_value().to_string())));
+            expected.push((render::POLICY_TAG, None));
+        }
         // Bootstrap stacks of early releases carry no role tag; no policy
         // tag is what tells them from a policy's stack.
         None => expected.push((render::POLICY_TAG, None)),
@@ -88,7 +92,7 @@ pub fn not_ours(stack: &Stack, found: &BTreeMap<String, String>) -> Option<Strin
         .filter_map(|(key, value)| match (found.get(*key), value) {
             (None, Some(value)) => Some(format!("tag {key} is missing (expected {value})")),
             (Some(other), Some(value)) if other != value => Some(format!("tag {key} is {other} (expected {value})")),
-            (Some(other), None) => Some(format!("tag {key} is {other} (a bootstrap stack has none)")),
+            (Some(other), None) => Some(format!("tag {key} is {other} (a bootstrap or shared stack has none)")),
             _ => None,
         })
         .collect();
@@ -97,7 +101,11 @@ pub fn not_ours(stack: &Stack, found: &BTreeMap<String, String>) -> Option<Strin
             "refused: stack {} in {} exists but is not drctl's for this {}: {}. Rename the policy, or delete or retag the stack if it is drctl's",
             stack.name,
             stack.region,
-            stack.policy.as_deref().map_or("bootstrap".to_string(), |p| format!("policy ({p})")),
+            match (&stack.policy, stack.role.is_shared()) {
+                (Some(policy), _) => format!("policy ({policy})"),
+                (None, true) => format!("shared {}", stack.role.tag_value()),
+                (None, false) => "bootstrap".to_string(),
+            },
             wrong.join("; ")
         )
     })

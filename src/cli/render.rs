@@ -84,6 +84,9 @@ fn policy_stacks(policies: &[&policy::TablePolicy], name: Option<&str>) -> anyho
     for policy in policies.iter().filter(|p| name.is_none_or(|n| p.metadata.name == n)) {
         stacks.extend(render::render(policy)?);
     }
+    // The shared stacks (of every sharing policy: a plan lists its members).
+    let shared = render::shared::render(policies.iter().copied())?;
+    stacks.extend(shared.into_iter().filter(|s| name.is_none_or(|n| s.members.iter().any(|m| m == n))));
     Ok(stacks)
 }
 
@@ -93,7 +96,14 @@ fn lambda_stack(policies: &[&policy::TablePolicy], state_table: &str) -> anyhow:
     let (region, table) = state_table.split_once(':').context("--state-table takes REGION:TABLE, like us-east-1:drctl-state")?;
     let scope = crate::iam::Scope::of(policies.iter().copied(), Some(table))?;
     let template = render::deployment::lambda(&crate::iam::apply_policy(&scope), table, region)?;
-    Ok(Stack { name: "drctl-lambda".into(), region: region.into(), role: render::StackRole::Bootstrap, policy: None, template })
+    Ok(Stack {
+        name: "drctl-lambda".into(),
+        region: region.into(),
+        role: render::StackRole::Bootstrap,
+        policy: None,
+        members: Vec::new(),
+        template,
+    })
 }
 
 fn bootstrap_stacks(policies: &[&policy::TablePolicy], state_table: Option<&str>) -> anyhow::Result<Vec<Stack>> {

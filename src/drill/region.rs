@@ -111,7 +111,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
     /// copy job from the primary vault, followed to its end.
     async fn copy_here(&mut self, shared: &Shared, delete_after_days: i64) -> Result<RecoveryPoint, DrillError> {
         let run = self.run;
-        let vault = render::vault_name(run.name());
+        let vault = render::vault_in(run.policy, &self.clients.region);
         let destination = copy::vault_arn(&self.clients, &vault).await?;
         let resource = shared.source.table_arn().unwrap_or_default();
         let _one_job = quota::lock_resource(resource).await;

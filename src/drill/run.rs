@@ -118,13 +118,13 @@ impl<'a> Run<'a> {
         let source = scratch::describe(&self.primary, table)
             .await?
             .ok_or_else(|| DrillError::Aws { action: format!("DescribeTable {table}"), why: "the source table does not exist".into() })?;
-        let role = recovery::backup_role(&self.primary, &render::stack_name(self.name())).await?;
+        let role = recovery::backup_role(&self.primary, &render::role_stack(self.policy)).await?;
         let point = self.choose_recovery_point(&source, &role).await?;
         Ok(Shared { source, role, point })
     }
 
     async fn choose_recovery_point(&mut self, source: &TableDescription, role: &str) -> Result<RecoveryPoint, DrillError> {
-        let vault = render::vault_name(self.name());
+        let vault = render::vault_in(self.policy, &self.policy.spec.region);
         let resource = source.table_arn().unwrap_or_default().to_string();
         match self.policy.spec.verify.recovery_point {
             RecoveryPointChoice::Latest => recovery::latest(&self.primary, &vault, &resource).await,

@@ -107,6 +107,7 @@ fn handle(stack: &DeployedStack) -> render::Stack {
         region: stack.region.clone(),
         role: StackRole::Primary,
         policy: stack.policy().map(str::to_string),
+        members: Vec::new(),
         template: yaml_serde::Value::Null,
     }
 }

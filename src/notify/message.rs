@@ -128,8 +128,16 @@ fn reasons(a: &Announcement) -> Vec<String> {
 /// (`null` when none was), plus any recorded change set of another stack.
 fn stacks(a: &Announcement) -> Vec<Value> {
     let name = &a.policy.metadata.name;
-    let copies = a.policy.spec.backup.copies.iter().map(|c| (render::dr_stack_name(name, &c.region), c.region.clone()));
-    let rendered: Vec<(String, String)> = copies.chain([(render::stack_name(name), a.policy.spec.region.clone())]).collect();
+    let rendered: Vec<(String, String)> = if render::shared::is_shared(a.policy) {
+        // Its vault stacks; the plan stack it shares is among the change sets when this commit changed it.
+        crate::plan::policy_regions(a.policy)
+            .into_iter()
+            .map(|region| (render::shared::vault_stack_name(a.policy, &region), region))
+            .collect()
+    } else {
+        let copies = a.policy.spec.backup.copies.iter().map(|c| (render::dr_stack_name(name, &c.region), c.region.clone()));
+        copies.chain([(render::stack_name(name), a.policy.spec.region.clone())]).collect()
+    };
     let change_set = |stack: &str, region: &str| {
         a.change_sets.iter().find(|c| c.stack == stack && c.region == region).and_then(|c| c.change_set_id.clone())
     };

@@ -14,6 +14,7 @@ pub mod format;
 pub mod model;
 pub mod quotas;
 pub mod semantic;
+mod shared;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,6 +71,7 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    let shared = shared::plan(aws, &policies, &deployed, options, &mut planned).await;
     for policy in &mut planned {
         let copies_from =
             policies.iter().find(|p| p.policy.metadata.name == policy.name).filter(|p| !p.policy.spec.backup.copies.is_empty());
@@ -80,8 +82,11 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
     planned.sort_by(|a, b| a.name.cmp(&b.name));
     // Orphans by set difference of stacks, not of policies: a copy region
     // dropped from a policy leaves its DR stack behind too.
-    let desired: BTreeSet<(&str, &str)> =
-        planned.iter().flat_map(|p| p.stacks.iter().map(|s| (s.stack.as_str(), s.region.as_str()))).collect();
+    let desired: BTreeSet<(&str, &str)> = planned
+        .iter()
+        .flat_map(|p| p.stacks.iter().map(|s| (s.stack.as_str(), s.region.as_str())))
+        .chain(shared.iter().map(|s| (s.plan.stack.as_str(), s.plan.region.as_str())))
+        .collect();
     // A file that does not even parse is known by its name only.
     let invalid_names: BTreeSet<&str> = checked
         .policies
@@ -95,6 +100,7 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         commit: options.commit.clone(),
         orphans,
         policies: planned,
+        shared,
         invalid: invalid(checked),
         guardrails: guardrail_notes(checked),
         guardrails_change: None,
@@ -118,6 +124,8 @@ pub fn stack_tags(stack: &Stack, content_hash: &str, commit: Option<&str>, regio
     ];
     if let Some(policy) = &stack.policy {
         tags.push((POLICY_TAG.to_string(), policy.clone()));
+    }
+    if stack.policy.is_some() || stack.role.is_shared() {
         tags.push((REGIONS_TAG.to_string(), regions.join(" ")));
     }
     if let Some(commit) = commit {
@@ -187,6 +195,19 @@ async fn plan_stack(
     deployed: &Deployed,
     options: &Options,
 ) -> Result<StackPlan, String> {
+    plan_stack_against(aws, stack, content_hash, regions, deployed, options).await.map(|(plan, _)| plan)
+}
+
+/// [`plan_stack`], with the deployed template when it was read (a changed
+/// stack's).
+async fn plan_stack_against(
+    aws: &Aws,
+    stack: &Stack,
+    content_hash: &str,
+    regions: &[String],
+    deployed: &Deployed,
+    options: &Options,
+) -> Result<(StackPlan, Option<yaml_serde::Value>), String> {
     let in_region = deployed.get(&stack.region).ok_or_else(|| format!("region {} was not listed", stack.region))?;
     let current = in_region.as_ref().map_err(Clone::clone)?.get(&stack.name);
     let template_hash = deployed::template_hash(stack);
@@ -205,7 +226,7 @@ async fn plan_stack(
         && current.is_current(&template_hash)
     {
         plan.status = StackStatus::Unchanged;
-        return Ok(plan);
+        return Ok((plan, None));
     }
     // A stack that died on create, or an abandoned preview, is replaced by a
     // fresh create: compare against nothing.
@@ -231,7 +252,7 @@ async fn plan_stack(
         plan.changes = changeset::preview(aws, &request).await.map_err(|e| e.to_string())?;
         plan.previewed = true;
     }
-    Ok(plan)
+    Ok((plan, deployed_template))
 }
 
 /// Every region a policy deploys to: the table's, then its copies'.
@@ -270,11 +291,24 @@ async fn pitr_change(aws: &Aws, policy: &policy::TablePolicy) -> Result<Option<P
 /// typo must never look like a deletion.
 fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTreeSet<&str>, planned: &[PolicyPlan]) -> Vec<OrphanStack> {
     let failed: BTreeSet<&str> = planned.iter().filter(|p| p.error.is_some()).map(|p| p.name.as_str()).collect();
-    deployed
+    // While any policy is invalid or failed, a shared stack it may have
+    // used is kept: which one it used is not known.
+    let keep_shared = !invalid.is_empty() || !failed.is_empty();
+    let mut found: Vec<OrphanStack> = deployed
         .values()
         .filter_map(|listing| listing.as_ref().ok())
         .flat_map(BTreeMap::values)
         .filter_map(|stack| {
+            let shared_role = stack.tag(ROLE_TAG).filter(|role| matches!(*role, "vault" | "plan"));
+            if let Some(role) = shared_role.filter(|_| stack.policy().is_none()) {
+                let kept = keep_shared || desired.contains(&(stack.name.as_str(), stack.region.as_str()));
+                return (!kept).then(|| OrphanStack {
+                    stack: stack.name.clone(),
+                    region: stack.region.clone(),
+                    policy: format!("(shared {role})"),
+                    status: stack.status.clone(),
+                });
+            }
             let policy = stack.policy()?;
             let kept =
                 desired.contains(&(stack.name.as_str(), stack.region.as_str())) || invalid.contains(policy) || failed.contains(policy);
@@ -285,7 +319,10 @@ fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTre
                 status: stack.status.clone(),
             })
         })
-        .collect()
+        .collect();
+    // Plans before the vault stacks whose role export their selections import.
+    found.sort_by_key(|o| !o.policy.starts_with("(shared plan"));
+    found
 }
 
 fn file_stem(file: &str) -> Option<&str> {

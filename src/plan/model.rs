@@ -12,6 +12,11 @@ pub struct Plan {
     /// The commit the desired state was read from (absent for a work tree).
     pub commit: Option<String>,
     pub policies: Vec<PolicyPlan>,
+    /// The stacks policies share (`backup.vault.dedicated: false`): vaults
+    /// first, then plans, each with its members. Applied once per run,
+    /// before any policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<SharedStackPlan>,
     /// Stacks tagged as drctl's whose policy is no longer desired.
     pub orphans: Vec<OrphanStack>,
     /// Policy files that could not be planned (invalid), with their findings.
@@ -44,7 +49,9 @@ pub struct GuardrailNote {
 impl Plan {
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        !self.orphans.is_empty() || self.policies.iter().any(PolicyPlan::has_changes)
+        !self.orphans.is_empty()
+            || self.policies.iter().any(PolicyPlan::has_changes)
+            || self.shared.iter().any(|s| s.plan.status != StackStatus::Unchanged)
     }
 
     /// Whether any policy failed to plan or is invalid.
@@ -87,6 +94,15 @@ impl PolicyPlan {
     pub fn has_changes(&self) -> bool {
         self.pitr.is_some() || self.stacks.iter().any(|s| s.status != StackStatus::Unchanged)
     }
+}
+
+/// A stack shared by policies, planned once.
+#[derive(Clone, Debug, Serialize)]
+pub struct SharedStackPlan {
+    #[serde(flatten)]
+    pub plan: StackPlan,
+    /// The policies it serves, by name.
+    pub members: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

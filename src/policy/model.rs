@@ -122,7 +122,7 @@ pub struct Copy {
     pub cold_storage_after: Option<Duration>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Vault {
     /// A KMS key id, ARN or `alias/...` that encrypts the vault.
@@ -131,6 +131,9 @@ pub struct Vault {
     /// AWS Backup Vault Lock: recovery points cannot be deleted before `min_retention` nor kept past `max_retention`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<Lock>,
+    /// `false`: share the vault with the policies whose vault settings match, and the backup plan with those whose backup settings match (what lets thousands of tables fit AWS Backup's quotas). Absent or `true`: this policy's own vault and plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

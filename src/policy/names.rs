@@ -71,8 +71,24 @@ pub fn reserved_policy_name(name: &str) -> Option<String> {
     if name == "bootstrap" {
         return Some("`drctl-bootstrap` is the stack `drctl bootstrap` deploys in every region".to_string());
     }
+    if let Some(kind) = shared_stack_kind(name) {
+        return Some(format!("`drctl-{name}` is the name drctl gives a shared {kind} stack"));
+    }
     let (owner, region) = name.rsplit_once("-dr-")?;
     is_region(region).then(|| format!("`drctl-{name}` is the name of the copy stack in {region} of a policy named `{owner}`"))
+}
+
+/// `vault-<10 hex>` and `plan-<10 hex>[-<shard>]`: the names (after
+/// `drctl-`) of the stacks policies share.
+fn shared_stack_kind(name: &str) -> Option<&'static str> {
+    let (kind, rest) =
+        [("vault", "vault-"), ("plan", "plan-")].into_iter().find_map(|(kind, prefix)| Some((kind, name.strip_prefix(prefix)?)))?;
+    let hash = match rest.split_once('-') {
+        Some((hash, shard)) if kind == "plan" && !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit()) => hash,
+        Some(_) => return None,
+        None => rest,
+    };
+    (hash.len() == 10 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then_some(kind)
 }
 
 /// DynamoDB's rule: 3 to 255 of `[A-Za-z0-9_.-]`.
@@ -178,6 +194,12 @@ mod tests {
     fn names_and_arns() {
         assert!(reserved_policy_name("bootstrap").is_some() && reserved_policy_name("x-dr-us-west-2").is_some());
         assert!(reserved_policy_name("bootstrap-scans").is_none() && reserved_policy_name("x-dr-mars").is_none());
+        for shared in ["vault-0123456789", "plan-abcdef0123", "plan-abcdef0123-3"] {
+            assert!(reserved_policy_name(shared).is_some(), "{shared}");
+        }
+        for free in ["vault-scans", "vault-0123456789-1", "plan-abcdef012", "plan-abcdef0123-x", "plan-ABCDEF0123", "plan-abcdef0123-"] {
+            assert!(reserved_policy_name(free).is_none(), "{free}");
+        }
         assert!(is_policy_name("spatial-scans") && !is_policy_name("Spatial") && !is_policy_name("-x") && !is_policy_name(&"a".repeat(41)));
         assert!(is_table_name("SpatialScans") && is_table_name("a.b_c-d") && !is_table_name("ab") && !is_table_name("a b c"));
         assert!(is_topic_arn("arn:aws:sns:us-east-1:123456789012:dr-announcements"));

@@ -171,6 +171,17 @@ pub async fn reconcile(
         }
     };
     let canaries = remove_canaries_of_deleted_policies(aws, checked, known.values(), options.clock).await;
+    // Shared stacks before any policy: each is applied once, and its members
+    // then report (and record) what became of it.
+    let with_shared;
+    let options = if options.mode == Mode::Reconcile && !stop.requested() {
+        let apply_options = apply::Options { commit: options.commit.clone(), ..options.apply.clone() };
+        let shared = apply::apply_shared(aws, checked, plan, &apply_options, progress).await;
+        with_shared = Options { apply: apply::Options { shared, ..options.apply.clone() }, ..options.clone() };
+        &with_shared
+    } else {
+        options
+    };
     let context = Context { aws, store, options, progress, stop, known };
     let mut policies: Vec<PolicyOutcome> =
         futures_util::stream::iter(work.into_iter().map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))

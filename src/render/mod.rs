@@ -13,6 +13,7 @@
 
 pub mod deployment;
 pub mod quotas;
+pub mod shared;
 mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +63,10 @@ pub enum StackRole {
     Primary,
     DrCopy,
     Bootstrap,
+    /// A vault (and backup role) shared by policies (`render::shared`).
+    Vault,
+    /// A backup plan shared by policies, with their selections.
+    Plan,
 }
 
 impl StackRole {
@@ -71,7 +76,14 @@ impl StackRole {
             Self::Primary => "primary",
             Self::DrCopy => "dr-copy",
             Self::Bootstrap => "bootstrap",
+            Self::Vault => "vault",
+            Self::Plan => "plan",
         }
+    }
+
+    /// Whether stacks of this role are shared by policies.
+    pub fn is_shared(self) -> bool {
+        matches!(self, Self::Vault | Self::Plan)
     }
 }
 
@@ -81,8 +93,11 @@ pub struct Stack {
     pub name: String,
     pub region: String,
     pub role: StackRole,
-    /// The policy it belongs to; `None` for the bootstrap stack.
+    /// The policy it belongs to; `None` for the bootstrap and shared stacks.
     pub policy: Option<String>,
+    /// The policies a shared stack serves (their tables in a plan, their
+    /// recovery points in a vault), by name; empty for any other stack.
+    pub members: Vec<String>,
     pub template: Value,
 }
 
@@ -112,16 +127,42 @@ pub fn vault_name(policy: &str) -> String {
     format!("drctl-{policy}")
 }
 
-/// Renders every stack of one policy: DR stacks first, in region order, so
-/// that applying in this order creates copy destinations before the plan
-/// that copies to them.
+/// The stack whose `BackupRoleArn` output is the role AWS Backup assumes
+/// for `policy`'s backups and restores.
+pub fn role_stack(policy: &TablePolicy) -> String {
+    if shared::is_shared(policy) { shared::vault_stack_name(policy, &policy.spec.region) } else { stack_name(&policy.metadata.name) }
+}
+
+/// The vault holding `policy`'s recovery points in `region` (its own, or
+/// the shared one).
+pub fn vault_in(policy: &TablePolicy, region: &str) -> String {
+    if shared::is_shared(policy) { shared::vault_stack_name(policy, region) } else { vault_name(&policy.metadata.name) }
+}
+
+/// Renders every stack of one policy of its own: DR stacks first, in region
+/// order, so that applying in this order creates copy destinations before
+/// the plan that copies to them. A policy that shares (`render::shared`)
+/// has none.
 pub fn render(policy: &TablePolicy) -> Result<Vec<Stack>, RenderError> {
     let mut stacks = Vec::new();
+    if shared::is_shared(policy) {
+        return Ok(stacks);
+    }
     for copy in &policy.spec.backup.copies {
         stacks.push(render_dr_vault(policy, copy)?);
     }
     stacks.sort_by(|a, b| a.region.cmp(&b.region));
     stacks.push(render_primary(policy)?);
+    Ok(stacks)
+}
+
+/// Every stack of `policies`: each policy's own, then the shared ones.
+pub fn render_all<'a>(policies: impl IntoIterator<Item = &'a TablePolicy> + Clone) -> Result<Vec<Stack>, RenderError> {
+    let mut stacks = Vec::new();
+    for policy in policies.clone() {
+        stacks.extend(render(policy)?);
+    }
+    stacks.extend(shared::render(policies)?);
     Ok(stacks)
 }
 
@@ -158,7 +199,14 @@ fn render_primary(policy: &TablePolicy) -> Result<Stack, RenderError> {
         ),
     ]);
     let template = template::fill("policy.yaml", &template::parse("policy.yaml", POLICY_TEMPLATE)?, &values)?;
-    Ok(Stack { name: stack_name(name), region: policy.spec.region.clone(), role: StackRole::Primary, policy: Some(name.clone()), template })
+    Ok(Stack {
+        name: stack_name(name),
+        region: policy.spec.region.clone(),
+        role: StackRole::Primary,
+        policy: Some(name.clone()),
+        members: Vec::new(),
+        template,
+    })
 }
 
 fn render_dr_vault(policy: &TablePolicy, copy: &Copy) -> Result<Stack, RenderError> {
@@ -185,6 +233,7 @@ fn render_dr_vault(policy: &TablePolicy, copy: &Copy) -> Result<Stack, RenderErr
         region: copy.region.clone(),
         role: StackRole::DrCopy,
         policy: Some(name.clone()),
+        members: Vec::new(),
         template,
     })
 }
@@ -351,7 +400,14 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
         ("outputs", Some(Value::Mapping(outputs))),
     ]);
     let template = template::fill("bootstrap.yaml", &template::parse("bootstrap.yaml", BOOTSTRAP_TEMPLATE)?, &values)?;
-    Ok(Stack { name: BOOTSTRAP_STACK.to_string(), region: bootstrap.region.clone(), role: StackRole::Bootstrap, policy: None, template })
+    Ok(Stack {
+        name: BOOTSTRAP_STACK.to_string(),
+        region: bootstrap.region.clone(),
+        role: StackRole::Bootstrap,
+        policy: None,
+        members: Vec::new(),
+        template,
+    })
 }
 
 /// A CloudFormation logical id for a topic name: its letters and digits in

@@ -243,7 +243,7 @@ pub fn exceeded(stacks: &[Stack], limits: &Limits, others: &BTreeMap<String, Usa
                 region: stack.region.clone(),
                 needed: total,
                 limit,
-                first_over: stack.policy.clone(),
+                first_over: stack.policy.clone().or_else(|| stack.members.first().cloned()),
             });
             entry.needed = entry.needed.max(total);
         }
@@ -261,7 +261,12 @@ pub struct Projection {
 
 impl Projection {
     pub fn of(checked: &crate::policy::Checked) -> Self {
-        Self { stacks: checked.valid().filter_map(|p| super::render(&p.policy).ok()).flatten().collect() }
+        let valid: Vec<&crate::policy::TablePolicy> = checked.valid().map(|p| &p.policy).collect();
+        let mut stacks: Vec<Stack> = valid.iter().filter_map(|p| super::render(p).ok()).flatten().collect();
+        // A shared stack that does not render leaves its members' own errors
+        // to the plan; the stacks that do still count.
+        stacks.extend(super::shared::render(valid.iter().copied()).unwrap_or_default());
+        Self { stacks }
     }
 
     /// The Regions the stacks deploy to.

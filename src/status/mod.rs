@@ -354,7 +354,7 @@ pub fn inventory(policies: &[(&TablePolicy, &str)], states: &[PolicyState], now:
 
 fn policy_status(policy: &TablePolicy, hash: &str, state: Option<&PolicyState>, now: u64) -> PolicyStatus {
     let name = policy.metadata.name.clone();
-    let vault = crate::render::vault_name(&name);
+    let vault = crate::render::vault_in(policy, &policy.spec.region);
     let backup = &policy.spec.backup;
     let schedule = match (&backup.schedule, &backup.every) {
         (Some(expression), _) => expression.clone(),

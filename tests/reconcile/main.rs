@@ -9,6 +9,7 @@ mod support;
 mod iam_policy;
 mod promises;
 mod runs;
+mod shared;
 mod watch;
 
 use std::time::Duration;

@@ -131,6 +131,7 @@ fn sample() -> Plan {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        shared: vec![],
     }
 }
 
@@ -156,7 +157,16 @@ fn hundred_policies() -> Plan {
             plan
         })
         .collect();
-    Plan { commit: None, policies, orphans: vec![], invalid: vec![], guardrails: vec![], guardrails_change: None, aws_backup_usage: vec![] }
+    Plan {
+        commit: None,
+        policies,
+        orphans: vec![],
+        invalid: vec![],
+        guardrails: vec![],
+        guardrails_change: None,
+        aws_backup_usage: vec![],
+        shared: vec![],
+    }
 }
 
 #[test]
@@ -299,6 +309,7 @@ fn markdown_of_a_huge_plan_keeps_the_summary_within_the_limit() {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        shared: vec![],
     };
     // Every section is cut to nothing, the table stays whole.
     let md = markdown(&many(250));
@@ -332,6 +343,7 @@ fn markdown_keeps_diffs_when_only_details_must_go() {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        shared: vec![],
     });
     assert!(md.contains("1 section was shortened"), "{md}");
     assert!(md.contains("_Template diff (60"), "{md}");

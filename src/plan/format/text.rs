@@ -40,7 +40,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
     }
     for policy in &plan.policies {
         out.push('\n');
-        text_policy(&mut out, p, policy);
+        text_policy(&mut out, p, policy, &plan.shared);
     }
     if !plan.aws_backup_usage.is_empty() {
         let _ = writeln!(out, "\n{}", p.paint(BOLD, "AWS Backup per Region (used/quota, vaults and plans of others included):"));
@@ -82,7 +82,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
     out
 }
 
-fn text_policy(out: &mut String, p: Paint, policy: &PolicyPlan) {
+fn text_policy(out: &mut String, p: Paint, policy: &PolicyPlan, shared: &[crate::plan::SharedStackPlan]) {
     let _ = writeln!(
         out,
         "{} {}",
@@ -91,6 +91,10 @@ fn text_policy(out: &mut String, p: Paint, policy: &PolicyPlan) {
     );
     for stack in &policy.stacks {
         text_stack(out, p, stack);
+        let members = shared.iter().find(|s| s.plan.stack == stack.stack && s.plan.region == stack.region).map(|s| s.members.len());
+        if let Some(members) = members {
+            let _ = writeln!(out, "      · shares {} {} with {}", stack.role.tag_value(), stack.stack, plural(members, "table", "tables"));
+        }
     }
     if let Some(pitr) = &policy.pitr {
         let (symbol, style) = if pitr_weakens(policy) { ("!", BOLD_YELLOW) } else { ("~", YELLOW) };
