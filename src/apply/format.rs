@@ -42,7 +42,7 @@ pub fn report_text(report: &Report) -> String {
         out.push_str(&format!("  - {} ({}): {}\n", stack.stack, stack.region, outcome_text(&stack.outcome)));
     }
     for orphan in &report.orphans_left {
-        out.push_str(&format!("  {} ({}): orphan of policy `{}`, left alone (use --prune)\n", orphan.stack, orphan.region, orphan.policy));
+        out.push_str(&format!("  {} ({}): orphan of {}, left alone (use --prune)\n", orphan.stack, orphan.region, orphan.owner()));
     }
     let failed: Vec<&str> = report.policies.iter().filter(|p| p.failed()).map(|p| p.name.as_str()).collect();
     if failed.is_empty() && !report.pruned.iter().any(|s| s.outcome.is_failure()) {

@@ -29,6 +29,22 @@ impl SharedOutcomes {
     }
 }
 
+impl SharedOutcomes {
+    /// Every changed shared stack of `plan` failed for `why`.
+    pub fn failed(plan: &Plan, why: &str) -> Self {
+        let outcomes = plan
+            .shared
+            .iter()
+            .filter(|s| s.plan.status != PlanStatus::Unchanged)
+            .map(|s| {
+                let outcome = StackOutcome::Failed { status: "NONE".into(), reasons: vec![why.to_string()], fix: None };
+                ((s.plan.region.clone(), s.plan.stack.clone()), outcome)
+            })
+            .collect();
+        Self(Arc::new(outcomes))
+    }
+}
+
 /// Applies every changed shared stack of `plan`: vaults, then plans. A plan
 /// stack whose vault stack failed is not tried.
 pub async fn apply_shared(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options, progress: &Progress) -> SharedOutcomes {
@@ -39,13 +55,7 @@ pub async fn apply_shared(aws: &Aws, checked: &Checked, plan: &Plan, options: &O
     }
     let stacks = match render::shared::render(checked.valid().map(|p| &p.policy)) {
         Ok(stacks) => stacks,
-        Err(error) => {
-            for shared in changed {
-                let outcome = StackOutcome::Failed { status: "NONE".into(), reasons: vec![error.to_string()], fix: None };
-                outcomes.insert((shared.plan.region.clone(), shared.plan.stack.clone()), outcome);
-            }
-            return SharedOutcomes(Arc::new(outcomes));
-        }
+        Err(error) => return SharedOutcomes::failed(plan, &error.to_string()),
     };
     let mut failed_vaults = Vec::new();
     for role in [StackRole::Vault, StackRole::Plan] {

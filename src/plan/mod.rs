@@ -299,14 +299,15 @@ fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTre
         .filter_map(|listing| listing.as_ref().ok())
         .flat_map(BTreeMap::values)
         .filter_map(|stack| {
-            let shared_role = stack.tag(ROLE_TAG).filter(|role| matches!(*role, "vault" | "plan"));
-            if let Some(role) = shared_role.filter(|_| stack.policy().is_none()) {
+            let shared = stack.policy().is_none() && matches!(stack.tag(ROLE_TAG), Some("vault" | "plan"));
+            if shared {
                 let kept = keep_shared || desired.contains(&(stack.name.as_str(), stack.region.as_str()));
                 return (!kept).then(|| OrphanStack {
                     stack: stack.name.clone(),
                     region: stack.region.clone(),
-                    policy: format!("(shared {role})"),
+                    policy: String::new(),
                     status: stack.status.clone(),
+                    shared: true,
                 });
             }
             let policy = stack.policy()?;
@@ -317,11 +318,12 @@ fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTre
                 region: stack.region.clone(),
                 policy: policy.to_string(),
                 status: stack.status.clone(),
+                shared: false,
             })
         })
         .collect();
     // Plans before the vault stacks whose role export their selections import.
-    found.sort_by_key(|o| !o.policy.starts_with("(shared plan"));
+    found.sort_by_key(|o| !(o.shared && o.stack.starts_with("drctl-plan-")));
     found
 }
 

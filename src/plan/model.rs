@@ -182,6 +182,14 @@ pub struct ResourceChange {
     pub details: Vec<String>,
 }
 
+impl OrphanStack {
+    /// Whose stack it was, for a reader: "policy `x`" or "no policy (a
+    /// shared stack none uses any more)".
+    pub fn owner(&self) -> String {
+        if self.shared { "no policy (a shared stack none uses any more)".to_string() } else { format!("policy `{}`", self.policy) }
+    }
+}
+
 impl ResourceChange {
     pub fn replaces(&self) -> bool {
         matches!(self.replacement, Some(Replacement::True | Replacement::Conditional))
@@ -201,8 +209,12 @@ pub struct PitrChange {
 pub struct OrphanStack {
     pub stack: String,
     pub region: String,
+    /// The policy it belonged to; empty for a shared stack.
     pub policy: String,
     pub status: String,
+    /// A vault or plan stack policies shared, which none uses any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -18,7 +18,7 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out, "pruned {} ({}): {}", pruned.stack, pruned.region, apply::outcome_text(&pruned.outcome));
     }
     for orphan in &report.orphans_left {
-        let _ = writeln!(out, "orphan {} ({}) of deleted policy {}: left alone (use --prune)", orphan.stack, orphan.region, orphan.policy);
+        let _ = writeln!(out, "orphan {} ({}) of {}: left alone (use --prune)", orphan.stack, orphan.region, orphan.owner());
     }
     for invalid in &report.invalid {
         let _ = writeln!(out, "invalid {}: not reconciled", invalid.file);

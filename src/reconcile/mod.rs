@@ -40,6 +40,7 @@ mod held;
 mod outcome;
 mod policy;
 mod record;
+mod shared;
 mod stop;
 
 pub use held::Held;
@@ -175,8 +176,7 @@ pub async fn reconcile(
     // then report (and record) what became of it.
     let with_shared;
     let options = if options.mode == Mode::Reconcile && !stop.requested() {
-        let apply_options = apply::Options { commit: options.commit.clone(), ..options.apply.clone() };
-        let shared = apply::apply_shared(aws, checked, plan, &apply_options, progress).await;
+        let shared = shared::apply(aws, store, checked, plan, options, progress, stop).await;
         with_shared = Options { apply: apply::Options { shared, ..options.apply.clone() }, ..options.clone() };
         &with_shared
     } else {

@@ -134,7 +134,8 @@ async fn policies_with_the_same_settings_share_one_vault_and_plan_and_each_is_pr
     let text = plan::format::text(&plan, false);
     assert!(text.contains(&format!("shares plan {} with 3 tables", changed[0].0)), "{text}");
     assert_eq!(plan.orphans.len(), 1, "{:#?}", plan.orphans);
-    assert!(plan.orphans[0].stack.starts_with("drctl-plan-"), "{:#?}", plan.orphans);
+    assert!(plan.orphans[0].stack.starts_with("drctl-plan-") && plan.orphans[0].shared, "{:#?}", plan.orphans);
+    assert!(text.contains("orphan: no policy (a shared stack none uses any more)"), "{text}");
 
     // Applied with --prune: the orphan plan goes, the shared vault stays.
     let mut prune = options("run-2");

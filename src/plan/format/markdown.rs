@@ -285,7 +285,7 @@ fn table_rows(plan: &Plan) -> Vec<String> {
     for orphan in &plan.orphans {
         rows.push(format!(
             "| {} | - {} ({}) | orphan: no longer desired; left alone (use `--prune`) | no | none |\n",
-            code(&orphan.policy),
+            if orphan.shared { "(shared)".to_string() } else { code(&orphan.policy) },
             code(&orphan.stack),
             esc(&orphan.region)
         ));

@@ -178,5 +178,5 @@ fn guardrails_change_lines(change: &FileChange) -> Vec<String> {
 }
 
 fn orphan_line(orphan: &OrphanStack) -> String {
-    format!("{} ({}) orphan: policy `{}` no longer desired; left alone (use --prune)", orphan.stack, orphan.region, orphan.policy)
+    format!("{} ({}) orphan: {} no longer desired; left alone (use --prune)", orphan.stack, orphan.region, orphan.owner())
 }

@@ -123,6 +123,7 @@ fn sample() -> Plan {
             region: "us-east-1".into(),
             policy: "old".into(),
             status: "CREATE_COMPLETE".into(),
+            shared: false,
         }],
         invalid: vec![InvalidPolicy {
             file: "desired/broken.yaml".into(),
