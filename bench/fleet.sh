@@ -46,16 +46,7 @@ measure() {
     done
     git -C "$dir/repo" init -q && git -C "$dir/repo" add -A
     git -C "$dir/repo" -c user.name=bench -c user.email=bench@example.com commit -qm bench
-    "$DRCTL_VENV/bin/python" - "$url" "$count" <<'PY'
-import sys, boto3
-url, count = sys.argv[1], int(sys.argv[2])
-dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-west-2",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-for i in range(1, count + 1):
-    dynamodb.create_table(TableName=f"Jobs{i:0{len(str(count))}d}", BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-PY
+    "$DRCTL_VENV/bin/python" bench/create_tables.py "$url" us-west-2 Jobs "$count"
     export DRCTL_STATE="$dir/state.json"
     local common=(--repo "$dir/repo" --endpoint-url "$url" --max-policies "$count" --concurrency 16)
     "$drctl" bootstrap --repo "$dir/repo" --endpoint-url "$url" --max-policies "$count" >/dev/null

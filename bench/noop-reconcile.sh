@@ -37,16 +37,7 @@ git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -q
 
 # The tables (empty: their drills are quick), then the first reconcile
 # deploys and proves every policy; the measured one finds nothing to do.
-"$DRCTL_VENV/bin/python" - "$url" "$count" <<'PY'
-import sys, boto3
-url, count = sys.argv[1], int(sys.argv[2])
-dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-west-2",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-for i in range(1, count + 1):
-    dynamodb.create_table(TableName=f"Jobs{i:0{len(str(count))}d}", BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-PY
+"$DRCTL_VENV/bin/python" bench/create_tables.py "$url" us-west-2 Jobs "$count"
 export DRCTL_STATE="$work/state.json"
 "$drctl" bootstrap --repo "$work/repo" --endpoint-url "$url" >/dev/null
 echo "deploying and proving $count policies..."

@@ -126,7 +126,7 @@ async fn three_replicas_under_throttling_with_one_killed_prove_every_policy_once
     let drilling = |s: &drctl::state::PolicyState| s.in_flight.as_ref().is_some_and(|f| f.step == drctl::state::Step::Drill);
     let interrupted: Vec<String> = states.into_iter().filter(|s| drilling(s) && killed_by(s)).map(|s| s.policy).collect();
     assert!(!interrupted.is_empty(), "the kill interrupted a drill in flight");
-    let survivors: Vec<(Option<i32>, String)> = replicas.into_iter().map(finish).collect();
+    let survivors: Vec<(Option<i32>, String)> = support::finish_all(replicas);
 
     for (code, output) in &survivors {
         assert!(matches!(code, Some(0) | Some(1)), "a replica under throttling exits 0 or, inconclusive, 1, never 3:\n{output}");
@@ -296,7 +296,7 @@ async fn replicas_on_one_state_table_never_run_more_restores_at_once_than_the_sh
         let replicas: Vec<Child> = (0..3)
             .map(|_| reconcile(&account, repo.path()).args(["--restore-concurrency", "10", "--shared-restore-slots", "2"]).spawn().unwrap())
             .collect();
-        for (code, output) in replicas.into_iter().map(finish) {
+        for (code, output) in support::finish_all(replicas) {
             assert_eq!(code, Some(0), "{output}");
         }
         let states = store.list().await.unwrap();

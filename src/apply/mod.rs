@@ -46,7 +46,7 @@ pub use format::{outcome_text, report_text};
 pub use progress::{Counts, Progress};
 pub use prune::prune_orphans;
 pub use shared::{SharedOutcomes, apply_shared};
-use stack::{delete_stack, describe_stack};
+use stack::{delete_stack, describe_stack, is_current};
 pub use stack::{deploy_stack, not_ours};
 
 /// How to apply.

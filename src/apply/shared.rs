@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{BOOTSTRAP_FIX, Options, PlanStatus, Progress, StackOutcome, deploy_stack, service_role};
+use super::{BOOTSTRAP_FIX, Options, PlanStatus, Progress, StackOutcome, deploy_stack, is_current, service_role};
 use crate::aws::Aws;
 use crate::plan::{self, Plan};
 use crate::policy::Checked;
@@ -75,9 +75,14 @@ pub async fn apply_shared(aws: &Aws, checked: &Checked, plan: &Plan, options: &O
                         None => vec![stack.region.clone()],
                     };
                     let tags = plan::stack_tags(stack, &plan::deployed::template_hash(stack), options.commit.as_deref(), &regions);
-                    match service_role(aws, &stack.region).await {
-                        Ok(role) => deploy_stack(aws, stack, tags, Some(&role), options, progress).await,
-                        Err(why) => StackOutcome::Failed { status: "NONE".into(), reasons: vec![why], fix: Some(BOOTSTRAP_FIX.into()) },
+                    // A replica that waited for the lease finds the stacks applied.
+                    if is_current(aws, stack).await {
+                        StackOutcome::Unchanged
+                    } else {
+                        match service_role(aws, &stack.region).await {
+                            Ok(role) => deploy_stack(aws, stack, tags, Some(&role), options, progress).await,
+                            Err(why) => StackOutcome::Failed { status: "NONE".into(), reasons: vec![why], fix: Some(BOOTSTRAP_FIX.into()) },
+                        }
                     }
                 }
             };

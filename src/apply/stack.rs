@@ -194,6 +194,18 @@ async fn stack_found(aws: &Aws, stack: &Stack) -> Result<Option<Found>, String> 
     }
 }
 
+/// Whether `stack` is deployed, drctl's, healthy and from exactly this
+/// template (its tags say so): another run applied it since the plan.
+/// Anything unclear (a read that failed) is "not current": the deploy then
+/// finds out.
+pub(super) async fn is_current(aws: &Aws, stack: &Stack) -> bool {
+    let Ok(Some(found)) = stack_found(aws, stack).await else { return false };
+    let hash = plan::deployed::template_hash(stack);
+    not_ours(stack, &found.tags).is_none()
+        && found.tags.get(plan::deployed::TEMPLATE_HASH_TAG) == Some(&hash)
+        && plan::deployed::is_stable_success(&found.status)
+}
+
 async fn stack_status(aws: &Aws, stack: &Stack) -> Result<Option<String>, String> {
     Ok(stack_found(aws, stack).await?.map(|found| found.status))
 }

@@ -158,7 +158,7 @@ async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, opti
     let regions = policy_regions(policy);
     for stack in &stacks {
         match plan_stack(aws, stack, &content_hash, &regions, deployed, options).await {
-            Ok(stack_plan) => plan.stacks.push(stack_plan),
+            Ok((stack_plan, _)) => plan.stacks.push(stack_plan),
             Err(error) => {
                 plan.error = Some(error);
                 return plan;
@@ -187,20 +187,9 @@ async fn copy_warnings(aws: &Aws, policies: &[&LoadedPolicy]) -> BTreeMap<String
     futures_util::future::join_all(checks).await.into_iter().flatten().collect()
 }
 
+/// One stack against what is deployed, with the deployed template when it
+/// was read (a changed stack's).
 async fn plan_stack(
-    aws: &Aws,
-    stack: &Stack,
-    content_hash: &str,
-    regions: &[String],
-    deployed: &Deployed,
-    options: &Options,
-) -> Result<StackPlan, String> {
-    plan_stack_against(aws, stack, content_hash, regions, deployed, options).await.map(|(plan, _)| plan)
-}
-
-/// [`plan_stack`], with the deployed template when it was read (a changed
-/// stack's).
-async fn plan_stack_against(
     aws: &Aws,
     stack: &Stack,
     content_hash: &str,

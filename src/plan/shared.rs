@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use yaml_serde::Value;
 
-use super::{Deployed, Options, PolicyPlan, SharedStackPlan, StackPlan, StackStatus, plan_stack_against, semantic};
+use super::{Deployed, Options, PolicyPlan, SharedStackPlan, StackPlan, StackStatus, plan_stack, semantic};
 use crate::aws::Aws;
 use crate::policy::LoadedPolicy;
 use crate::render::{self, Stack, StackRole};
@@ -34,7 +34,7 @@ pub(super) async fn plan(
     for stack in &stacks {
         let hash = super::deployed::template_hash(stack);
         let regions = regions(stack, policies);
-        match plan_stack_against(aws, stack, &hash, &regions, deployed, options).await {
+        match plan_stack(aws, stack, &hash, &regions, deployed, options).await {
             Ok((plan, template)) => {
                 if let Some(template) = template {
                     deployed_templates.insert((stack.region.clone(), stack.name.clone()), template);

@@ -127,3 +127,19 @@ pub fn commit_files(dir: &std::path::Path, files: &[(&str, &str)]) {
     let parents: Vec<&git2::Commit> = parent.iter().collect();
     repo.commit(Some("HEAD"), &signature, &signature, "policies", &tree, &parents).unwrap();
 }
+
+/// Waits for every child, reading each one's output as it comes (a child
+/// whose pipe fills would stop until read): exit code and output, in order.
+pub fn finish_all(children: Vec<std::process::Child>) -> Vec<(Option<i32>, String)> {
+    let readers: Vec<_> = children
+        .into_iter()
+        .map(|child| {
+            std::thread::spawn(move || {
+                let output = child.wait_with_output().unwrap();
+                let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+                (output.status.code(), text)
+            })
+        })
+        .collect();
+    readers.into_iter().map(|reader| reader.join().unwrap()).collect()
+}
