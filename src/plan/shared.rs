@@ -64,8 +64,16 @@ pub(super) async fn plan(
             }
         }
     }
+    // Each member's stacks, found once: a fleet of thousands shares a vault.
+    let mut uses: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (stack, _)) in shared.iter().enumerate() {
+        for member in &stack.members {
+            uses.entry(member.as_str()).or_default().push(index);
+        }
+    }
     for policy in planned.iter_mut().filter(|p| p.error.is_none()) {
-        for (stack, shared) in shared.iter().filter(|(stack, _)| stack.members.contains(&policy.name)) {
+        for &index in uses.get(policy.name.as_str()).map(Vec::as_slice).unwrap_or_default() {
+            let (stack, shared) = &shared[index];
             policy.stacks.push(member_view(stack, &shared.plan, &policy.name, &deployed_templates));
         }
     }
