@@ -121,6 +121,36 @@ async fn first_deploy_then_update_then_no_op() {
     assert_eq!(calls.of("dynamodb/DescribeContinuousBackups"), 1, "{calls:?}");
 }
 
+/// A policy pointed at another table: the selection cannot be updated, so
+/// CloudFormation creates the new one before it deletes the old, in the
+/// same plan. AWS Backup refuses two selections of one name in a plan
+/// (CreateBackupSelection answers AlreadyExistsException), so the new
+/// selection's name must differ: it carries the table's hash.
+#[tokio::test]
+async fn a_policy_moved_to_another_table_updates_its_selection() {
+    let account = support::account().await;
+    tables(&account).await;
+    support::create_table(&account.region(support::REGION).dynamodb, "SpatialScansV2", 3).await;
+    let desired = checked(&[("desired/spatial-scans.yaml", SCANS)]);
+    let (_, report) = reconcile(&account.aws, &desired, false).await;
+    assert!(!report.failed(), "{report:#?}");
+
+    let moved = SCANS.replace("table: SpatialScans", "table: SpatialScansV2");
+    let desired = checked(&[("desired/spatial-scans.yaml", &moved)]);
+    let (_, report) = reconcile(&account.aws, &desired, false).await;
+    assert_applied(&report, "drctl-spatial-scans", "UPDATE_COMPLETE");
+    let backup = account.clients().backup;
+    let plans = backup.list_backup_plans().send().await.unwrap();
+    let plan_id =
+        plans.backup_plans_list().iter().find(|p| p.backup_plan_name() == Some("drctl-spatial-scans")).unwrap().backup_plan_id().unwrap();
+    let selections = backup.list_backup_selections().backup_plan_id(plan_id).send().await.unwrap();
+    let selections = selections.backup_selections_list();
+    assert_eq!(selections.len(), 1, "the old selection is gone: {selections:?}");
+    let selection =
+        backup.get_backup_selection().backup_plan_id(plan_id).selection_id(selections[0].selection_id().unwrap()).send().await.unwrap();
+    assert_eq!(selection.backup_selection().unwrap().resources(), [account.table_arn(support::REGION, "SpatialScansV2")]);
+}
+
 #[tokio::test]
 async fn replacing_a_vault_is_refused_and_nothing_changes() {
     let account = support::account().await;

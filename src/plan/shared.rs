@@ -124,12 +124,11 @@ fn member_view(stack: &Stack, plan: &StackPlan, member: &str, deployed: &BTreeMa
 /// A plan stack's template reduced to the plan and `member`'s selection.
 fn selection_of(template: &Value, member: &str) -> Value {
     let mut reduced = template.clone();
-    let wanted = format!("drctl-{member}");
+    let wanted = crate::render::shared::selection_id(member);
     if let Some(resources) = reduced.get_mut("Resources").and_then(Value::as_mapping_mut) {
-        resources.retain(|_, resource| {
+        resources.retain(|id, resource| {
             let is_selection = resource.get("Type").and_then(Value::as_str) == Some("AWS::Backup::BackupSelection");
-            let name = resource.get("Properties").and_then(|p| p.get("BackupSelection")).and_then(|s| s.get("SelectionName"));
-            !is_selection || name.and_then(Value::as_str) == Some(wanted.as_str())
+            !is_selection || id.as_str() == Some(wanted.as_str())
         });
     }
     reduced

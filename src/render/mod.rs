@@ -189,7 +189,7 @@ fn render_primary(policy: &TablePolicy) -> Result<Stack, RenderError> {
         ("completion_window_minutes", backup.completion_window.and_then(|d| value(d.minutes()))),
         ("lifecycle", value(lifecycle(backup.retention, backup.cold_storage_after))),
         ("copy_actions", if copies.is_empty() { None } else { value(copies) }),
-        ("selection_name", value(format!("drctl-{name}"))),
+        ("selection_name", value(selection_name(name, &policy.spec.table))),
         (
             "table_arn",
             value(sub(
@@ -408,6 +408,31 @@ pub fn render_bootstrap(bootstrap: &Bootstrap) -> Result<Stack, RenderError> {
         members: Vec::new(),
         template,
     })
+}
+
+/// AWS Backup's longest selection name (1-50 of `[A-Za-z0-9_.-]`).
+const SELECTION_NAME_MAX: usize = 50;
+
+/// The name of `policy`'s selection of `table`: `drctl-<policy>-<h>`, `h` a
+/// hash of the table (3 to 8 base-36 characters, as many as fit).
+///
+/// The table is in the name because a selection cannot be updated: a new
+/// table means a new selection, which CloudFormation creates before it
+/// deletes the old one, and AWS Backup refuses two selections of one name
+/// in a plan. The policy name comes whole before the last `-`, so two
+/// policies never share a name.
+pub fn selection_name(policy: &str, table: &str) -> String {
+    use sha2::Digest;
+    let prefix = format!("drctl-{policy}-");
+    let room = SELECTION_NAME_MAX.saturating_sub(prefix.len()).clamp(3, 8);
+    let digest = sha2::Sha256::digest(table.as_bytes());
+    let mut number = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());
+    let mut hash = String::with_capacity(room);
+    for _ in 0..room {
+        hash.push(char::from_digit((number % 36) as u32, 36).unwrap_or('0'));
+        number /= 36;
+    }
+    prefix + &hash
 }
 
 /// A CloudFormation logical id for a topic name: its letters and digits in

@@ -246,7 +246,7 @@ fn render_plan(group: &str, shard: usize, members: &[&TablePolicy]) -> Result<St
     for policy in members {
         let member = &policy.metadata.name;
         let values = Values::from([
-            ("selection_name", value(format!("drctl-{member}"))),
+            ("selection_name", value(super::selection_name(member, &policy.spec.table))),
             ("role_export", value(role_export(&vault_stack))),
             (
                 "table_arn",
@@ -257,7 +257,7 @@ fn render_plan(group: &str, shard: usize, members: &[&TablePolicy]) -> Result<St
             ),
         ]);
         let filled = template::fill("shared-plan-selection.yaml", &selection, &values)?;
-        let id = format!("Selection{}", super::logical_id(member));
+        let id = selection_id(member);
         let renamed = super::rename_logical_ids(filled, &[("Selection", id)], true);
         resources.extend(super::fragment_resources("shared-plan-selection.yaml", renamed)?);
     }
@@ -265,6 +265,12 @@ fn render_plan(group: &str, shard: usize, members: &[&TablePolicy]) -> Result<St
     let template = template::fill("shared-plan.yaml", &template::parse("shared-plan.yaml", PLAN_TEMPLATE)?, &values)?;
     let members = members.iter().map(|p| p.metadata.name.clone()).collect();
     Ok(Stack { name, region: region.clone(), role: StackRole::Plan, policy: None, members, template })
+}
+
+/// The logical id of `member`'s selection in a plan stack: the policy's
+/// alone, so the plan finds a member's selection whatever its table.
+pub fn selection_id(member: &str) -> String {
+    format!("Selection{}", super::logical_id(member))
 }
 
 fn metadata(role: StackRole, name: &str) -> Option<yaml_serde::Value> {

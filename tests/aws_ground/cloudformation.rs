@@ -179,7 +179,7 @@ async fn rendered_policy_deploys_by_change_set_and_creates_the_backup_objects() 
         backup.list_backup_selections().backup_plan_id(&plan_id).into_paginator().items().send().try_collect().await.unwrap();
     assert_eq!(selections.len(), 1);
     assert_eq!(selections[0].selection_id(), Some(selection_id.as_str()));
-    assert_eq!(selections[0].selection_name(), Some("drctl-spatial-scans"));
+    assert_eq!(selections[0].selection_name(), Some(drctl::render::selection_name("spatial-scans", "SpatialScans").as_str()));
     let selection = backup.get_backup_selection().backup_plan_id(&plan_id).selection_id(&selection_id).send().await.unwrap();
     let selection = selection.backup_selection().unwrap();
     assert_eq!(selection.resources(), [account.table_arn(REGION, "SpatialScans")]);

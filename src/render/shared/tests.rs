@@ -36,7 +36,8 @@ fn policies_with_the_same_settings_share_one_plan_and_one_vault_per_region() {
     let plan = plan_stack_name(&group(&policies[0]), 0);
     assert_eq!(names(&stacks), [("us-east-1".into(), vault, 3), ("us-west-2".into(), dr_vault.clone(), 3), ("us-east-1".into(), plan, 3)]);
     let plan = &stacks[2];
-    assert_eq!(selections(plan), ["drctl-scans-0000", "drctl-scans-0001", "drctl-scans-0002"]);
+    let expected: Vec<String> = policies.iter().map(|p| crate::render::selection_name(&p.metadata.name, &p.spec.table)).collect();
+    assert_eq!(selections(plan), expected);
     // The copy goes to the shared vault of the copy region.
     let rule = &plan.template["Resources"]["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
     assert_eq!(rule["CopyActions"][0]["DestinationBackupVaultArn"]["Fn::Sub"][1]["Vault"].as_str(), Some(dr_vault.as_str()));
@@ -143,4 +144,32 @@ fn rendering_is_the_same_whatever_the_order_of_the_policies() {
     let mut reversed = policies.clone();
     reversed.reverse();
     assert_eq!(render(&policies).unwrap(), render(&reversed).unwrap());
+}
+
+#[test]
+fn a_selection_is_named_for_its_policy_and_table_within_aws_limits() {
+    let long = "a".repeat(40);
+    for (policy, table) in [("scans", "SpatialScans"), (long.as_str(), "SpatialScans"), ("a-b", "T")] {
+        let name = crate::render::selection_name(policy, table);
+        assert!(name.len() <= 50 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{name}");
+        let (owner, hash) = name.rsplit_once('-').unwrap();
+        assert_eq!((owner, hash.contains('-')), (format!("drctl-{policy}").as_str(), false), "{name}");
+        assert!((3..=8).contains(&hash.len()), "{name}");
+        assert_ne!(name, crate::render::selection_name(policy, &format!("{table}2")), "a new table is a new name");
+    }
+}
+
+#[test]
+fn a_members_new_table_keeps_its_selections_logical_id_and_changes_its_name() {
+    let before = render(&[scans("mover"), scans("stayer")]).unwrap();
+    let mut moved = scans("mover");
+    moved.spec.table = "Elsewhere".into();
+    let after = render(&[moved, scans("stayer")]).unwrap();
+    let plan = |stacks: &[Stack]| stacks.iter().find(|s| s.role == StackRole::Plan).unwrap().clone();
+    let id = selection_id("mover");
+    let name_of = |stack: &Stack| {
+        stack.template["Resources"][id.as_str()]["Properties"]["BackupSelection"]["SelectionName"].as_str().unwrap().to_string()
+    };
+    assert_ne!(name_of(&plan(&before)), name_of(&plan(&after)));
+    assert_eq!(selections(&plan(&before)).len(), selections(&plan(&after)).len());
 }
