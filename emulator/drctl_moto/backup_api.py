@@ -259,6 +259,37 @@ class DrctlBackupResponse(BackupResponse):
         self.ext.delete_notifications(self._segment("backup-vaults"))
         return _ok({})
 
+    # -- vault access policies (moto has none) --------------------------------
+    def put_backup_vault_access_policy(self) -> str:
+        vault = self.ext.vault(self._segment("backup-vaults"))
+        policy = self._body().get("Policy")
+        if not policy:
+            raise bm.MissingParameterValueException("Policy is required")
+        bm.set_access_policy(vault, policy)
+        return _ok({})
+
+    def get_backup_vault_access_policy(self) -> str:
+        vault = self.ext.vault(self._segment("backup-vaults"))
+        policy = bm.access_policy(vault)
+        if policy is None:
+            # AWS's answer for a vault without one.
+            raise bm.ResourceNotFoundException(msg=f"Backup Vault {vault.backup_vault_arn} has no associated POLICY")
+        return _ok({"BackupVaultName": vault.backup_vault_name, "BackupVaultArn": vault.backup_vault_arn,
+                    "Policy": policy})
+
+    def delete_backup_vault_access_policy(self) -> str:
+        vault = self.ext.vault(self._segment("backup-vaults"))
+        bm.set_access_policy(vault, None)
+        return _ok({})
+
+    # -- global settings (one organization per emulator) ----------------------
+    def describe_global_settings(self) -> str:
+        return _ok(bm.GLOBAL_SETTINGS.describe())
+
+    def update_global_settings(self) -> str:
+        bm.GLOBAL_SETTINGS.update(self.current_account, self._body().get("GlobalSettings"))
+        return _ok({})
+
     # -- region settings ------------------------------------------------------
     def describe_region_settings(self) -> str:
         return _ok(self.ext.region_settings())
@@ -285,6 +316,8 @@ NEW_PATHS = [
     "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points",
     "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/(?P<arn>.+)",
     "{0}/backup-vaults/(?P<name>[^/]+)/notification-configuration",
+    "{0}/backup-vaults/(?P<name>[^/]+)/access-policy",
+    "{0}/global-settings",
     "{0}/resources/(?P<arn>.+)/recovery-points",
     "{0}/account-settings",
     "{0}/backup/plans/(?P<plan>[^/]+)",

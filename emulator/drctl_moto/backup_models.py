@@ -4,7 +4,11 @@ notifications and region settings, kept beside moto's own BackupBackend.
 Recovery points of DynamoDB tables are real moto DynamoDB backups: a backup
 job takes one when it starts (so the recovery point holds the data as of the
 job's start), a restore job restores it with moto's RestoreTableFromBackup,
-and a copy job copies it into the destination region's DynamoDB backend.
+and a copy job copies it into the DynamoDB backend of the destination
+vault's account and region. A copy into another account ends FAILED unless
+the organization's global settings turn cross-account backup on and the
+destination vault's access policy allows backup:CopyIntoBackupVault to the
+source account (CopyJob.check_cross_account).
 
 A table with PITR and a cut rule (``/_drctl/backups/cut``) is backed up as
 of an instant inside the job's consistency window instead: its recovery
@@ -16,10 +20,12 @@ told to corrupt the table it creates (corruption.py).
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any, Callable
 
 from moto.backup.exceptions import (
+    BackupClientError,
     InvalidParameterValueException,
     InvalidRequestException,
     ResourceNotFoundException,
@@ -30,7 +36,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Backup as DynamoBackup
 from moto.moto_api._internal import mock_random
 
-from . import faults, overlap, pitr, quotas
+from . import faults, iam_policy, overlap, pitr, quotas
 from .corruption import RESTORE_CORRUPTIONS
 from .lifecycle import TERMINAL, JobLifecycle
 
@@ -111,6 +117,188 @@ def _lifecycle_dates(lifecycle_cfg: dict[str, Any] | None, created: float) -> di
                 lifecycle_cfg["MoveToColdStorageAfterDays"]
             )
     return calculated
+
+
+# ---------------------------------------------------------------------------
+# Global settings (one organization per emulator) and vault access policies
+
+
+class MissingParameterValueException(BackupClientError):
+    def __init__(self, msg: str):
+        super().__init__("MissingParameterValueException", msg)
+
+
+GLOBAL_SETTING_KEYS = ("isCrossAccountBackupEnabled", "isMpaEnabled", "isDelegatedAdministratorEnabled")
+
+
+class GlobalSettings:
+    """AWS Backup's global settings (DescribeGlobalSettings /
+    UpdateGlobalSettings). The emulator models a single organization that
+    every account belongs to, and any account may update its settings as
+    if it were the management account; every flag is "false" until then,
+    as on AWS. ``POST /_drctl/reset`` with the account that last updated
+    them (or without an account) puts the defaults back."""
+
+    def __init__(self) -> None:
+        self.values = {key: "false" for key in GLOBAL_SETTING_KEYS}
+        self.updated: float | None = None
+        self.updated_by: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        with LOCK:
+            out: dict[str, Any] = {"GlobalSettings": dict(self.values)}
+            if self.updated is not None:
+                out["LastUpdateTime"] = self.updated
+            return out
+
+    def update(self, account: str, settings: Any) -> None:
+        if settings is None:
+            return
+        if not isinstance(settings, dict):
+            raise InvalidParameterValueException(msg="GlobalSettings must be a map of strings")
+        parsed = {}
+        for key, value in settings.items():
+            if key not in GLOBAL_SETTING_KEYS:
+                raise InvalidParameterValueException(
+                    msg=f"Unsupported global setting {key}; supported: {', '.join(GLOBAL_SETTING_KEYS)}"
+                )
+            text = str(value).lower()
+            if text not in ("true", "false"):
+                raise InvalidParameterValueException(msg=f"The value of {key} must be true or false")
+            parsed[key] = text
+        with LOCK:
+            self.values.update(parsed)
+            self.updated = unix_time()
+            self.updated_by = account
+
+    def cross_account_backup(self) -> bool:
+        with LOCK:
+            return self.values["isCrossAccountBackupEnabled"] == "true"
+
+    def reset(self, account: str | None = None) -> None:
+        with LOCK:
+            if account is None or account == self.updated_by:
+                self.__init__()  # type: ignore[misc]
+
+
+GLOBAL_SETTINGS = GlobalSettings()
+
+COPY_INTO_VAULT = "backup:CopyIntoBackupVault"
+# aws:PrincipalOrgID of every account: the emulator's one organization.
+ORGANIZATION_ID = "o-drctlemulator"
+
+
+def access_policy(vault: Any) -> str | None:
+    """The vault's access policy as JSON text (None: it has none). The
+    API stores text, CloudFormation's AccessPolicy an object."""
+    policy = getattr(vault, "access_policy", None)
+    if policy is None or policy == "" or policy == {}:
+        return None
+    return policy if isinstance(policy, str) else json.dumps(policy)
+
+
+def set_access_policy(vault: Any, policy: Any) -> None:
+    if policy is None or policy == "" or policy == {}:
+        vault.access_policy = None
+        return
+    try:
+        document = json.loads(policy) if isinstance(policy, str) else policy
+    except ValueError as err:
+        raise InvalidParameterValueException(msg=f"The access policy is not valid JSON: {err}") from err
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise InvalidParameterValueException(msg="The access policy must be a JSON policy document with a Statement")
+    vault.access_policy = policy if isinstance(policy, str) else json.dumps(policy)
+
+
+def _exact_action(patterns: Any, action: str) -> bool:
+    """Vault access policies "don't support a wildcard in the Action key"
+    (AWS Backup Developer Guide, "Vault access policies"): only the action's
+    own name (case-insensitive) names it."""
+    listed = patterns if isinstance(patterns, list) else [patterns]
+    return any(str(p).lower() == action.lower() for p in listed)
+
+
+def vault_allows_copy(vault: Any, source_account: str, role_arn: str | None, partition: str) -> bool:
+    """Whether the vault's access policy allows backup:CopyIntoBackupVault
+    to ``source_account`` (copying with ``role_arn``): an Allow whose
+    Principal names the account (id, root ARN, the role, or "*") and whose
+    Condition holds, and no Deny that matches."""
+    text = access_policy(vault)
+    if not text:
+        return False
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    root = f"arn:{partition}:iam::{source_account}:root"
+    arns = {root} | ({role_arn} if role_arn else set())
+    now = unix_time()
+    ctx = iam_policy.Context({
+        "aws:PrincipalAccount": source_account,
+        "aws:PrincipalArn": role_arn or root,
+        "aws:PrincipalType": "AssumedRole" if role_arn else "Account",
+        "aws:PrincipalOrgID": ORGANIZATION_ID,
+        "aws:ResourceAccount": vault.backup_vault_arn.split(":")[4],
+        "aws:SecureTransport": True,
+        "aws:CurrentTime": _iso(now),
+        "aws:EpochTime": str(int(now)),
+    })
+    variables = str(document.get("Version", "")) == "2012-10-17"
+    statements = document.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else list(statements or [])
+    allowed = False
+    for statement in statements:
+        if not isinstance(statement, dict):
+            continue
+        if "Action" in statement:
+            if not _exact_action(statement["Action"], COPY_INTO_VAULT):
+                continue
+        elif "NotAction" in statement:
+            if _exact_action(statement["NotAction"], COPY_INTO_VAULT):
+                continue
+        else:
+            continue
+        if "Resource" in statement:
+            if not any(iam_policy.resource_matches(str(p), vault.backup_vault_arn, ctx, variables)
+                       for p in _as_list(statement["Resource"])):
+                continue
+        elif "NotResource" in statement:
+            if any(iam_policy.resource_matches(str(p), vault.backup_vault_arn, ctx, variables)
+                   for p in _as_list(statement["NotResource"])):
+                continue
+        if "Principal" in statement:
+            if not iam_policy.principal_matches(statement["Principal"], source_account, arns, partition):
+                continue
+        elif "NotPrincipal" in statement:
+            if iam_policy.principal_matches(statement["NotPrincipal"], source_account, arns, partition):
+                continue
+        else:
+            continue
+        if not iam_policy.conditions_hold(statement.get("Condition"), ctx, variables):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        if statement.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _iso(when: float) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(when, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CopyRefused(Exception):
+    """A copy job ends FAILED with this StatusMessage."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class Selection:
@@ -462,11 +650,43 @@ class CopyJob(Job):
         self.iam_role_arn = iam_role_arn
         self.lifecycle = lifecycle_cfg
         self.dest_recovery_point_arn: str | None = None
+        if dest_ext is not ext_:
+            # The destination's listings let the job end (time mode), as its own do.
+            dest_ext.incoming.append(self)
+
+    @property
+    def cross_account(self) -> bool:
+        return self.dest_ext.account_id != self.account
 
     def may_complete(self) -> bool:
         return self.recovery_point.contents_ready()
 
+    def check_cross_account(self) -> None:
+        """AWS Backup's conditions on a copy into another account, as of
+        the job's end (AWS Backup Developer Guide, "Creating backup copies
+        across AWS accounts"): cross-account backup turned on for the
+        organization, and the destination vault's access policy allowing
+        backup:CopyIntoBackupVault to the source account."""
+        if not self.cross_account:
+            return
+        if not GLOBAL_SETTINGS.cross_account_backup():
+            raise CopyRefused(
+                "Copy job failed. Cross-account backup is not enabled for the organization: "
+                "isCrossAccountBackupEnabled is false (UpdateGlobalSettings in the management account "
+                "turns it on)"
+            )
+        partition = self.dest_vault.backup_vault_arn.split(":")[1]
+        if not vault_allows_copy(self.dest_vault, self.account, self.iam_role_arn, partition):
+            why = ("has no access policy" if access_policy(self.dest_vault) is None
+                   else "has an access policy that does not allow it")
+            raise CopyRefused(
+                "Access Denied trying to call AWS Backup service: "
+                f"{COPY_INTO_VAULT} into backup vault {self.dest_vault.backup_vault_arn} is not allowed "
+                f"for account {self.account}: the vault {why}"
+            )
+
     def on_complete(self) -> None:
+        self.check_cross_account()
         src = self.recovery_point
         src_ddb = dynamodb_backends[self.account][self.region]
         backup = src_ddb.get_backup(src.ddb_backup_arn)
@@ -542,6 +762,8 @@ class BackupExtension:
         self.copy_jobs: dict[str, CopyJob] = {}
         self.recovery_points: dict[str, RecoveryPoint] = {}
         self.notifications: dict[str, dict[str, Any]] = {}
+        # Copy jobs of other accounts and regions into this one's vaults.
+        self.incoming: list[CopyJob] = []
         self.opt_in = {t: True for t in (
             "Aurora", "CloudFormation", "DocumentDB", "DynamoDB", "EBS", "EC2",
             "EFS", "FSx", "Neptune", "RDS", "Redshift", "S3", "SAP HANA on Amazon EC2",
@@ -569,10 +791,8 @@ class BackupExtension:
         for jobs in (self.backup_jobs, self.restore_jobs, self.copy_jobs):
             for job in list(jobs.values()):
                 job.state  # noqa: B018 - property with side effects
-        for other in _peer_extensions(self.account_id):
-            if other is not self:
-                for job in list(other.copy_jobs.values()):
-                    job.state  # noqa: B018
+        for job in list(self.incoming):
+            job.state  # noqa: B018
 
     # -- selections -------------------------------------------------------
     def plan(self, plan_id: str):
@@ -747,7 +967,19 @@ class BackupExtension:
                 "features for Amazon DynamoDB (UpdateRegionSettings "
                 "ResourceTypeManagementPreference DynamoDB=true before the backup)"
             )
-        dest_backend = backend_for(dest["account"], dest["region"])
+        source_partition = self.backend.vaults[source_vault].backup_vault_arn.split(":")[1]
+        if dest["partition"] != source_partition:
+            raise InvalidParameterValueException(
+                msg=f"Invalid vault ARN {dest_vault_arn}: a copy stays within partition {source_partition}"
+            )
+        if not dest["account"].isdigit() or len(dest["account"]) != 12:
+            raise InvalidParameterValueException(msg=f"Invalid vault ARN {dest_vault_arn}")
+        try:
+            dest_backend = backend_for(dest["account"], dest["region"])
+        except KeyError as err:
+            raise InvalidParameterValueException(
+                msg=f"Invalid vault ARN {dest_vault_arn}: no Region {dest['region']}"
+            ) from err
         dest_ext = ext(dest_backend)
         dest_vault = dest_ext.vault(dest["resource"].split(":", 1)[1])
         job = CopyJob(self, rp, dest_vault, dest_ext, iam_role_arn, lifecycle_cfg)

@@ -99,7 +99,9 @@ class BackupVaultResource(CloudFormationModel):
             ext.put_notifications(self.name, notes.get("SNSTopicArn"), notes.get("BackupVaultEvents"))
         elif old.get("Notifications"):
             ext.delete_notifications(self.name)
-        self.vault.access_policy = new.get("AccessPolicy")
+        # AccessPolicy (a JSON object): GetBackupVaultAccessPolicy answers it,
+        # and a cross-account copy into the vault needs it.
+        bm.set_access_policy(self.vault, new.get("AccessPolicy"))
         new_tags = tag_dict(new.get("BackupVaultTags"))
         old_tags = tag_dict(old.get("BackupVaultTags"))
         gone = [k for k in old_tags if k not in new_tags]

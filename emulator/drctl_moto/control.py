@@ -14,7 +14,7 @@ from moto.core.request import Request
 from moto.core.responses import BaseResponse
 from moto.core.routing import get_service_router
 
-from . import exports, faults, iam_enforce, lifecycle, overlap, pitr, quotas
+from . import exports, faults, iam_enforce, lifecycle, overlap, pitr, quotas, sts_trust
 from .corruption import RESTORE_CORRUPTIONS
 
 CONTROL_PREFIX = "/_drctl"
@@ -276,10 +276,24 @@ def handle_control(environ: dict[str, Any], start_response: Callable) -> list[by
             if method == "DELETE":
                 iam_enforce.ENFORCEMENT.forget(account)
                 return _json_response(start_response, 200, {"cleared": True})
+        if path == "/sts/trust":
+            if method == "POST":
+                return _json_response(start_response, 200, {"accounts": sts_trust.TRUST.add(account)})
+            if method == "GET":
+                return _json_response(start_response, 200, {"accounts": sts_trust.TRUST.list()})
+            if method == "DELETE":
+                if not account:
+                    raise ValueError("say ?account= (the 12-digit account to turn off)")
+                removed = sts_trust.TRUST.remove(account)
+                return _json_response(start_response, 200, {"removed": removed, "accounts": sts_trust.TRUST.list()})
         if path == "/iam/evaluate" and method == "POST":
             return _json_response(start_response, 200, iam_enforce.evaluate_spec(body))
         if path == "/reset" and method == "POST":
             iam_enforce.ENFORCEMENT.clear(account)
+            sts_trust.TRUST.remove(account)
+            from .backup_models import GLOBAL_SETTINGS
+
+            GLOBAL_SETTINGS.reset(account)
             faults.FAULTS.clear(account)
             faults.JOB_FAILURES.clear(account)
             faults.RESOURCE_FAILURES.clear(account)
@@ -317,6 +331,13 @@ class DrctlApp:
             faults.CALLS.count(account, service, operation)
             if iam_enforce.ENFORCEMENT.active():
                 denied = iam_enforce.check(environ, service, operation, account, _read_body(environ))
+                if denied is not None:
+                    status, headers, body = denied
+                    headers["Content-Length"] = str(len(body))
+                    start_response(f"{status} {_REASONS.get(status, 'Denied')}", list(headers.items()))
+                    return [body]
+            if service == "sts" and operation == "AssumeRole" and sts_trust.TRUST.active():
+                denied = sts_trust.check(environ, account, _read_body(environ))
                 if denied is not None:
                     status, headers, body = denied
                     headers["Content-Length"] = str(len(body))

@@ -721,7 +721,7 @@ def _service_quota(req: Request) -> list[Check]:
 
 
 @op("sts", "AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML",
-    doc="the role (RoleArn); sts:RoleSessionName, sts:ExternalId, aws:RequestTag/*, aws:TagKeys (the trust policy is not evaluated)")
+    doc="the role (RoleArn); sts:RoleSessionName, sts:ExternalId, aws:RequestTag/*, aws:TagKeys (the role's trust policy: sts_trust.py, opt-in per account)")
 def _sts_assume(req: Request) -> list[Check]:
     keys = _with({}, sts__RoleSessionName=req.params.get("RoleSessionName"),
                  sts__ExternalId=req.params.get("ExternalId"))

@@ -459,3 +459,23 @@ def evaluate(policies: Iterable[Any], action: str, resource: str = "*",
         allow.allowed_by = allowed_by
         return allow
     return Decision(IMPLICIT_DENY)
+
+
+# ---------------------------------------------------------------------------
+# Principals of resource-based policies
+
+
+def principal_matches(element: Any, account: str, arns: Iterable[str] = (), partition: str = "aws") -> bool:
+    """Whether a resource-based policy's ``Principal`` element names a
+    principal of ``account`` ("AWS JSON policy elements: Principal"): ``"*"``,
+    or ``{"AWS": ...}`` (a string or a list) holding ``"*"``, the 12-digit
+    account id, ``arn:<partition>:iam::<account>:root`` (both stand for the
+    account), or one of ``arns`` (the principal's own ARNs: a user's, a
+    role's, an assumed-role session's). ``Service`` and ``Federated``
+    principals never name an account's principal."""
+    if element == "*":
+        return True
+    if not isinstance(element, Mapping):
+        return False
+    names = {"*", account, f"arn:{partition}:iam::{account}:root", *arns}
+    return any(str(value) in names for value in _listed(element.get("AWS")))

@@ -7,6 +7,7 @@ Run on its own with ``python -m drctl_moto.selfcheck`` (from emulator/).
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 KNOWN_MOTO_VERSION = "5.2.5"
@@ -159,6 +160,34 @@ REQUIRED = [
     ("moto.servicequotas.responses", "ServiceQuotasResponse.get_service_quota"),
     ("moto.core.responses", "BaseResponse.get_current_account"),
     ("moto.servicequotas.urls", "url_paths"),
+    # sts_trust.py (AssumeRole trust policies) and the cross-account copies
+    ("moto.iam.models", "Role"),
+    ("moto.iam.models", "IAMBackend"),
+    ("moto.sts.models", "STSBackend.assume_role"),
+    ("moto.sts.models", "AssumedRole"),
+    ("moto.core.responses", "BaseResponse.setup_class"),
+]
+
+# Instance attributes the extension reads or sets, by the class whose
+# __init__ assigns them: (module, class, attribute).
+REQUIRED_ATTRIBUTES = [
+    ("moto.iam.models", "IAMBackend", "roles"),
+    ("moto.iam.models", "Role", "assume_role_policy_document"),
+    ("moto.iam.models", "Role", "arn"),
+    ("moto.sts.models", "STSBackend", "assumed_roles"),
+    ("moto.sts.models", "AssumedRole", "access_key_id"),
+    ("moto.sts.models", "AssumedRole", "role_arn"),
+    ("moto.backup.models", "Vault", "backup_vault_arn"),
+    ("moto.backup.models", "Vault", "backup_vault_name"),
+    ("moto.backup.models", "BackupBackend", "vaults"),
+    ("moto.core.responses", "BaseResponse", "current_account"),
+]
+
+# Operations of botocore's Backup model the extension serves (moto routes a
+# request to a handler by the model's method and URI).
+REQUIRED_BACKUP_OPERATIONS = [
+    "PutBackupVaultAccessPolicy", "GetBackupVaultAccessPolicy", "DeleteBackupVaultAccessPolicy",
+    "DescribeGlobalSettings", "UpdateGlobalSettings", "StartCopyJob",
 ]
 
 # Routes of moto's Backup service the extension re-points.
@@ -191,6 +220,26 @@ def problems() -> list[str]:
                 found.append(f"{module_name}.{attr_path} is missing")
                 break
             obj = getattr(obj, part)
+    for module_name, class_name, attribute in REQUIRED_ATTRIBUTES:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+            names = [cls.__init__] + ([getattr(cls, "setup_class")] if hasattr(cls, "setup_class") else [])
+            source = "".join(inspect.getsource(fn) for fn in names)
+        except Exception as err:  # noqa: BLE001
+            found.append(f"{module_name}.{class_name} cannot be read: {err}")
+            continue
+        if f"self.{attribute} =" not in source and f"self.{attribute}:" not in source \
+                and not isinstance(getattr(cls, attribute, None), property):
+            found.append(f"{module_name}.{class_name} no longer sets self.{attribute}")
+    try:
+        from moto.core.utils import get_service_model
+
+        model = get_service_model("backup")
+        for name in REQUIRED_BACKUP_OPERATIONS:
+            if name not in model.operation_names:
+                found.append(f"botocore's Backup model lacks {name}")
+    except Exception as err:  # noqa: BLE001
+        found.append(f"botocore's Backup model: {err}")
     try:
         from moto.backup import urls
 
@@ -245,6 +294,13 @@ def installed_problems() -> list[str]:
             found.append(f"{cls.__name__}.{name} is not hooked for the PITR history")
     if not getattr(FakeBucket.get_permission, "__drctl__", False):
         found.append("FakeBucket.get_permission is not the extension's")
+    from moto.backup import urls as backup_urls
+
+    from .backup_api import DrctlBackupResponse
+
+    for route in ("{0}/backup-vaults/(?P<name>[^/]+)/access-policy$", "{0}/global-settings$"):
+        if backup_urls.url_paths.get(route) != DrctlBackupResponse.dispatch:
+            found.append(f"moto's Backup routes lack the extension's {route}")
     from moto.servicequotas.responses import ServiceQuotasResponse
 
     for name in ("list_service_quotas", "get_service_quota"):
