@@ -19,3 +19,8 @@ fn committed_schema_matches_the_model() {
 fn committed_guardrails_schema_matches_the_model() {
     matches_committed(drctl::policy::guardrails::json_schema(), "schema/drctl-guardrails-v1.json", "drctl schema --kind guardrails");
 }
+
+#[test]
+fn committed_accounts_schema_matches_the_model() {
+    matches_committed(drctl::policy::accounts::json_schema(), "schema/drctl-accounts-v1.json", "drctl schema --kind accounts");
+}

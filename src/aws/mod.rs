@@ -3,10 +3,16 @@
 //!
 //! Stages receive an [`Aws`] and never build clients themselves, so the
 //! endpoint (a local emulator), credentials and retry policy are decided in
-//! one place.
+//! one place. A policy in another account gets the [`Aws`] of that account
+//! from [`Aws::in_account`]: the same configuration with the credentials of
+//! the role drctl assumes there.
+
+mod account;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+pub use account::{AccountError, InAccount};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -29,6 +35,8 @@ pub struct Connection {
 pub struct Aws {
     config: SdkConfig,
     clients: Mutex<HashMap<String, Clients>>,
+    /// The accounts reached from this configuration by a role, each once.
+    assumed: Arc<account::Assumed>,
 }
 
 /// The clients of one region. Cheap to clone: they share connections.
@@ -68,7 +76,7 @@ impl Aws {
 
     /// Wraps a configuration built elsewhere (tests build their own).
     pub fn from_config(config: SdkConfig) -> Self {
-        Self { config, clients: Mutex::new(HashMap::new()) }
+        Self { config, clients: Mutex::new(HashMap::new()), assumed: Arc::default() }
     }
 
     pub fn config(&self) -> &SdkConfig {

@@ -1,6 +1,7 @@
-//! `drctl schema [--kind policy|guardrails]`: the JSON Schema of a policy
-//! file or of the guardrails file, for editors' YAML language servers
-//! (committed as schema/drctl-v1.json and schema/drctl-guardrails-v1.json).
+//! `drctl schema [--kind policy|guardrails|accounts]`: the JSON Schema of a
+//! policy file, the guardrails file or the accounts file, for editors' YAML
+//! language servers (committed as schema/drctl-v1.json,
+//! schema/drctl-guardrails-v1.json and schema/drctl-accounts-v1.json).
 
 use clap::{Args, ValueEnum};
 
@@ -12,6 +13,8 @@ pub enum SchemaKind {
     Policy,
     /// `desired/_guardrails.yaml` (`kind: Guardrails`).
     Guardrails,
+    /// `desired/_accounts.yaml` (`kind: Accounts`).
+    Accounts,
 }
 
 #[derive(Debug, Args)]
@@ -26,6 +29,7 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<u8> {
         match args.kind {
             SchemaKind::Policy => crate::policy::json_schema(),
             SchemaKind::Guardrails => crate::policy::guardrails::json_schema(),
+            SchemaKind::Accounts => crate::policy::accounts::json_schema(),
         }
     );
     Ok(exit::OK)

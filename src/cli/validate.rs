@@ -74,7 +74,7 @@ fn print_text(checked: &policy::Checked, usage: &[Usage], limits: &Limits) {
         .iter()
         .map(|f| f.file.as_str())
         .chain(checked.policies.iter().map(|p| p.file.as_str()))
-        .filter(|file| !policy::guardrails::is_guardrails_file(file))
+        .filter(|file| !policy::guardrails::is_guardrails_file(file) && !policy::accounts::is_accounts_file(file))
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     if !usage.is_empty() {

@@ -8,6 +8,7 @@
 //!   deep nesting, huge files) is refused before it is deserialised.
 //! - One call reports every finding of every file, not just the first.
 
+pub mod accounts;
 pub mod duration;
 pub mod finding;
 pub mod guardrails;
@@ -33,6 +34,8 @@ pub struct Checked {
     pub policies: Vec<LoadedPolicy>,
     /// `desired/_guardrails.yaml`, when the revision has one and it parsed.
     pub guardrails: Option<guardrails::LoadedGuardrails>,
+    /// `desired/_accounts.yaml`, when the revision has one and it parsed.
+    pub accounts: Option<accounts::LoadedAccounts>,
     /// Every finding, sorted by file and position.
     pub findings: Vec<Finding>,
 }
@@ -65,6 +68,7 @@ pub fn check(inputs: impl IntoIterator<Item = Input>) -> Checked {
 pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day) -> Checked {
     let mut checked = Checked::default();
     let mut guardrails_file = None;
+    let mut accounts_file = None;
     // Policy names by file too: an exception for a policy that does not
     // parse today still names a policy.
     let mut known: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -75,6 +79,17 @@ pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day)
                 Err(finding) => checked.findings.push(finding),
             }
             guardrails_file = Some(input.file);
+            continue;
+        }
+        if accounts::is_accounts_file(&input.file) {
+            match input.content.and_then(|bytes| accounts::load(&input.file, &bytes)) {
+                Ok(loaded) => {
+                    checked.findings.extend(accounts::check_file(&loaded));
+                    checked.accounts = Some(loaded);
+                }
+                Err(finding) => checked.findings.push(finding),
+            }
+            accounts_file = Some(input.file);
             continue;
         }
         let stem = input.file.rsplit('/').next().unwrap_or(&input.file);
@@ -88,6 +103,11 @@ pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day)
         }
     }
     checked.findings.extend(validate::validate_set(&checked.policies));
+    let accounts = match (&checked.accounts, &accounts_file) {
+        (None, Some(file)) => Err(file.as_str()),
+        (loaded, _) => Ok(loaded.as_ref()),
+    };
+    checked.findings.extend(checked.policies.iter().filter_map(|p| accounts::check_policy(accounts, p)));
     match (&checked.guardrails, guardrails_file) {
         (Some(loaded), _) => {
             known.extend(checked.policies.iter().map(|p| p.policy.metadata.name.clone()));

@@ -73,6 +73,12 @@ pub struct Spec {
     pub table: String,
     /// The table's AWS region, e.g. `us-east-1`.
     pub region: String,
+    /// The table's AWS account (12 digits), declared in
+    /// `desired/_accounts.yaml` with the role drctl assumes there. Absent:
+    /// the account of drctl's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    pub account: Option<String>,
     pub backup: Backup,
     pub objectives: Objectives,
     pub verify: Verify,

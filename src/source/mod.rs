@@ -126,8 +126,12 @@ impl PolicySet {
     /// The set, or [`SourceError::TooManyPolicies`] when it holds more than
     /// `max` files: refused whole, so no run acts on a part of it.
     pub fn at_most(self, max: usize, repo: &str) -> Result<PolicySet, SourceError> {
-        // The guardrails file is one more, whatever the number of policies.
-        let policies = self.files.iter().filter(|f| !policy::guardrails::is_guardrails_file(&f.path)).count();
+        // The guardrails and accounts files are more, whatever the number of policies.
+        let policies = self
+            .files
+            .iter()
+            .filter(|f| !policy::guardrails::is_guardrails_file(&f.path) && !policy::accounts::is_accounts_file(&f.path))
+            .count();
         if policies <= max {
             return Ok(self);
         }

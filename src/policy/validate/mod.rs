@@ -332,7 +332,7 @@ fn check_notify(findings: &mut Findings, policy: &TablePolicy) {
 pub fn validate_set(policies: &[LoadedPolicy]) -> Vec<Finding> {
     let mut found = Vec::new();
     let mut names: BTreeMap<&str, &LoadedPolicy> = BTreeMap::new();
-    let mut tables: BTreeMap<(&str, &str), &LoadedPolicy> = BTreeMap::new();
+    let mut tables: BTreeMap<(&str, &str, Option<&str>), &LoadedPolicy> = BTreeMap::new();
     for loaded in policies {
         let spec = &loaded.policy.spec;
         if let Some(first) = names.insert(&loaded.policy.metadata.name, loaded) {
@@ -344,7 +344,7 @@ pub fn validate_set(policies: &[LoadedPolicy]) -> Vec<Finding> {
                 "give each policy its own name",
             ));
         }
-        if let Some(first) = tables.insert((&spec.table, &spec.region), loaded) {
+        if let Some(first) = tables.insert((&spec.table, &spec.region, spec.account.as_deref()), loaded) {
             found.push(Finding::error(
                 &loaded.file,
                 loaded.spans.value("spec.table"),
