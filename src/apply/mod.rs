@@ -44,7 +44,7 @@ use bootstrap::BOOTSTRAP_FIX;
 pub use bootstrap::{Bootstrapped, bootstrap, bootstrap_regions, service_role};
 pub use format::{outcome_text, report_text};
 pub use progress::{Counts, Progress};
-pub use prune::prune_orphans;
+pub use prune::{prune_in_accounts, prune_orphans};
 pub use shared::{SharedOutcomes, apply_shared};
 use stack::{delete_stack, describe_stack, is_current};
 pub use stack::{deploy_stack, not_ours};
@@ -137,19 +137,47 @@ impl Report {
 
 /// Applies every changed policy of `plan`, concurrently within a bound.
 pub async fn apply(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options, progress: &Progress) -> Report {
-    let options = &Options { shared: apply_shared(aws, checked, plan, options, progress).await, ..options.clone() };
+    let mut shared = SharedOutcomes::default();
+    for (account, in_account) in stack_accounts(aws, checked, plan).await {
+        let part = plan.stacks_in(account);
+        shared.extend(match in_account {
+            Ok(in_account) => apply_shared(&in_account, checked, &part, options, progress).await,
+            Err(why) => SharedOutcomes::failed(&part, &why),
+        });
+    }
+    let options = &Options { shared, ..options.clone() };
     let valid: BTreeMap<&str, &LoadedPolicy> = checked.valid().map(|p| (p.policy.metadata.name.as_str(), p)).collect();
     let work =
         plan.policies.iter().filter(|p| p.has_changes() || p.error.is_some()).filter_map(|p| Some((p, *valid.get(p.name.as_str())?)));
-    let mut policies: Vec<PolicyReport> =
-        futures_util::stream::iter(work.map(|(planned, loaded)| apply_policy(aws, planned, loaded, options, progress)))
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
+    let mut policies: Vec<PolicyReport> = futures_util::stream::iter(work.map(|(planned, loaded)| async move {
+        let account = loaded.policy.spec.account.as_deref().and_then(|id| checked.account(id));
+        match aws.in_account(account).await {
+            Ok(in_account) => apply_policy(&in_account, planned, loaded, options, progress).await,
+            Err(error) => PolicyReport { name: planned.name.clone(), stacks: Vec::new(), pitr: None, error: Some(error.to_string()) },
+        }
+    }))
+    .buffer_unordered(options.concurrency.max(1))
+    .collect()
+    .await;
     policies.sort_by(|a, b| a.name.cmp(&b.name));
-    let (pruned, orphans_left) = prune_orphans(aws, plan, options, progress).await;
+    let (pruned, orphans_left) = prune_in_accounts(stack_accounts(aws, checked, plan).await, plan, options, progress).await;
     progress.finish();
     Report { policies, pruned, orphans_left }
+}
+
+/// The [`Aws`] of every account `plan`'s shared stacks and orphans are
+/// in, or why drctl cannot act there.
+pub async fn stack_accounts<'a>(
+    aws: &'a Aws,
+    checked: &Checked,
+    plan: &'a Plan,
+) -> Vec<(Option<&'a str>, Result<crate::aws::InAccount<'a>, String>)> {
+    let mut reached = Vec::new();
+    for account in plan.stack_accounts() {
+        let in_account = aws.in_account(account.and_then(|id| checked.account(id))).await.map_err(|e| e.to_string());
+        reached.push((account, in_account));
+    }
+    reached
 }
 
 /// Applies one policy's planned stacks (DR vaults first) and its PITR.

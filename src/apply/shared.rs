@@ -30,6 +30,13 @@ impl SharedOutcomes {
 }
 
 impl SharedOutcomes {
+    /// Adds `other`'s outcomes (another account's stacks, named apart).
+    pub fn extend(&mut self, other: SharedOutcomes) {
+        let mut merged = (*self.0).clone();
+        merged.extend(other.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.0 = Arc::new(merged);
+    }
+
     /// Every changed shared stack of `plan` failed for `why`.
     pub fn failed(plan: &Plan, why: &str) -> Self {
         let outcomes = plan

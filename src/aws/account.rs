@@ -76,11 +76,11 @@ impl Aws {
         if let Some(external_id) = &account.external_id {
             builder = builder.external_id(external_id);
         }
-        let provider = builder.build().await;
+        let provider = Box::pin(builder.build()).await;
         let unassumable = |why: String| AccountError::Unassumable { account: account.id.clone(), role: role.to_string(), why };
         // Asked now, so that a role nobody can assume is one clear error per
         // policy, not a credentials failure inside some later call.
-        provider.provide_credentials().await.map_err(|e| unassumable(super::chain(&e)))?;
+        Box::pin(provider.provide_credentials()).await.map_err(|e| unassumable(super::chain(&e)))?;
         tracing::info!(account = %account.id, %role, session = self.assumed.session(), "role assumed");
         let config = self.config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
         let aws = Arc::new(Aws::from_config(config));

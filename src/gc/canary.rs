@@ -21,6 +21,7 @@ pub async fn stale_canary(aws: &Aws, state: &PolicyState, mode: Mode, now: u64) 
         policy: Some(state.policy.clone()),
         outcome: Outcome::Failed,
         why: String::new(),
+        account: None,
     };
     let placed = match crate::drill::canary::left_by(&clients.dynamodb, &source.table, drill_id).await {
         Ok(None) => return None,

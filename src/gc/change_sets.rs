@@ -22,6 +22,7 @@ impl Context<'_> {
             policy: stack.policy().map(str::to_string),
             outcome,
             why,
+            account: None,
         };
         let summaries = match list_change_sets(self.aws, stack).await {
             Ok(summaries) => summaries,

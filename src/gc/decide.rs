@@ -343,6 +343,7 @@ mod tests {
             policy: None,
             outcome,
             why: String::new(),
+            account: None,
         };
         let report = GcReport { found: vec![found(Outcome::Deleted), found(Outcome::Kept)], ..GcReport::default() };
         assert!(!report.failed());

@@ -26,6 +26,7 @@ impl Context<'_> {
                 policy: Some(policy.clone()),
                 outcome: Outcome::Failed,
                 why: String::new(),
+                account: None,
             };
             (entry.outcome, entry.why) = match decide::decide_exports(&policy, &drill_id, newest, self.states, self.now) {
                 Verdict::Keep(why) => (Outcome::Kept, why),

@@ -60,5 +60,9 @@ fn line(found: &Found) -> String {
         Kind::Export => format!("exports {}", found.name),
         Kind::Canary => found.name.clone(),
     };
-    format!("  {outcome:<12} {what} ({}): {}\n", found.region, found.why)
+    let place = match &found.account {
+        Some(account) => format!("{account}/{}", found.region),
+        None => found.region.clone(),
+    };
+    format!("  {outcome:<12} {what} ({place}): {}\n", found.why)
 }

@@ -142,6 +142,9 @@ pub struct Found {
     pub policy: Option<String>,
     pub outcome: Outcome,
     pub why: String,
+    /// The account it is in, when drctl reaches it by a role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// Everything gc found, region by region.
@@ -206,7 +209,28 @@ pub async fn collect(
         return Err(CollectError::NoRegion);
     }
     let regions: Vec<String> = regions.into_iter().collect();
-    Ok(run_with(aws, &regions, &states, mode, options).await)
+    // Each account's leftovers with its own credentials, and the records of
+    // its policies (a deleted policy's record is drctl's own account's).
+    let reached_by = |policy: &str| {
+        let spec = checked.valid().find(|p| p.policy.metadata.name == policy).map(|p| &p.policy.spec)?;
+        spec.account.as_deref().and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.as_str())
+    };
+    let roles = checked.accounts.iter().flat_map(|a| &a.accounts.accounts).filter(|a| a.role.is_some());
+    let mut report = GcReport::default();
+    for account in std::iter::once(None).chain(roles.map(Some)) {
+        let id = account.map(|a| a.id.as_str());
+        let theirs: Vec<PolicyState> = states.iter().filter(|s| reached_by(&s.policy) == id).cloned().collect();
+        match Box::pin(aws.in_account(account)).await {
+            Ok(in_account) => {
+                let part = Box::pin(run_with(&in_account, &regions, &theirs, mode, options)).await;
+                report.regions = part.regions;
+                report.found.extend(part.found.into_iter().map(|f| Found { account: id.map(str::to_string), ..f }));
+                report.errors.extend(part.errors);
+            }
+            Err(error) => report.errors.push(error.to_string()),
+        }
+    }
+    Ok(report)
 }
 
 /// Collects drctl's leftovers in `regions` with the default [`Options`].

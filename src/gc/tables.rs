@@ -28,6 +28,7 @@ impl Context<'_> {
                 policy: None,
                 outcome: Outcome::Kept,
                 why: format!("not named {SCRATCH_PREFIX}*: never drctl's"),
+                account: None,
             })
             .collect();
         let handled = futures_util::stream::iter(scratch.iter().map(|name| self.table(&clients, name)))
@@ -47,6 +48,7 @@ impl Context<'_> {
             policy: None,
             outcome: Outcome::Failed,
             why: String::new(),
+            account: None,
         };
         let tags = match table_tags(clients, name).await {
             Ok(Some(tags)) => tags,

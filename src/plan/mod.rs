@@ -44,15 +44,77 @@ pub struct Options {
 /// The deployed stacks of every region, or why a region could not be read.
 type Deployed = BTreeMap<String, Result<BTreeMap<String, DeployedStack>, String>>;
 
-/// Plans every valid policy against what is deployed.
+/// Plans every valid policy against what is deployed, each in its account.
 pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
     let policies: Vec<&LoadedPolicy> = checked.valid().collect();
-    let regions: BTreeSet<String> = policies
+    // Orphans are looked for in every account, in every region any policy
+    // uses: a policy moved to another account leaves its stacks behind.
+    let regions: BTreeSet<String> =
+        policies.iter().flat_map(|p| policy_regions(&p.policy)).chain(options.extra_regions.iter().cloned()).collect();
+    let mut plan =
+        Plan { commit: options.commit.clone(), invalid: invalid(checked), guardrails: guardrail_notes(checked), ..Plan::default() };
+    // A file that does not even parse is known by its name only.
+    let mut protected: BTreeSet<&str> = checked
+        .policies
         .iter()
-        .flat_map(|p| std::iter::once(p.policy.spec.region.clone()).chain(p.policy.spec.backup.copies.iter().map(|c| c.region.clone())))
-        .chain(options.extra_regions.iter().cloned())
+        .filter(|p| !policies.iter().any(|v| v.file == p.file))
+        .map(|p| p.policy.metadata.name.as_str())
+        .chain(checked.findings.iter().filter(|f| f.is_error()).filter_map(|f| file_stem(&f.file)))
         .collect();
-    let mut deployed = list_regions(aws, &regions).await;
+    let mut reached = Vec::new();
+    for (account, members) in by_account(checked, &policies) {
+        // A dry run (a pull request's plan) reaches each account by its plan role.
+        let declared = account.and_then(|id| checked.account(id)).map(|a| if options.preview { a.for_plan() } else { a.clone() });
+        match Box::pin(aws.in_account(declared.as_ref())).await {
+            Ok(in_account) => reached.push((account, in_account, members)),
+            Err(error) => {
+                tracing::warn!(%error, "account not reached; its policies are not planned");
+                // Nothing of theirs is an orphan anywhere: where they are
+                // is not known.
+                protected.extend(members.iter().map(|p| p.policy.metadata.name.as_str()));
+                plan.policies.extend(members.iter().map(|p| PolicyPlan { error: Some(error.to_string()), ..policy_plan(p) }));
+                plan.unreached.push(error.to_string());
+            }
+        }
+    }
+    for (account, in_account, members) in reached {
+        let part = Box::pin(plan_account(&in_account, &members, &regions, &protected, options)).await;
+        let account = account.map(str::to_string);
+        plan.policies.extend(part.policies);
+        plan.shared.extend(part.shared.into_iter().map(|s| SharedStackPlan { account: account.clone(), ..s }));
+        plan.orphans.extend(part.orphans.into_iter().map(|o| OrphanStack { account: account.clone(), ..o }));
+    }
+    plan.policies.sort_by(|a, b| a.name.cmp(&b.name));
+    plan
+}
+
+/// The valid policies by the account drctl reaches them through: `None`
+/// for its own (no `spec.account`, or an account declared without a role),
+/// else the account's id. Every account the accounts file declares is
+/// there, with or without policies, so its orphans are found.
+fn by_account<'a>(checked: &'a Checked, policies: &[&'a LoadedPolicy]) -> BTreeMap<Option<&'a str>, Vec<&'a LoadedPolicy>> {
+    let reached_by_role = |id: Option<&'a str>| id.and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.as_str());
+    let mut groups: BTreeMap<Option<&str>, Vec<&LoadedPolicy>> = BTreeMap::from([(None, Vec::new())]);
+    for declared in checked.accounts.iter().flat_map(|a| &a.accounts.accounts) {
+        groups.entry(reached_by_role(Some(declared.id.as_str()))).or_default();
+    }
+    for policy in policies {
+        groups.entry(reached_by_role(policy.policy.spec.account.as_deref())).or_default().push(policy);
+    }
+    groups
+}
+
+/// The plan of one account's policies (its shared stacks and orphans
+/// included), `protected` naming the policies whose stacks are never
+/// orphans.
+async fn plan_account(
+    aws: &Aws,
+    policies: &[&LoadedPolicy],
+    regions: &BTreeSet<String>,
+    protected: &BTreeSet<&str>,
+    options: &Options,
+) -> Plan {
+    let mut deployed = list_regions(aws, regions).await;
     // A policy's stacks record every region it deploys to, so the stacks of a
     // dropped copy region or a deleted policy are found even where no
     // desired policy looks any more.
@@ -65,13 +127,13 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         .filter(|region| !regions.contains(region) && crate::policy::names::is_region(region))
         .collect();
     deployed.extend(list_regions(aws, &recorded).await);
-    let copy_warnings = copy_warnings(aws, &policies).await;
+    let copy_warnings = copy_warnings(aws, policies).await;
     let concurrency = options.concurrency.max(1);
     let mut planned: Vec<PolicyPlan> = futures_util::stream::iter(policies.iter().map(|p| plan_policy(aws, p, &deployed, options)))
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let shared = shared::plan(aws, &policies, &deployed, options, &mut planned).await;
+    let shared = shared::plan(aws, policies, &deployed, options, &mut planned).await;
     for policy in &mut planned {
         let copies_from =
             policies.iter().find(|p| p.policy.metadata.name == policy.name).filter(|p| !p.policy.spec.backup.copies.is_empty());
@@ -79,7 +141,6 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
             policy.warnings.push(warning.clone());
         }
     }
-    planned.sort_by(|a, b| a.name.cmp(&b.name));
     // Orphans by set difference of stacks, not of policies: a copy region
     // dropped from a policy leaves its DR stack behind too.
     let desired: BTreeSet<(&str, &str)> = planned
@@ -87,25 +148,8 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
         .flat_map(|p| p.stacks.iter().map(|s| (s.stack.as_str(), s.region.as_str())))
         .chain(shared.iter().map(|s| (s.plan.stack.as_str(), s.plan.region.as_str())))
         .collect();
-    // A file that does not even parse is known by its name only.
-    let invalid_names: BTreeSet<&str> = checked
-        .policies
-        .iter()
-        .filter(|p| !policies.iter().any(|v| v.file == p.file))
-        .map(|p| p.policy.metadata.name.as_str())
-        .chain(checked.findings.iter().filter(|f| f.is_error()).filter_map(|f| file_stem(&f.file)))
-        .collect();
-    let orphans = orphans(&deployed, &desired, &invalid_names, &planned);
-    Plan {
-        commit: options.commit.clone(),
-        orphans,
-        policies: planned,
-        shared,
-        invalid: invalid(checked),
-        guardrails: guardrail_notes(checked),
-        guardrails_change: None,
-        aws_backup_usage: Vec::new(),
-    }
+    let orphans = orphans(&deployed, &desired, protected, &planned);
+    Plan { orphans, policies: planned, shared, ..Plan::default() }
 }
 
 async fn list_regions(aws: &Aws, regions: &BTreeSet<String>) -> Deployed {
@@ -136,18 +180,8 @@ pub fn stack_tags(stack: &Stack, content_hash: &str, commit: Option<&str>, regio
 
 async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, options: &Options) -> PolicyPlan {
     let policy = &loaded.policy;
-    let content_hash = policy::content_hash(policy);
-    let mut plan = PolicyPlan {
-        name: policy.metadata.name.clone(),
-        file: loaded.file.clone(),
-        content_hash: content_hash.clone(),
-        table: policy.spec.table.clone(),
-        region: policy.spec.region.clone(),
-        stacks: Vec::new(),
-        pitr: None,
-        error: None,
-        warnings: Vec::new(),
-    };
+    let mut plan = policy_plan(loaded);
+    let content_hash = plan.content_hash.clone();
     let stacks = match render::render(policy) {
         Ok(stacks) => stacks,
         Err(error) => {
@@ -170,6 +204,23 @@ async fn plan_policy(aws: &Aws, loaded: &LoadedPolicy, deployed: &Deployed, opti
         Err(error) => plan.error = Some(error),
     }
     plan
+}
+
+/// A policy's plan with nothing in it yet.
+fn policy_plan(loaded: &LoadedPolicy) -> PolicyPlan {
+    let policy = &loaded.policy;
+    PolicyPlan {
+        name: policy.metadata.name.clone(),
+        file: loaded.file.clone(),
+        account: policy.spec.account.clone(),
+        content_hash: policy::content_hash(policy),
+        table: policy.spec.table.clone(),
+        region: policy.spec.region.clone(),
+        stacks: Vec::new(),
+        pitr: None,
+        error: None,
+        warnings: Vec::new(),
+    }
 }
 
 /// DynamoDB recovery points are copied to another region only with AWS
@@ -297,6 +348,7 @@ fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTre
                     policy: String::new(),
                     status: stack.status.clone(),
                     shared: true,
+                    account: None,
                 });
             }
             let policy = stack.policy()?;
@@ -308,6 +360,7 @@ fn orphans(deployed: &Deployed, desired: &BTreeSet<(&str, &str)>, invalid: &BTre
                 policy: policy.to_string(),
                 status: stack.status.clone(),
                 shared: false,
+                account: None,
             })
         })
         .collect();

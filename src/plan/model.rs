@@ -2,6 +2,8 @@
 //! every output format (text, JSON, markdown) prints; the JSON form is the
 //! stable, documented machine interface.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use crate::render::StackRole;
@@ -33,6 +35,10 @@ pub struct Plan {
     /// are not drctl's plus what the policies' stacks create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aws_backup_usage: Vec<crate::render::quotas::RegionUse>,
+    /// Accounts drctl could not act in (their role could not be assumed),
+    /// why, and so their policies not planned and no orphan looked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreached: Vec<String>,
 }
 
 /// One guardrail finding, where it is and whether it blocks the policy.
@@ -60,10 +66,37 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The accounts the plan's shared stacks and orphans are in: `None` for
+    /// drctl's own, else an account reached by a role. Always has `None`.
+    pub fn stack_accounts(&self) -> BTreeSet<Option<&str>> {
+        let mut accounts: BTreeSet<Option<&str>> = BTreeSet::from([None]);
+        accounts.extend(self.shared.iter().map(|s| s.account.as_deref()));
+        accounts.extend(self.orphans.iter().map(|o| o.account.as_deref()));
+        accounts
+    }
+
+    /// The shared stacks and orphans of one account (see
+    /// [`Plan::stack_accounts`]), with the plan's invalid policies (which
+    /// refuse `--prune` everywhere); no policy.
+    pub fn stacks_in(&self, account: Option<&str>) -> Plan {
+        Plan {
+            commit: self.commit.clone(),
+            shared: self.shared.iter().filter(|s| s.account.as_deref() == account).cloned().collect(),
+            orphans: self.orphans.iter().filter(|o| o.account.as_deref() == account).cloned().collect(),
+            invalid: self.invalid.clone(),
+            ..Plan::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyPlan {
     pub name: String,
     pub file: String,
+    /// `spec.account`: absent for drctl's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub content_hash: String,
     pub table: String,
     pub region: String,
@@ -103,6 +136,9 @@ pub struct SharedStackPlan {
     pub plan: StackPlan,
     /// The policies it serves, by name.
     pub members: Vec<String>,
+    /// The account it is in, when drctl reaches it by a role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -215,6 +251,9 @@ pub struct OrphanStack {
     /// A vault or plan stack policies shared, which none uses any more.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shared: bool,
+    /// The account it is in, when drctl reaches it by a role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -39,7 +39,7 @@ pub(super) async fn plan(
                 if let Some(template) = template {
                     deployed_templates.insert((stack.region.clone(), stack.name.clone()), template);
                 }
-                shared.push((stack, SharedStackPlan { plan, members: stack.members.clone() }));
+                shared.push((stack, SharedStackPlan { plan, members: stack.members.clone(), account: None }));
             }
             Err(error) => {
                 for policy in planned.iter_mut().filter(|p| stack.members.contains(&p.name)) {

@@ -62,9 +62,22 @@ pub struct Account {
     /// credentials (at most one account may leave it out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// The external id the role's trust policy requires (`sts:ExternalId`).
+    /// The role `drctl reconcile --dry-run` assumes in this account (a pull
+    /// request's plan: it reads, and creates preview change sets), so the
+    /// identity of pull requests need not be trusted by `role`. Absent:
+    /// `role`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_role: Option<String>,
+    /// The external id the roles' trust policies require (`sts:ExternalId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+}
+
+impl Account {
+    /// This account as a dry run reaches it: by `planRole` where declared.
+    pub fn for_plan(&self) -> Account {
+        Account { role: self.plan_role.clone().or_else(|| self.role.clone()), ..self.clone() }
+    }
 }
 
 /// The accounts file that parsed, with the positions of its values.
@@ -136,21 +149,27 @@ pub fn check_file(loaded: &LoadedAccounts) -> Vec<Finding> {
         } else if !ids.insert(account.id.as_str()) {
             found.push(error(&at("id"), format!("account {} is declared twice", account.id), "declare each account once"));
         }
-        match &account.role {
-            None => without_role.push(index),
-            Some(role) => match role_account(role) {
+        if account.role.is_none() {
+            without_role.push(index);
+            if account.plan_role.is_some() {
+                found.push(error(&at("planRole"), "a plan role without a role".into(), "add the role reconcile assumes, or remove it"));
+            }
+        }
+        for (field, role) in [("role", &account.role), ("planRole", &account.plan_role)] {
+            let Some(role) = role else { continue };
+            match role_account(role) {
                 None => found.push(error(
-                    &at("role"),
+                    &at(field),
                     format!("`{}` is not an IAM role ARN", shown(role)),
                     "write arn:aws:iam::<account id>:role/<role name>",
                 )),
                 Some(other) if other != account.id => found.push(error(
-                    &at("role"),
+                    &at(field),
                     format!("the role is in account {other}, not in account {}", shown(&account.id)),
-                    "name the role drctl assumes in this account",
+                    "name a role of this account",
                 )),
                 Some(_) => {}
-            },
+            }
         }
         if let Some(external_id) = &account.external_id {
             if !is_external_id(external_id) {

@@ -45,6 +45,11 @@ impl Checked {
         self.findings.iter().any(Finding::is_error)
     }
 
+    /// The account `id` as the accounts file declares it.
+    pub fn account(&self, id: &str) -> Option<&accounts::Account> {
+        self.accounts.as_ref()?.get(id)
+    }
+
     /// Policies with no error finding: the ones later stages may act on.
     pub fn valid(&self) -> impl Iterator<Item = &LoadedPolicy> {
         self.policies.iter().filter(|p| !self.findings.iter().any(|f| f.is_error() && f.file == p.file))

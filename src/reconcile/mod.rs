@@ -176,21 +176,31 @@ pub async fn reconcile(
     // then report (and record) what became of it.
     let with_shared;
     let options = if options.mode == Mode::Reconcile && !stop.requested() {
-        let shared = shared::apply(aws, store, checked, plan, options, progress, stop).await;
+        let mut shared = apply::SharedOutcomes::default();
+        for (account, in_account) in Box::pin(apply::stack_accounts(aws, checked, plan)).await {
+            let part = plan.stacks_in(account);
+            shared.extend(match in_account {
+                Ok(in_account) => Box::pin(shared::apply(&in_account, store, checked, &part, options, progress, stop)).await,
+                Err(why) => apply::SharedOutcomes::failed(&part, &why),
+            });
+        }
         with_shared = Options { apply: apply::Options { shared, ..options.apply.clone() }, ..options.clone() };
         &with_shared
     } else {
         options
     };
-    let context = Context { aws, store, options, progress, stop, known };
+    let context = Context { aws, store, options, progress, stop, known: &known, accounts: checked.accounts.as_ref() };
     let mut policies: Vec<PolicyOutcome> =
         futures_util::stream::iter(work.into_iter().map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;
     policies.sort_by(|a, b| a.policy.cmp(&b.policy));
-    let (pruned, orphans_left) =
-        if stop.requested() { (Vec::new(), plan.orphans.clone()) } else { apply::prune_orphans(aws, plan, &options.apply, progress).await };
+    let (pruned, orphans_left) = if stop.requested() {
+        (Vec::new(), plan.orphans.clone())
+    } else {
+        Box::pin(apply::prune_in_accounts(Box::pin(apply::stack_accounts(aws, checked, plan)).await, plan, &options.apply, progress)).await
+    };
     progress.finish();
     Report { commit: options.commit.clone(), policies, pruned, orphans_left, invalid: plan.invalid.clone(), canaries }
 }
@@ -222,7 +232,8 @@ async fn remove_canaries_of_deleted_policies<'a>(
 pub async fn verify(aws: &Aws, store: &dyn StateStore, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyOutcome {
     let options = Options { mode: Mode::DrillNow, ..options.clone() };
     let stop = Stop::default();
-    let context = Context { aws, store, options: &options, progress, stop: &stop, known: BTreeMap::new() };
+    let known = BTreeMap::new();
+    let context = Context { aws, store, options: &options, progress, stop: &stop, known: &known, accounts: None };
     context.policy(loaded, None).await
 }
 

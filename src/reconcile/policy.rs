@@ -14,6 +14,7 @@ use crate::drill::{self, DrillResult};
 use crate::notify;
 use crate::plan::PolicyPlan;
 use crate::policy::LoadedPolicy;
+use crate::policy::accounts::LoadedAccounts;
 use crate::state::{self, Applied, Evidence, InFlight, LeaseError, PolicyState, Reconciled, StateStore, Step, Weakened, lease};
 
 pub(super) struct Context<'a> {
@@ -23,7 +24,9 @@ pub(super) struct Context<'a> {
     pub(super) progress: &'a Progress,
     pub(super) stop: &'a Stop,
     /// The records as listed when the run started.
-    pub(super) known: BTreeMap<String, PolicyState>,
+    pub(super) known: &'a BTreeMap<String, PolicyState>,
+    /// The accounts file: a policy with `spec.account` acts in its account.
+    pub(super) accounts: Option<&'a LoadedAccounts>,
 }
 
 impl Context<'_> {
@@ -43,6 +46,19 @@ impl Context<'_> {
             outcome.status = Status::Proven;
             return outcome;
         }
+        let account = loaded.policy.spec.account.as_deref().and_then(|id| self.accounts?.get(id));
+        match Box::pin(self.aws.in_account(account)).await {
+            Ok(aws) => Box::pin(Context { aws: &aws, ..*self }.leased(loaded, planned, outcome)).await,
+            Err(error) => {
+                outcome.errors.push(error.to_string());
+                outcome
+            }
+        }
+    }
+
+    /// The policy's reconcile under its lease, in its account.
+    async fn leased(&self, loaded: &LoadedPolicy, planned: Option<&PolicyPlan>, mut outcome: PolicyOutcome) -> PolicyOutcome {
+        let name = loaded.policy.metadata.name.clone();
         let held = match lease::acquire(self.store, &name, &self.options.owner, self.options.lease_ttl, self.options.clock).await {
             Ok(state) => Held::new(self.store, &self.options.owner, self.options.clock, state),
             Err(LeaseError::Held { owner, expires, .. }) => {

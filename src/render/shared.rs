@@ -51,15 +51,22 @@ pub fn is_shared(policy: &TablePolicy) -> bool {
 }
 
 /// What makes two policies' vaults in `region` the same vault.
+/// Policies of different accounts never share: each account's stacks are
+/// its own (a policy without `spec.account` keeps the key, and the names,
+/// it had before accounts).
 fn vault_key(policy: &TablePolicy, region: &str) -> serde_json::Value {
     let primary = region == policy.spec.region;
-    json!({
+    let mut key = json!({
         "region": region,
         "kms_key": kms_key(policy, primary),
         "lock": super::lock(policy),
         "topic": notification_topic(policy, primary),
         "environment": policy.metadata.environment,
-    })
+    });
+    if let Some(account) = &policy.spec.account {
+        key["account"] = json!(account);
+    }
+    key
 }
 
 /// A KMS key id names a key of the primary Region only; an alias can exist

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod accounts;
 mod iam_policy;
 mod promises;
 mod runs;
@@ -167,4 +168,25 @@ impl Remote {
         self.git(&["-C", "work", "push", "-q", "origin", "HEAD:main"]);
         self.git(&["-C", "work", "rev-parse", "HEAD"])
     }
+}
+
+/// Puts a new item into each table every few milliseconds until stopped:
+/// the drills prove tables that take writes.
+fn writer(account: &TestAccount, tables: &[&str]) -> (tokio::task::JoinHandle<usize>, tokio::sync::watch::Sender<bool>) {
+    let dynamodb = account.clients().dynamodb;
+    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut puts = 0;
+        while !*stopped.borrow() {
+            for table in &tables {
+                let item = support::fixture_item(10_000 + puts);
+                dynamodb.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
+                puts += 1;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(10), stopped.changed()).await;
+        }
+        puts
+    });
+    (task, stop)
 }

@@ -41,27 +41,6 @@ async fn drctl_stacks(account: &TestAccount) -> Vec<(String, String)> {
     found
 }
 
-/// Puts a new item into each table every few milliseconds until stopped:
-/// the drills prove tables that take writes.
-fn writer(account: &TestAccount, tables: &[&str]) -> (tokio::task::JoinHandle<usize>, tokio::sync::watch::Sender<bool>) {
-    let dynamodb = account.clients().dynamodb;
-    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        let mut puts = 0;
-        while !*stopped.borrow() {
-            for table in &tables {
-                let item = support::fixture_item(10_000 + puts);
-                dynamodb.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
-                puts += 1;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(10), stopped.changed()).await;
-        }
-        puts
-    });
-    (task, stop)
-}
-
 #[tokio::test]
 async fn policies_with_the_same_settings_share_one_vault_and_plan_and_each_is_proven() {
     let account = support::account().await;

@@ -191,6 +191,37 @@ impl TestAccount {
         self.emulator.control("POST", "/_drctl/faults", Some(&body))["faults"][0].clone()
     }
 
+    /// Makes the emulator answer AssumeRole into this account's roles as
+    /// AWS does: the role must exist and its trust policy admit the caller.
+    pub fn require_role_trust(&self) {
+        self.emulator.control("POST", "/_drctl/sts/trust", Some(&json!({ "account": self.id })));
+    }
+
+    /// Creates the IAM role `name` in this account (through CloudFormation)
+    /// whose trust policy admits the account `trusted`; its ARN.
+    pub async fn role_trusting(&self, name: &str, trusted: &str) -> String {
+        let template = json!({ "Resources": { "Role": { "Type": "AWS::IAM::Role", "Properties": {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Principal": { "AWS": format!("arn:aws:iam::{trusted}:root") },
+                "Action": "sts:AssumeRole",
+            }]},
+        }}}});
+        let cfn = self.clients().cloudformation;
+        let stack = format!("test-role-{name}");
+        cfn.create_stack().stack_name(&stack).template_body(template.to_string()).send().await.unwrap();
+        for _ in 0..100 {
+            let described = cfn.describe_stacks().stack_name(&stack).send().await.unwrap();
+            match described.stacks()[0].stack_status().map(|s| s.as_str()) {
+                Some("CREATE_COMPLETE") => return format!("arn:aws:iam::{}:role/{name}", self.id),
+                Some("CREATE_IN_PROGRESS") => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => panic!("the role stack {stack}: {other:?}"),
+            }
+        }
+        panic!("the role stack {stack} was not created in time")
+    }
+
     /// Turns on the emulator's IAM enforcement (resources and conditions)
     /// for this account's requests by principals matching `principal` (a
     /// glob on the user's, role's or session's ARN).

@@ -67,6 +67,7 @@ fn policy_plan(name: &str, deployed: &TablePolicy, desired: &TablePolicy) -> Pol
     PolicyPlan {
         name: name.into(),
         file: format!("desired/{name}.yaml"),
+        account: None,
         content_hash: "0".repeat(64),
         table: desired.spec.table.clone(),
         region: desired.spec.region.clone(),
@@ -81,6 +82,7 @@ fn unchanged(name: &str) -> PolicyPlan {
     PolicyPlan {
         name: name.into(),
         file: format!("desired/{name}.yaml"),
+        account: None,
         content_hash: "1".repeat(64),
         table: "FloorPlans".into(),
         region: "us-east-1".into(),
@@ -124,6 +126,7 @@ fn sample() -> Plan {
             policy: "old".into(),
             status: "CREATE_COMPLETE".into(),
             shared: false,
+            account: None,
         }],
         invalid: vec![InvalidPolicy {
             file: "desired/broken.yaml".into(),
@@ -132,6 +135,7 @@ fn sample() -> Plan {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        unreached: vec![],
         shared: vec![],
     }
 }
@@ -166,6 +170,7 @@ fn hundred_policies() -> Plan {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        unreached: vec![],
         shared: vec![],
     }
 }
@@ -310,6 +315,7 @@ fn markdown_of_a_huge_plan_keeps_the_summary_within_the_limit() {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        unreached: vec![],
         shared: vec![],
     };
     // Every section is cut to nothing, the table stays whole.
@@ -344,6 +350,7 @@ fn markdown_keeps_diffs_when_only_details_must_go() {
         guardrails: vec![],
         guardrails_change: None,
         aws_backup_usage: vec![],
+        unreached: vec![],
         shared: vec![],
     });
     assert!(md.contains("1 section was shortened"), "{md}");

@@ -72,3 +72,20 @@ fn role_arns_are_parsed_strictly() {
         assert_eq!(role_account(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_dry_run_reaches_an_account_by_its_plan_role() {
+    let loaded = accounts(concat!(
+        "  - id: \"222222222222\"\n    role: arn:aws:iam::222222222222:role/drctl\n",
+        "    planRole: arn:aws:iam::222222222222:role/drctl-plan\n",
+        "  - id: \"333333333333\"\n    role: arn:aws:iam::333333333333:role/drctl\n",
+        "    planRole: arn:aws:iam::444444444444:role/drctl-plan\n",
+    ));
+    let found = messages(&loaded);
+    assert_eq!(found, ["9:15 the role is in account 444444444444, not in account 333333333333"]);
+    let with_plan_role = loaded.get("222222222222").unwrap();
+    assert_eq!(with_plan_role.for_plan().role.as_deref(), Some("arn:aws:iam::222222222222:role/drctl-plan"));
+    let mut without = with_plan_role.clone();
+    without.plan_role = None;
+    assert_eq!(without.for_plan().role, without.role, "without a plan role, the role");
+}

@@ -173,3 +173,17 @@ fn a_members_new_table_keeps_its_selections_logical_id_and_changes_its_name() {
     assert_ne!(name_of(&plan(&before)), name_of(&plan(&after)));
     assert_eq!(selections(&plan(&before)).len(), selections(&plan(&after)).len());
 }
+
+#[test]
+fn policies_of_different_accounts_never_share_and_no_account_keeps_its_names() {
+    let own = scans("own");
+    let mut elsewhere = scans("elsewhere");
+    elsewhere.spec.account = Some("222222222222".into());
+    assert_ne!(vault_stack_name(&own, "us-east-1"), vault_stack_name(&elsewhere, "us-east-1"));
+    assert_ne!(group(&own), group(&elsewhere));
+    let stacks = render(&[own.clone(), elsewhere]).unwrap();
+    assert_eq!(stacks.iter().filter(|s| s.role == StackRole::Plan).count(), 2, "{:?}", names(&stacks));
+    assert!(stacks.iter().all(|s| s.members.len() == 1), "{:?}", names(&stacks));
+    // The names of a policy without an account are those it had before.
+    assert_eq!(vault_stack_name(&own, "us-east-1"), vault_stack_name(&scans("other"), "us-east-1"));
+}
