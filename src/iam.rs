@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::plan::changeset::{APPLY_PREFIX, PREVIEW_PREFIX};
-use crate::policy::TablePolicy;
 use crate::policy::model::{Check, Reference};
+use crate::policy::{Checked, TablePolicy};
 use crate::render::{BOOTSTRAP_STACK, MANAGED_BY_TAG, MANAGED_BY_VALUE};
 
 /// The IAM path of the CloudFormation service role `drctl bootstrap` creates.
@@ -31,6 +31,10 @@ pub const BACKUP_ROLE_PATH: &str = "/drctl/backup/";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IamError {
+    #[error("account {0} is not declared in desired/_accounts.yaml")]
+    UndeclaredAccount(String),
+    #[error("account {0} has no role: drctl acts there as itself (ask without an account)")]
+    AccountWithoutRole(String),
     #[error(
         "the policies span AWS partitions ({found}): one IAM policy cannot name resources in several; keep each partition's policies (and drctl identity) apart"
     )]
@@ -147,6 +151,41 @@ pub fn apply_policy(scope: &Scope) -> Value {
     statements.extend(drill_statements(scope));
     statements.extend(gap_statements(scope));
     document(statements)
+}
+
+/// The valid policies whose calls one identity makes: drctl's own
+/// (`account` `None`: the policies without `spec.account`, or naming an
+/// account declared without a role), or the role drctl assumes in
+/// `account`.
+pub fn policies_of<'a>(checked: &'a Checked, account: Option<&str>) -> Result<Vec<&'a TablePolicy>, IamError> {
+    if let Some(id) = account {
+        let declared = checked.account(id).ok_or_else(|| IamError::UndeclaredAccount(id.to_string()))?;
+        if declared.role.is_none() {
+            return Err(IamError::AccountWithoutRole(id.to_string()));
+        }
+    }
+    let reached_by = |policy: &TablePolicy| {
+        policy.spec.account.as_deref().and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.clone())
+    };
+    Ok(checked.valid().map(|p| &p.policy).filter(|p| reached_by(p).as_deref() == account).collect())
+}
+
+/// The roles drctl's own identity assumes: every declared account's role,
+/// or for a dry run its plan role.
+pub fn assumed_roles(checked: &Checked, dry_run: bool) -> Vec<String> {
+    let accounts = checked.accounts.iter().flat_map(|a| &a.accounts.accounts);
+    accounts.filter_map(|a| if dry_run { a.for_plan().role } else { a.role.clone() }).collect()
+}
+
+/// `policy` with the right to assume `roles` (drctl's first hop into the
+/// accounts of `desired/_accounts.yaml`); unchanged when there are none.
+pub fn with_assume_roles(mut policy: Value, roles: &[String]) -> Value {
+    if let (Some(statements), Some(statement)) =
+        (policy["Statement"].as_array_mut(), allow_on("AssumeAccountRoles", &["sts:AssumeRole"], roles))
+    {
+        statements.push(statement);
+    }
+    policy
 }
 
 /// An Allow statement on `resources`, or none when there are none (IAM

@@ -290,3 +290,44 @@ fn the_glob_matches_as_iam_does() {
     assert!(glob("iam:*", "iam:CreateRole") && glob("IAM:createrole", "iam:CreateRole") && glob("drctl-?", "drctl-a"));
     assert!(!glob("role/drctl/backup/*", "role/drctl-backup") && !glob("drctl-apply-*", "drctl-preview-1"));
 }
+
+/// With accounts, each identity's policy covers its own policies: drctl's
+/// own (the first hop) may assume the declared roles (the plan roles for a
+/// dry run) and holds the state table; each role covers its account's
+/// tables and nothing of the state store.
+#[test]
+fn each_account_role_covers_its_own_policies_and_the_first_hop_only_assumes_the_roles() {
+    let accounts = concat!(
+        "apiVersion: drctl/v1\nkind: Accounts\naccounts:\n",
+        "  - id: \"222222222222\"\n    role: arn:aws:iam::222222222222:role/drctl\n",
+        "    planRole: arn:aws:iam::222222222222:role/drctl-plan\n",
+    );
+    let elsewhere = RENDER_JOBS.replace("  region: us-west-2\n", "  region: us-west-2\n  account: \"222222222222\"\n");
+    assert_ne!(elsewhere, RENDER_JOBS);
+    let desired =
+        checked(&[("desired/_accounts.yaml", accounts), ("desired/spatial-scans.yaml", SCANS), ("desired/render-jobs.yaml", &elsewhere)]);
+    let names = |account: Option<&str>| -> Vec<String> {
+        iam::policies_of(&desired, account).unwrap().iter().map(|p| p.metadata.name.clone()).collect()
+    };
+    assert_eq!(names(None), ["spatial-scans"]);
+    assert_eq!(names(Some("222222222222")), ["render-jobs"]);
+    assert!(iam::policies_of(&desired, Some("333333333333")).is_err(), "an undeclared account");
+
+    let own = iam::with_assume_roles(
+        iam::apply_policy(&Scope::of(iam::policies_of(&desired, None).unwrap(), Some("drctl-state")).unwrap()),
+        &iam::assumed_roles(&desired, false),
+    );
+    let assume = allowing(&own, "sts:AssumeRole");
+    assert_eq!(assume.len(), 1, "{own:#}");
+    assert_eq!(list(&assume[0]["Resource"]), ["arn:aws:iam::222222222222:role/drctl"]);
+    let plan = iam::with_assume_roles(
+        iam::dry_run_policy(&Scope::of(iam::policies_of(&desired, None).unwrap(), None).unwrap()),
+        &iam::assumed_roles(&desired, true),
+    );
+    assert_eq!(list(&allowing(&plan, "sts:AssumeRole")[0]["Resource"]), ["arn:aws:iam::222222222222:role/drctl-plan"]);
+
+    let role = iam::apply_policy(&Scope::of(iam::policies_of(&desired, Some("222222222222")).unwrap(), None).unwrap());
+    let text = role.to_string();
+    assert!(text.contains("table/RenderJobs") && !text.contains("table/SpatialScans"), "{role:#}");
+    assert!(!text.contains("drctl-state") && allowing(&role, "sts:AssumeRole").is_empty(), "{role:#}");
+}

@@ -2,6 +2,12 @@
 //! scoped to the stacks, tables and topics of the current policies (built
 //! by `crate::iam`). The apply policy covers everything but `--dry-run`:
 //! reconcile (apply, drill, record, announce), verify, watch, status and gc.
+//!
+//! With accounts (`desired/_accounts.yaml`), one policy per identity:
+//! without `--account`, drctl's own (its account's policies, the state
+//! store, and `sts:AssumeRole` on the roles it assumes); with
+//! `--account ID`, the role drctl assumes in that account (its policies
+//! only; the state store is reached by the first hop, not by the role).
 
 use clap::Args;
 
@@ -27,6 +33,10 @@ pub struct IamPolicyArgs {
     /// (dynamodb:LeadingKeys). Without it the right is limited by table.
     #[arg(long)]
     pub read_key_schemas: bool,
+    /// The policy of the role drctl assumes in this account (its `role`,
+    /// or with `--dry-run` its `planRole`), scoped to its policies.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -40,13 +50,20 @@ pub fn run(args: &IamPolicyArgs) -> anyhow::Result<u8> {
         },
         None => None,
     };
-    let mut scope = iam::Scope::of(checked.valid().map(|p| &p.policy), state_table.as_deref())?;
+    let wanted = args.account.as_deref();
+    let policies = iam::policies_of(&checked, wanted)?;
+    let state_table = if wanted.is_some() { None } else { state_table };
+    let mut scope = iam::Scope::of(policies.iter().copied(), state_table.as_deref())?;
     if args.read_key_schemas && !args.dry_run {
+        anyhow::ensure!(wanted.is_none(), "--read-key-schemas reads the tables of drctl's own account only");
         let runtime = super::runtime()?;
-        let keyed = runtime.block_on(string_keyed(&args.aws, checked.valid().map(|p| &p.policy)))?;
+        let keyed = runtime.block_on(string_keyed(&args.aws, policies.iter().copied()))?;
         scope = scope.with_canary_keys(keyed);
     }
-    let policy = if args.dry_run { iam::dry_run_policy(&scope) } else { iam::apply_policy(&scope) };
+    let mut policy = if args.dry_run { iam::dry_run_policy(&scope) } else { iam::apply_policy(&scope) };
+    if wanted.is_none() {
+        policy = iam::with_assume_roles(policy, &iam::assumed_roles(&checked, args.dry_run));
+    }
     println!("{}", serde_json::to_string_pretty(&policy)?);
     Ok(exit::OK)
 }
