@@ -85,6 +85,8 @@ pub fn body(a: &Announcement) -> Value {
         "owner": policy.metadata.owner,
         "table": policy.spec.table,
         "region": policy.spec.region,
+        // The table's account; null for the account of drctl's own credentials.
+        "account": policy.spec.account,
         "commit": a.commit,
         "content_hash": a.content_hash,
         "stacks": stacks(a),
@@ -95,18 +97,23 @@ pub fn body(a: &Announcement) -> Value {
     })
 }
 
-/// `verdict`, `policy` and `environment`, for subscription filter policies.
+/// `verdict`, `policy`, `environment` and `account` (when the policy names
+/// one), for subscription filter policies.
 pub fn attributes(a: &Announcement) -> BTreeMap<String, String> {
     let verdict = match verdict(a) {
         Verdict::Passed => "passed",
         Verdict::Failed => "failed",
         Verdict::Inconclusive => "inconclusive",
     };
-    BTreeMap::from([
+    let mut attributes = BTreeMap::from([
         ("verdict".to_string(), verdict.to_string()),
         ("policy".to_string(), a.policy.metadata.name.clone()),
         ("environment".to_string(), a.policy.metadata.environment.to_string()),
-    ])
+    ]);
+    if let Some(account) = &a.policy.spec.account {
+        attributes.insert("account".to_string(), account.clone());
+    }
+    attributes
 }
 
 /// Why the announcement is a failure, each reason prefixed by its region.
@@ -385,6 +392,16 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_in_another_account_is_announced_with_it() {
+        let mut policy = policy("spatial-scans");
+        policy.spec.account = Some("222222222222".into());
+        let drills = [drill_in("us-east-1", 5.0, true)];
+        let a = announcement(&policy, &drills, &[]);
+        assert_eq!(body(&a)["account"], "222222222222");
+        assert_eq!(attributes(&a).get("account").map(String::as_str), Some("222222222222"));
+    }
+
+    #[test]
     fn the_body_carries_every_field() {
         let policy = policy("spatial-scans");
         let drills = [drill_in("us-east-1", 12.0, true), drill_in("us-west-2", 20.0, true)];
@@ -399,6 +416,7 @@ mod tests {
         assert_eq!(body["reasons"], json!([]));
         assert_eq!((&body["policy"], &body["environment"], &body["owner"]), (&json!("spatial-scans"), &json!("prod"), &json!("team-3d")));
         assert_eq!((&body["table"], &body["region"]), (&json!("SpatialScans"), &json!("us-east-1")));
+        assert_eq!(body["account"], json!(null), "drctl's own account");
         assert_eq!(body["commit"], "0123456789abcdef0123456789abcdef01234567");
         assert_eq!(body["content_hash"], "c0ffee");
         assert_eq!(

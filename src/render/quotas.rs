@@ -266,12 +266,27 @@ impl Projection {
         // A shared stack that does not render leaves its members' own errors
         // to the plan; the stacks that do still count.
         stacks.extend(super::shared::render(valid.iter().copied()).unwrap_or_default());
+        // Quotas are per account and Region: a stack of another account (a
+        // policy's `spec.account` with a role) counts under
+        // `<account>/<region>`, where AWS's defaults apply (the applied
+        // values read are those of drctl's own account).
+        let account_of = |stack: &Stack| {
+            let policy = stack.policy.as_ref().or(stack.members.first())?;
+            let spec = &valid.iter().find(|p| &p.metadata.name == policy)?.spec;
+            spec.account.as_deref().and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.clone())
+        };
+        for stack in &mut stacks {
+            if let Some(account) = account_of(stack) {
+                stack.region = format!("{account}/{}", stack.region);
+            }
+        }
         Self { stacks }
     }
 
-    /// The Regions the stacks deploy to.
+    /// The Regions of drctl's own account the stacks deploy to.
     pub fn regions(&self) -> Vec<String> {
-        let regions: std::collections::BTreeSet<&str> = self.stacks.iter().map(|s| s.region.as_str()).collect();
+        let regions: std::collections::BTreeSet<&str> =
+            self.stacks.iter().map(|s| s.region.as_str()).filter(|region| !region.contains('/')).collect();
         regions.into_iter().map(str::to_string).collect()
     }
 

@@ -115,3 +115,23 @@ fn vaults_and_plans_of_others_take_from_the_same_quotas() {
         usage(&stacks, &others).into_iter().map(|u| (u.region, u.backup_vaults, u.backup_plans)).collect();
     assert_eq!(used, [("us-east-1".to_string(), 301, 13), ("us-west-2".to_string(), 3, 0)]);
 }
+
+#[test]
+fn stacks_of_another_account_count_against_that_accounts_quotas() {
+    let accounts =
+        "apiVersion: drctl/v1\nkind: Accounts\naccounts:\n  - id: \"222222222222\"\n    role: arn:aws:iam::222222222222:role/drctl\n";
+    let own = include_str!("../../../desired/spatial-scans.yaml");
+    let elsewhere = own
+        .replace("name: spatial-scans", "name: elsewhere")
+        .replace("  region: us-east-1\n", "  region: us-east-1\n  account: \"222222222222\"\n");
+    let inputs = [("desired/_accounts.yaml", accounts), ("desired/spatial-scans.yaml", own), ("desired/elsewhere.yaml", &elsewhere)];
+    let checked = crate::policy::check(
+        inputs.iter().map(|(file, text)| crate::policy::Input { file: file.to_string(), content: Ok(text.as_bytes().to_vec()) }),
+    );
+    assert!(!checked.has_errors(), "{:#?}", checked.findings);
+    let projection = Projection::of(&checked);
+    assert_eq!(projection.regions(), ["us-east-1", "us-west-2"], "applied quotas are read in drctl's own account only");
+    let usage = usage(&projection.stacks, &BTreeMap::new());
+    let places: Vec<(&str, usize)> = usage.iter().map(|u| (u.region.as_str(), u.backup_vaults)).collect();
+    assert_eq!(places, [("222222222222/us-east-1", 1), ("222222222222/us-west-2", 1), ("us-east-1", 1), ("us-west-2", 1)]);
+}
