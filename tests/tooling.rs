@@ -59,6 +59,13 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
     assert!(shared.iter().any(|s| s.role == render::StackRole::Plan) && shared.iter().any(|s| s.role == render::StackRole::Vault));
     let shared_count = shared.len();
     stacks.extend(shared);
+    // A backup account's central vaults, admitting two source accounts.
+    let central = render::central::Central {
+        account: "444444444444".into(),
+        region: "us-west-2".into(),
+        vaults: [("drctl-central".to_string(), ["111111111111".to_string(), "222222222222".to_string()].into())].into(),
+    };
+    stacks.push(render::central::render(&central).unwrap());
     // cfn-lint checks a template against the resource specification of the
     // region it is deployed to.
     let mut by_region: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
@@ -69,7 +76,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         std::fs::write(&yaml, stack.to_yaml()).unwrap();
         by_region.entry(stack.region.clone()).or_default().extend([path, yaml]);
     }
-    assert_eq!(stacks.len(), 9 + shared_count);
+    assert_eq!(stacks.len(), 10 + shared_count);
     for (region, files) in by_region {
         let output = Command::new(&cfn_lint).arg("--regions").arg(&region).arg("--").args(&files).output().unwrap();
         assert!(

@@ -68,6 +68,22 @@ pub async fn bootstrap(
     Ok((stack, outcome))
 }
 
+/// Deploys one region's central vaults in a backup account, like the
+/// bootstrap: drctl's tags, the caller's own (administrator) credentials.
+pub async fn bootstrap_central(
+    aws: &Aws,
+    central: &render::central::Central,
+    progress: &Progress,
+) -> Result<StackOutcome, render::RenderError> {
+    let stack = render::central::render(central)?;
+    let tags = vec![
+        (render::MANAGED_BY_TAG.to_string(), render::MANAGED_BY_VALUE.to_string()),
+        (plan::deployed::ROLE_TAG.to_string(), stack.role.tag_value().to_string()),
+        (plan::deployed::TEMPLATE_HASH_TAG.to_string(), plan::deployed::template_hash(&stack)),
+    ];
+    Ok(deploy_stack(aws, &stack, tags, None, &Options::default(), progress).await)
+}
+
 /// One region's bootstrap and what became of it.
 pub struct Bootstrapped {
     pub bootstrap: render::Bootstrap,

@@ -41,7 +41,7 @@ mod shared;
 mod stack;
 
 use bootstrap::BOOTSTRAP_FIX;
-pub use bootstrap::{Bootstrapped, bootstrap, bootstrap_regions, service_role};
+pub use bootstrap::{Bootstrapped, bootstrap, bootstrap_central, bootstrap_regions, service_role};
 pub use format::{outcome_text, report_text};
 pub use progress::{Counts, Progress};
 pub use prune::{prune_in_accounts, prune_orphans};

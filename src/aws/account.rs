@@ -57,6 +57,14 @@ impl Assumed {
 }
 
 impl Aws {
+    /// The account these credentials act in (STS GetCallerIdentity, which
+    /// needs no permission).
+    pub async fn caller_account(&self) -> Result<String, String> {
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        let identity = sts.get_caller_identity().send().await.map_err(|e| super::chain(&e))?;
+        identity.account().map(str::to_string).ok_or_else(|| "GetCallerIdentity answered no account".to_string())
+    }
+
     /// The [`Aws`] that acts in `account`: this one when `account` is
     /// `None` or has no role (drctl's own account), else the same
     /// configuration with the credentials of `account.role`, assumed from

@@ -56,6 +56,13 @@ pub struct Clients {
 /// Five attempts ride out short throttling bursts without hiding an outage.
 const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
+impl std::fmt::Debug for Aws {
+    // The configuration holds credentials providers: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").field("region", &self.config.region()).field("endpoint", &self.config.endpoint_url()).finish_non_exhaustive()
+    }
+}
+
 impl Aws {
     /// Loads the standard AWS configuration chain once.
     pub async fn connect(connection: &Connection) -> Self {

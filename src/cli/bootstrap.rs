@@ -19,6 +19,11 @@ pub struct BootstrapArgs {
     /// Also create the DynamoDB state table, as `REGION:TABLE`.
     #[arg(long)]
     pub state_table: Option<String>,
+    /// Instead, deploy the central vaults of this backup account (where
+    /// policies' `copies` name it), with its administrator's credentials:
+    /// `drctl-central` in each such region.
+    #[arg(long, value_name = "ID", conflicts_with = "state_table")]
+    pub backup_account: Option<String>,
 }
 
 pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
@@ -30,6 +35,9 @@ pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
     let progress = Progress::for_terminal(std::io::stderr().is_terminal());
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
+    if let Some(account) = &args.backup_account {
+        return central(&runtime, &aws, &checked, account, &progress);
+    }
     let done = runtime.block_on(apply::bootstrap_regions(&aws, checked.valid().map(|p| &p.policy), state_table, &progress));
     for region in &done {
         let topics: Vec<&str> = region.bootstrap.topics.iter().map(String::as_str).collect();
@@ -46,4 +54,40 @@ pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(if done.iter().any(apply::Bootstrapped::failed) || checked.has_errors() { exit::ERROR } else { exit::OK })
+}
+
+/// `--backup-account ID`: the central vaults of `account`, deployed only
+/// with that account's own credentials (drctl never creates a vault in an
+/// account it was not asked to act in).
+fn central(
+    runtime: &tokio::runtime::Runtime,
+    aws: &crate::aws::Aws,
+    checked: &policy::Checked,
+    account: &str,
+    progress: &Progress,
+) -> anyhow::Result<u8> {
+    let caller = runtime.block_on(aws.caller_account()).map_err(|why| anyhow::anyhow!("who are these credentials? {why}"))?;
+    anyhow::ensure!(
+        caller == account,
+        "these credentials act in account {caller}, not in the backup account {account}: use its administrator's"
+    );
+    let centrals = crate::render::central::centrals(checked.valid().map(|p| &p.policy), account);
+    anyhow::ensure!(!centrals.is_empty(), "no valid policy copies into account {account} (copies: [{{ region, account: \"{account}\" }}])");
+    let mut failed = false;
+    for central in &centrals {
+        let outcome = runtime.block_on(apply::bootstrap_central(aws, central, progress));
+        progress.finish();
+        let text = match &outcome {
+            Ok(outcome) => apply::outcome_text(outcome),
+            Err(error) => format!("not rendered: {error}"),
+        };
+        failed |= outcome.as_ref().map_or(true, |o| o.is_failure());
+        let vaults: Vec<String> = central
+            .vaults
+            .iter()
+            .map(|(vault, sources)| format!("{vault} (from {})", sources.iter().cloned().collect::<Vec<_>>().join(", ")))
+            .collect();
+        println!("{} ({}): {text} — vaults: {}", crate::render::central::CENTRAL_STACK, central.region, vaults.join(", "));
+    }
+    Ok(if failed || checked.has_errors() { exit::ERROR } else { exit::OK })
 }

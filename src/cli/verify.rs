@@ -48,9 +48,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<u8> {
     let store = args.state.open(&aws)?;
     let mut options = reconcile::Options { drill, ..args.lease.reconcile_options(&args.drill, commit, 1, false, Mode::DrillNow)? };
     args.drill.share_slots(&mut options.drill, &store, args.lease.lease_ttl);
-    let account = loaded.policy.spec.account.as_deref().and_then(|id| checked.account(id));
-    let in_account = runtime.block_on(aws.in_account(account))?;
-    let outcome = runtime.block_on(reconcile::verify(&in_account, store.as_ref(), loaded, &options, &Progress::Quiet));
+    let outcome = runtime.block_on(reconcile::verify(&aws, store.as_ref(), loaded, checked.accounts.as_ref(), &options, &Progress::Quiet));
     match args.format {
         TextOrJson::Text => {
             print!("{}", outcome.drills.iter().map(text).collect::<Vec<_>>().join("\n"));

@@ -24,6 +24,9 @@ pub(super) enum Target {
     Primary,
     /// A copy region: the point is copied into its vault, kept this long.
     Dr { delete_after_days: i64 },
+    /// A copy in another account (`<account>/<region>`): the point is
+    /// copied into that account's central vault and restored there.
+    Account { account: String, region: String, vault: String, delete_after_days: i64 },
 }
 
 /// The regions to drill: [`Options::regions`] or `verify.regions`, each once,
@@ -46,14 +49,22 @@ pub(super) fn target(policy: &TablePolicy, region: &str) -> Result<Target, Drill
         return Ok(Target::Primary);
     }
     let copies = &policy.spec.backup.copies;
-    match copies.iter().find(|c| c.region == region) {
-        Some(copy) => Ok(Target::Dr { delete_after_days: days(copy.retention.days_ceil()) }),
+    match copies.iter().find(|c| c.target() == region) {
+        Some(copy) => Ok(match (&copy.account, copy.central_vault()) {
+            (Some(account), Some(vault)) => Target::Account {
+                account: account.clone(),
+                region: copy.region.clone(),
+                vault: vault.to_string(),
+                delete_after_days: days(copy.retention.days_ceil()),
+            },
+            _ => Target::Dr { delete_after_days: days(copy.retention.days_ceil()) },
+        }),
         None => Err(DrillError::NotADrillRegion {
             region: region.to_string(),
             primary: policy.spec.region.clone(),
             copies: match copies.is_empty() {
                 true => "none".to_string(),
-                false => copies.iter().map(|c| c.region.as_str()).collect::<Vec<_>>().join(", "),
+                false => copies.iter().map(|c| c.target()).collect::<Vec<_>>().join(", "),
             },
         }),
     }

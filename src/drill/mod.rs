@@ -144,6 +144,9 @@ pub struct Options {
     /// Restore slots shared with every process on the state store (taken
     /// after `restore_slots`); `None`: the process's bound alone.
     pub shared_slots: Option<crate::state::slots::SharedSlots>,
+    /// The accounts of drill targets in other accounts (`<account>/<region>`
+    /// in `verify.regions`), or why drctl cannot act there.
+    pub accounts: std::collections::BTreeMap<String, Result<Arc<crate::aws::Aws>, String>>,
 }
 
 impl Default for Options {
@@ -158,6 +161,7 @@ impl Default for Options {
             resume: None,
             restore_slots: quota::process_restore_slots(),
             shared_slots: None,
+            accounts: std::collections::BTreeMap::new(),
         }
     }
 }

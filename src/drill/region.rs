@@ -21,20 +21,34 @@ use crate::render;
 /// failure part-way still reports what was done.
 pub(super) struct RegionDrill<'r, 'a> {
     run: &'r Run<'a>,
+    /// Where the drill restores, as `verify.regions` names it: a region, or
+    /// `<account>/<region>`. The journal and the result know it by this.
+    label: String,
+    /// The clients of that region, in that account.
     clients: Clients,
+    /// Why drctl cannot act in the target's account.
+    unreached: Option<String>,
     restore_started: bool,
     result: DrillResult,
 }
 
 impl<'r, 'a> RegionDrill<'r, 'a> {
-    pub(super) fn new(run: &'r Run<'a>, region: &str) -> Self {
-        let result = DrillResult::blank(run.policy, region, &run.drill_id);
-        Self { run, clients: run.aws.region(region), restore_started: false, result }
+    pub(super) fn new(run: &'r Run<'a>, label: &str, target: &Result<Target, DrillError>) -> Self {
+        let result = DrillResult::blank(run.policy, label, &run.drill_id);
+        let (clients, unreached) = match target {
+            Ok(Target::Account { account, region, .. }) => match run.options.accounts.get(account) {
+                Some(Ok(aws)) => (aws.region(region), None),
+                Some(Err(why)) => (run.aws.region(region), Some(why.clone())),
+                None => (run.aws.region(region), Some(format!("account {account} was not reached for this drill"))),
+            },
+            _ => (run.aws.region(label), None),
+        };
+        Self { run, label: label.to_string(), clients, unreached, restore_started: false, result }
     }
 
     /// Drills this region and cleans up; the result is judged by the caller
     /// once the canary is gone.
-    #[tracing::instrument(skip_all, fields(region = %self.clients.region))]
+    #[tracing::instrument(skip_all, fields(region = %self.label))]
     pub(super) async fn run(
         mut self,
         target: &Result<Target, DrillError>,
@@ -58,17 +72,28 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
         dr_blocked: Option<&DrillError>,
     ) -> Result<(), DrillError> {
         let target = target.clone()?;
-        if let (Target::Dr { .. }, Some(blocked)) = (&target, dr_blocked) {
+        if let Some(why) = &self.unreached {
+            return Err(DrillError::Aws { action: format!("reaching {}", self.label), why: why.clone() });
+        }
+        if let (Target::Dr { .. } | Target::Account { .. }, Some(blocked)) = (&target, dr_blocked) {
             return Err(blocked.clone());
         }
         let shared = shared.as_ref().map_err(Clone::clone)?;
         self.result.rpo = Some(self.run.rpo(&shared.point));
-        let point = match target {
-            Target::Primary => shared.point.clone(),
-            Target::Dr { delete_after_days } => self.copy_here(shared, delete_after_days).await?,
+        let (point, role) = match target {
+            Target::Primary => (shared.point.clone(), shared.role.clone()),
+            Target::Dr { delete_after_days } => {
+                let vault = render::vault_in(self.run.policy, &self.clients.region);
+                (self.copy_here(shared, &vault, delete_after_days).await?, shared.role.clone())
+            }
+            // Restored in the backup account by its own restore role.
+            Target::Account { vault, delete_after_days, .. } => {
+                let point = self.copy_here(shared, &vault, delete_after_days).await?;
+                (point, central_restore_role(&self.clients).await?)
+            }
         };
         self.result.recovery_point = Some(point.clone());
-        let (restored, restore_start) = self.restore(&point, &shared.role).await?;
+        let (restored, restore_start) = self.restore(&point, &role).await?;
         let to_active = since(restore_start);
         // Waiting for the reference (PITR catching up, the exports) is no
         // part of a recovery: it does not count against the RTO.
@@ -90,7 +115,8 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                 reference_wait = since(waiting);
                 self.result.reference = reference.and_then(|r| r.as_ref().ok()).map(|p| p.report.clone());
                 self.run_checks(&shared.source, &restored, reference).await;
-                self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, &shared.source, &restored).await;
+                let same_place = self.label == self.run.policy.spec.region;
+                self.result.gaps = post_restore_gaps(&self.run.primary, &self.clients, same_place, &shared.source, &restored).await;
             });
             futures_util::future::select(checking, renewing).await;
             crate::failpoint::hit("drill/checks-done");
@@ -109,13 +135,13 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
     /// The recovery point in this DR region: the resumed drill's copy job,
     /// a completed copy already in the DR vault (`latest` only), or a new
     /// copy job from the primary vault, followed to its end.
-    async fn copy_here(&mut self, shared: &Shared, delete_after_days: i64) -> Result<RecoveryPoint, DrillError> {
+    async fn copy_here(&mut self, shared: &Shared, vault: &str, delete_after_days: i64) -> Result<RecoveryPoint, DrillError> {
         let run = self.run;
-        let vault = render::vault_in(run.policy, &self.clients.region);
+        let vault = vault.to_string();
         let destination = copy::vault_arn(&self.clients, &vault).await?;
         let resource = shared.source.table_arn().unwrap_or_default();
         let _one_job = quota::lock_resource(resource).await;
-        let resumed = run.resume().and_then(|r| r.copy_jobs.get(&self.clients.region)).cloned();
+        let resumed = run.resume().and_then(|r| r.copy_jobs.get(&self.label)).cloned();
         let arn = match resumed {
             Some(job_id) => self.wait_copy(job_id, (&shared.point.arn, &destination)).await?,
             None => match self.reusable_copy(shared, &vault, &destination).await? {
@@ -125,7 +151,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                     arn
                 }
                 None => {
-                    let token = format!("drctl-drill-{}-copy-{}", run.drill_id, self.clients.region);
+                    let token = format!("drctl-drill-{}-copy-{}", run.drill_id, self.label.replace('/', "-"));
                     let request = copy::CopyRequest {
                         recovery_point_arn: &shared.point.arn,
                         source_vault: &shared.point.vault,
@@ -138,7 +164,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
                     tracing::info!(%job_id, "copy job started");
                     crate::failpoint::hit("drill/copy-started");
                     run.journal
-                        .record(&Event::CopyStarted { region: self.clients.region.clone(), job_id: job_id.clone() })
+                        .record(&Event::CopyStarted { region: self.label.clone(), job_id: job_id.clone() })
                         .await
                         .map_err(|why| DrillError::Journal { what: format!("copy job {job_id}"), why })?;
                     crate::failpoint::hit("drill/copy-recorded");
@@ -177,7 +203,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
     /// and when the restore started.
     async fn restore(&mut self, point: &RecoveryPoint, role: &str) -> Result<(TableDescription, SystemTime), DrillError> {
         let run = self.run;
-        let region = self.clients.region.clone();
+        let region = self.label.clone();
         let plan = scratch::plan(run.name(), &run.drill_id, run.resume().and_then(|r| r.restores.get(&region)))?;
         if !plan.resumed {
             scratch::ensure_absent(&self.clients, &plan.table).await?;
@@ -230,7 +256,7 @@ impl<'r, 'a> RegionDrill<'r, 'a> {
     /// Tells the journal the scratch table, starts the restore job, and
     /// tells the journal the job.
     async fn start_restore(&self, point: &RecoveryPoint, role: &str, table: &str) -> Result<(String, SystemTime), DrillError> {
-        let (run, region) = (self.run, self.clients.region.clone());
+        let (run, region) = (self.run, self.label.clone());
         run.journal
             .record(&Event::RestoreStarting { region: region.clone(), scratch_table: table.to_string() })
             .await
@@ -335,14 +361,35 @@ async fn renew_claim(clients: &Clients, table: &str) {
     }
 }
 
-/// The post-restore gaps, each table's settings read in its own region.
+/// The role AWS Backup restores central recovery points with, in a backup
+/// account: an output of its `drctl-central` stack there.
+async fn central_restore_role(clients: &Clients) -> Result<String, DrillError> {
+    use crate::render::central::{CENTRAL_STACK, RESTORE_ROLE_OUTPUT};
+    let action = || format!("DescribeStacks {CENTRAL_STACK} in {}", clients.region);
+    let described = clients.cloudformation.describe_stacks().stack_name(CENTRAL_STACK).send().await.map_err(|e| DrillError::Aws {
+        action: action(),
+        why: format!("{} (run `drctl bootstrap --backup-account` there)", crate::aws::describe(&e)),
+    })?;
+    let stack = described.stacks().first();
+    stack
+        .into_iter()
+        .flat_map(|s| s.outputs())
+        .find(|o| o.output_key() == Some(RESTORE_ROLE_OUTPUT))
+        .and_then(|o| o.output_value())
+        .map(str::to_string)
+        .ok_or_else(|| DrillError::Aws { action: action(), why: format!("no {RESTORE_ROLE_OUTPUT} output") })
+}
+
+/// The post-restore gaps, each table's settings read in its own region
+/// and account (`same_place`: the restore is in the source's).
 async fn post_restore_gaps(
     source_clients: &Clients,
     restored_clients: &Clients,
+    same_place: bool,
     source: &TableDescription,
     restored: &TableDescription,
 ) -> Vec<Gap> {
-    if source_clients.region == restored_clients.region {
+    if same_place {
         return gaps::find(restored_clients, source, restored).await;
     }
     let (source_settings, restored_settings) = tokio::join!(gaps::read(source_clients, source), gaps::read(restored_clients, restored));

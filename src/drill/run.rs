@@ -66,7 +66,7 @@ impl<'a> Run<'a> {
             .await
             .map_err(|why| DrillError::Journal { what: format!("the start of drill {}", self.drill_id), why });
         crate::failpoint::hit("drill/started-recorded");
-        let any_dr = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Dr { .. })));
+        let any_dr = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Dr { .. } | Target::Account { .. })));
         let any_primary = targets.iter().any(|(_, t)| matches!(t, Ok(Target::Primary)));
         let dr_blocked = match any_dr {
             true => copy::ensure_advanced_backup(&self.primary).await.err(),
@@ -79,7 +79,7 @@ impl<'a> Run<'a> {
         };
         let this = &*self;
         let regions = targets.iter().map(|(region, target)| {
-            let drill = RegionDrill::new(this, region);
+            let drill = RegionDrill::new(this, region, target);
             drill.run(target, &shared, dr_blocked.as_ref())
         });
         // The reference is built while the regions restore (it waits for

@@ -142,7 +142,7 @@ fn stacks(a: &Announcement) -> Vec<Value> {
             .map(|region| (render::shared::vault_stack_name(a.policy, &region), region))
             .collect()
     } else {
-        let copies = a.policy.spec.backup.copies.iter().map(|c| (render::dr_stack_name(name, &c.region), c.region.clone()));
+        let copies = render::own_copies(a.policy).map(|c| (render::dr_stack_name(name, &c.region), c.region.clone()));
         copies.chain([(render::stack_name(name), a.policy.spec.region.clone())]).collect()
     };
     let change_set = |stack: &str, region: &str| {

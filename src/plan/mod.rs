@@ -295,9 +295,10 @@ async fn plan_stack(
     Ok((plan, deployed_template))
 }
 
-/// Every region a policy deploys to: the table's, then its copies'.
+/// Every region a policy deploys to in its account: the table's, then its
+/// copies' (those in its own account).
 pub fn policy_regions(policy: &policy::TablePolicy) -> Vec<String> {
-    std::iter::once(policy.spec.region.clone()).chain(policy.spec.backup.copies.iter().map(|c| c.region.clone())).collect()
+    std::iter::once(policy.spec.region.clone()).chain(render::own_copies(policy).map(|c| c.region.clone())).collect()
 }
 
 /// Unified diff of the deployed template against the rendered one, both as

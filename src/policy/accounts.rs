@@ -194,11 +194,20 @@ pub fn check_file(loaded: &LoadedAccounts) -> Vec<Finding> {
     found
 }
 
-/// A policy's `spec.account` against the accounts file: declared, and the
-/// file readable.
-pub fn check_policy(accounts: Result<Option<&LoadedAccounts>, &str>, policy: &LoadedPolicy) -> Option<Finding> {
-    let account = policy.policy.spec.account.as_deref()?;
-    let at = policy.spans.value("spec.account");
+/// A policy's accounts (`spec.account` and its copies') against the
+/// accounts file: declared, and the file readable.
+pub fn check_policy(accounts: Result<Option<&LoadedAccounts>, &str>, policy: &LoadedPolicy) -> Vec<Finding> {
+    let spec = &policy.policy.spec;
+    let named = std::iter::once(("spec.account".to_string(), spec.account.as_deref()))
+        .chain(spec.backup.copies.iter().enumerate().map(|(i, c)| (format!("spec.backup.copies[{i}].account"), c.account.as_deref())));
+    named
+        .filter_map(|(path, account)| Some((path, account?)))
+        .filter_map(|(path, account)| undeclared(accounts, policy, &path, account))
+        .collect()
+}
+
+fn undeclared(accounts: Result<Option<&LoadedAccounts>, &str>, policy: &LoadedPolicy, path: &str, account: &str) -> Option<Finding> {
+    let at = policy.spans.value(path);
     match accounts {
         Err(file) => Some(Finding::error(
             &policy.file,
@@ -213,7 +222,7 @@ pub fn check_policy(accounts: Result<Option<&LoadedAccounts>, &str>, policy: &Lo
             at,
             "account",
             format!("account {} is not declared in desired/{FILE_NAME}", shown(account)),
-            "declare it there with the role drctl assumes in it, or remove spec.account",
+            "declare it there with the role drctl assumes in it, or remove the account",
         )),
     }
 }

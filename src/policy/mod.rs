@@ -112,7 +112,7 @@ pub fn check_on(inputs: impl IntoIterator<Item = Input>, today: guardrails::Day)
         (None, Some(file)) => Err(file.as_str()),
         (loaded, _) => Ok(loaded.as_ref()),
     };
-    checked.findings.extend(checked.policies.iter().filter_map(|p| accounts::check_policy(accounts, p)));
+    checked.findings.extend(checked.policies.iter().flat_map(|p| accounts::check_policy(accounts, p)));
     match (&checked.guardrails, guardrails_file) {
         (Some(loaded), _) => {
             known.extend(checked.policies.iter().map(|p| p.policy.metadata.name.clone()));

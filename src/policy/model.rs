@@ -120,12 +120,43 @@ pub struct Backup {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Copy {
-    /// The DR region the copy goes to; differs from the primary.
+    /// The DR region the copy goes to; differs from the primary unless the
+    /// copy goes to another account.
     pub region: String,
+    /// Another account's vault to copy into (a central backup account,
+    /// declared in `desired/_accounts.yaml`; the policy must name its own
+    /// `spec.account`). Absent: the policy's own account, in a vault drctl
+    /// creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    pub account: Option<String>,
+    /// The vault in that account (`drctl bootstrap --backup-account` creates
+    /// it); default `drctl-central`. Only with `account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
     /// How long the copies are kept there.
     pub retention: Duration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_storage_after: Option<Duration>,
+}
+
+/// The vault `drctl bootstrap --backup-account` creates in a backup account.
+pub const CENTRAL_VAULT: &str = "drctl-central";
+
+impl Copy {
+    /// Where the copy lands as `verify.regions` names it: its region, or
+    /// `<account>/<region>` in another account.
+    pub fn target(&self) -> String {
+        match &self.account {
+            Some(account) => format!("{account}/{}", self.region),
+            None => self.region.clone(),
+        }
+    }
+
+    /// The vault the copy lands in, in another account.
+    pub fn central_vault(&self) -> Option<&str> {
+        self.account.as_ref().map(|_| self.vault.as_deref().unwrap_or(CENTRAL_VAULT))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -166,7 +197,8 @@ pub struct Objectives {
 pub struct Verify {
     /// Re-prove the policy with a restore drill at least this often.
     pub every: Duration,
-    /// Where drills run: the primary region and/or copy regions.
+    /// Where drills run: the primary region and/or copy regions; a copy in
+    /// another account as `<account>/<region>` (restored there).
     pub regions: Vec<String>,
     #[serde(default)]
     pub recovery_point: RecoveryPointChoice,

@@ -189,7 +189,7 @@ pub async fn reconcile(
     } else {
         options
     };
-    let context = Context { aws, store, options, progress, stop, known: &known, accounts: checked.accounts.as_ref() };
+    let context = Context { aws, root: aws, store, options, progress, stop, known: &known, accounts: checked.accounts.as_ref() };
     let mut policies: Vec<PolicyOutcome> =
         futures_util::stream::iter(work.into_iter().map(|(loaded, planned)| Box::pin(context.policy(loaded, Some(planned)))))
             .buffer_unordered(options.concurrency.max(1))
@@ -229,11 +229,18 @@ async fn remove_canaries_of_deleted_policies<'a>(
 /// nothing, and records and announces the result like a reconcile; it
 /// marks the policy reconciled only when the drill covered every drill
 /// region and the policy's content is the one applied.
-pub async fn verify(aws: &Aws, store: &dyn StateStore, loaded: &LoadedPolicy, options: &Options, progress: &Progress) -> PolicyOutcome {
+pub async fn verify(
+    aws: &Aws,
+    store: &dyn StateStore,
+    loaded: &LoadedPolicy,
+    accounts: Option<&crate::policy::accounts::LoadedAccounts>,
+    options: &Options,
+    progress: &Progress,
+) -> PolicyOutcome {
     let options = Options { mode: Mode::DrillNow, ..options.clone() };
     let stop = Stop::default();
     let known = BTreeMap::new();
-    let context = Context { aws, store, options: &options, progress, stop: &stop, known: &known, accounts: None };
+    let context = Context { aws, root: aws, store, options: &options, progress, stop: &stop, known: &known, accounts };
     context.policy(loaded, None).await
 }
 

@@ -18,7 +18,10 @@ use crate::policy::accounts::LoadedAccounts;
 use crate::state::{self, Applied, Evidence, InFlight, LeaseError, PolicyState, Reconciled, StateStore, Step, Weakened, lease};
 
 pub(super) struct Context<'a> {
+    /// The policy's account's (drctl's own until [`Context::policy`] picks it).
     pub(super) aws: &'a Aws,
+    /// drctl's own, from which every other account is reached.
+    pub(super) root: &'a Aws,
     pub(super) store: &'a dyn StateStore,
     pub(super) options: &'a Options,
     pub(super) progress: &'a Progress,
@@ -330,6 +333,21 @@ impl Context<'_> {
         }
     }
 
+    /// The accounts the policy's copies go to, for drills restoring there.
+    async fn target_accounts(&self, loaded: &LoadedPolicy) -> BTreeMap<String, Result<std::sync::Arc<Aws>, String>> {
+        let mut reached = BTreeMap::new();
+        for account in loaded.policy.spec.backup.copies.iter().filter_map(|c| c.account.as_ref()) {
+            let declared = self.accounts.and_then(|a| a.get(account));
+            let aws = match Box::pin(self.root.in_account(declared)).await {
+                Ok(crate::aws::InAccount::Assumed(aws)) => Ok(aws),
+                Ok(crate::aws::InAccount::Own(root)) => Ok(std::sync::Arc::new(Aws::from_config(root.config().clone()))),
+                Err(error) => Err(error.to_string()),
+            };
+            reached.insert(account.clone(), aws);
+        }
+        reached
+    }
+
     async fn drill(
         &self,
         held: &Held<'_>,
@@ -339,6 +357,7 @@ impl Context<'_> {
         resume: Option<InFlight>,
     ) -> Result<Vec<DrillResult>, LeaseError> {
         let mut options = self.options.drill.clone();
+        options.accounts = self.target_accounts(loaded).await;
         match &resume {
             Some(in_flight) => options.resume = journal::resume_of(in_flight),
             None => {

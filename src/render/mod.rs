@@ -11,6 +11,7 @@
 //! - Policy values enter templates as structured values (`Fn::Sub` variables,
 //!   not string splicing).
 
+pub mod central;
 pub mod deployment;
 pub mod quotas;
 pub mod shared;
@@ -67,6 +68,8 @@ pub enum StackRole {
     Vault,
     /// A backup plan shared by policies, with their selections.
     Plan,
+    /// A backup account's central vaults (`render::central`).
+    Central,
 }
 
 impl StackRole {
@@ -78,6 +81,7 @@ impl StackRole {
             Self::Bootstrap => "bootstrap",
             Self::Vault => "vault",
             Self::Plan => "plan",
+            Self::Central => "central",
         }
     }
 
@@ -148,7 +152,7 @@ pub fn render(policy: &TablePolicy) -> Result<Vec<Stack>, RenderError> {
     if shared::is_shared(policy) {
         return Ok(stacks);
     }
-    for copy in &policy.spec.backup.copies {
+    for copy in own_copies(policy) {
         stacks.push(render_dr_vault(policy, copy)?);
     }
     stacks.sort_by(|a, b| a.region.cmp(&b.region));
@@ -292,12 +296,27 @@ fn lifecycle(retention: crate::policy::Duration, cold_after: Option<crate::polic
 
 fn copy_action(policy: &str, copy: &Copy) -> serde_json::Value {
     json!({
-        "DestinationBackupVaultArn": sub(
+        "DestinationBackupVaultArn": central_vault_arn(copy).unwrap_or_else(|| sub(
             "arn:${AWS::Partition}:backup:${Region}:${AWS::AccountId}:backup-vault:${Vault}",
             json!({ "Region": copy.region, "Vault": vault_name(policy) }),
-        ),
+        )),
         "Lifecycle": lifecycle(copy.retention, copy.cold_storage_after),
     })
+}
+
+/// The copies that land in the policy's own account, each in a vault drctl
+/// creates for it (the others land in a backup account's central vault).
+pub fn own_copies(policy: &TablePolicy) -> impl Iterator<Item = &Copy> {
+    policy.spec.backup.copies.iter().filter(|c| c.account.is_none())
+}
+
+/// The ARN of the central vault a copy to another account lands in.
+fn central_vault_arn(copy: &Copy) -> Option<serde_json::Value> {
+    let (account, vault) = (copy.account.as_ref()?, copy.central_vault()?);
+    Some(sub(
+        "arn:${AWS::Partition}:backup:${Region}:${Account}:backup-vault:${Vault}",
+        json!({ "Region": copy.region, "Account": account, "Vault": vault }),
+    ))
 }
 
 /// drctl's ownership tags of `policy`'s objects (vaults, plans, recovery
@@ -339,7 +358,7 @@ pub fn bootstraps<'a>(policies: impl IntoIterator<Item = &'a TablePolicy>, state
     let mut by_region: BTreeMap<String, Bootstrap> = BTreeMap::new();
     for policy in policies {
         let topic = &policy.spec.notify.sns_topic;
-        let regions = std::iter::once(&policy.spec.region).chain(policy.spec.backup.copies.iter().map(|c| &c.region));
+        let regions = std::iter::once(&policy.spec.region).chain(own_copies(policy).map(|c| &c.region));
         for region in regions {
             let entry = by_region.entry(region.clone()).or_insert_with(|| Bootstrap { region: region.clone(), ..Bootstrap::default() });
             if !topic.starts_with("arn:") {

@@ -94,7 +94,10 @@ fn group_key(policy: &TablePolicy) -> serde_json::Value {
         "lifecycle": super::lifecycle(backup.retention, backup.cold_storage_after),
         "copies": backup.copies.iter().map(|c| json!({
             "region": c.region,
-            "vault": vault_stack_name(policy, &c.region),
+            "vault": match (&c.account, c.central_vault()) {
+                (Some(account), Some(vault)) => format!("{account}/{vault}"),
+                _ => vault_stack_name(policy, &c.region),
+            },
             "lifecycle": super::lifecycle(c.retention, c.cold_storage_after),
         })).collect::<Vec<_>>(),
     })
@@ -132,7 +135,7 @@ pub fn render<'a>(policies: impl IntoIterator<Item = &'a TablePolicy>) -> Result
     let mut vaults: BTreeMap<(String, String), (&TablePolicy, Vec<String>)> = BTreeMap::new();
     let mut groups: BTreeMap<String, Vec<&TablePolicy>> = BTreeMap::new();
     for policy in &shared {
-        let regions = std::iter::once(&policy.spec.region).chain(policy.spec.backup.copies.iter().map(|c| &c.region));
+        let regions = std::iter::once(&policy.spec.region).chain(super::own_copies(policy).map(|c| &c.region));
         for region in regions {
             let entry = vaults.entry((region.clone(), vault_stack_name(policy, region))).or_insert_with(|| (policy, Vec::new()));
             entry.1.push(policy.metadata.name.clone());
@@ -226,10 +229,10 @@ fn render_plan(group: &str, shard: usize, members: &[&TablePolicy]) -> Result<St
         .iter()
         .map(|copy| {
             json!({
-                "DestinationBackupVaultArn": super::sub(
+                "DestinationBackupVaultArn": super::central_vault_arn(copy).unwrap_or_else(|| super::sub(
                     "arn:${AWS::Partition}:backup:${Region}:${AWS::AccountId}:backup-vault:${Vault}",
                     json!({ "Region": copy.region, "Vault": vault_stack_name(first, &copy.region) }),
-                ),
+                )),
                 "Lifecycle": super::lifecycle(copy.retention, copy.cold_storage_after),
             })
         })

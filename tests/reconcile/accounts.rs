@@ -118,3 +118,81 @@ async fn policies_in_two_accounts_are_applied_and_proven_there_and_a_missing_rol
     assert_eq!(scratch_tables(&first).await, Vec::<String>::new());
     assert!(report.errors.iter().any(|e| e.contains(&lost_role)), "the unreachable account is reported: {report:#?}");
 }
+
+/// `minimal_policy` in `account`, copying to `backup`'s central vault in
+/// the DR region and drilled there (`<backup>/<region>`) and at home.
+fn copying_to(name: &str, table: &str, account: &str, backup: &str) -> String {
+    policy_in(name, table, account)
+        .replace(
+            "    retention: 35d\n",
+            &format!(
+                "    retention: 35d\n    copies:\n      - {{ region: {}, account: \"{backup}\", retention: 35d }}\n",
+                support::DR_REGION
+            ),
+        )
+        .replace("    regions: [us-east-1]\n", &format!("    regions: [us-east-1, \"{backup}/{}\"]\n", support::DR_REGION))
+}
+
+/// AWS Backup copies into another account's vault only with cross-account
+/// backup on for the organization and the destination vault's access
+/// policy allowing `backup:CopyIntoBackupVault` to the source account
+/// ("Creating backup copies across AWS accounts", AWS Backup Developer
+/// Guide); the emulator enforces both.
+#[tokio::test]
+async fn a_copy_in_the_backup_account_is_restored_and_proven_there_and_an_account_its_vault_does_not_admit_fails_with_the_reason() {
+    let own = support::account().await;
+    let (workload, stranger, backup) = (support::account().await, support::account().await, support::account().await);
+    for account in [&workload, &stranger, &backup] {
+        account.role_trusting("drctl", &own.id).await;
+        account.require_role_trust();
+    }
+    let files = [
+        ("desired/_accounts.yaml", accounts_file(&[&workload, &stranger, &backup])),
+        ("desired/orders.yaml", copying_to("orders", "Orders", &workload.id, &backup.id)),
+        ("desired/renders.yaml", copying_to("renders", "Renders", &stranger.id, &backup.id)),
+    ];
+    let desired = policy::check(files.iter().map(|(file, text)| Input { file: file.to_string(), content: Ok(text.as_bytes().to_vec()) }));
+    assert!(!desired.has_errors(), "{:#?}", desired.findings);
+    for (account, table) in [(&workload, "Orders"), (&stranger, "Renders")] {
+        support::create_table(&account.clients().dynamodb, table, ITEMS).await;
+        support::enable_advanced_backup(&account.clients().backup).await;
+        bootstrap(account, desired.policies.iter().map(|p| &p.policy)).await;
+    }
+    backup.clients().backup.update_global_settings().global_settings("isCrossAccountBackupEnabled", "true").send().await.unwrap();
+
+    // The backup account's administrator bootstraps its central vault from
+    // a revision where only `orders` copied there: its access policy admits
+    // the workload account, not the stranger.
+    assert_eq!(backup.aws.caller_account().await.unwrap(), backup.id);
+    let only_orders: Vec<_> = desired.policies.iter().map(|p| &p.policy).filter(|p| p.metadata.name == "orders").collect();
+    let centrals = drctl::render::central::centrals(only_orders, &backup.id);
+    assert_eq!(centrals.len(), 1);
+    let outcome = drctl::apply::bootstrap_central(&backup.aws, &centrals[0], &Progress::Quiet).await;
+    assert!(!outcome.as_ref().unwrap().is_failure(), "{outcome:?}");
+
+    let (writes, stop) = writer(&workload, &["Orders"]);
+    let report = run(&own, &state_dir().1, &desired, &options("run-1")).await;
+    stop.send(true).unwrap();
+    assert!(writes.await.unwrap() > 5, "the table took writes during the drills");
+
+    let outcome = |name: &str| report.policies.iter().find(|p| p.policy == name).unwrap();
+    let orders = outcome("orders");
+    assert_eq!(orders.status, Status::Reconciled, "{orders:#?}");
+    let central =
+        orders.drills.iter().find(|d| d.region == format!("{}/{}", backup.id, support::DR_REGION)).expect("a drill in the backup account");
+    assert!(central.passed(), "{central:#?}");
+    assert!(
+        central.recovery_point.as_ref().unwrap().arn.contains(&format!(":{}:", backup.id)),
+        "the point restored is the backup account's copy: {central:#?}"
+    );
+    assert_eq!(restore_jobs(&backup, support::DR_REGION).await.len(), 1, "restored in the backup account");
+    assert!(restore_jobs(&workload, support::DR_REGION).await.is_empty());
+    assert_eq!(scratch_tables(&backup).await, Vec::<String>::new());
+    assert_eq!(scratch_tables(&workload).await, Vec::<String>::new());
+
+    let renders = outcome("renders");
+    assert!(!matches!(renders.status, Status::Reconciled | Status::Proven), "{renders:#?}");
+    let refused = renders.drills.iter().find(|d| d.region.contains('/')).expect("the backup account's drill");
+    let text = format!("{refused:?}");
+    assert!(text.contains("CopyIntoBackupVault") && text.contains(&stranger.id), "the reason names the refusal: {refused:#?}");
+}

@@ -35,7 +35,7 @@ async fn the_apply_iam_policy_allows_every_call_of_reconcile_verify_status_and_g
 
     let report = run(&account, &store, &desired, &options("run-1")).await;
     assert_eq!(report.policies[0].status, Status::Reconciled, "{report:#?}");
-    let verified = reconcile::verify(&account.aws, &store, &desired.policies[0], &options("run-2"), &Progress::Quiet).await;
+    let verified = reconcile::verify(&account.aws, &store, &desired.policies[0], None, &options("run-2"), &Progress::Quiet).await;
     assert_eq!(verified.status, Status::Reconciled, "{verified:#?}");
     let states = store.list().await.unwrap();
     let regions = [support::REGION.to_string(), support::DR_REGION.to_string()];

@@ -113,7 +113,13 @@ fn windows_compare_with_the_aws_defaults() {
 fn a_copy_region_added_and_removed() {
     let old = scans();
     let mut new = old.clone();
-    new.spec.backup.copies.push(Copy { region: "eu-west-1".into(), retention: Duration::from_days(30), cold_storage_after: None });
+    new.spec.backup.copies.push(Copy {
+        region: "eu-west-1".into(),
+        retention: Duration::from_days(30),
+        cold_storage_after: None,
+        account: None,
+        vault: None,
+    });
     assert_eq!(lines(&changes(&old, &new)), [("copy to eu-west-1 added (keeps 30d)", false)]);
     assert_eq!(lines(&changes(&new, &old)), [("copy to eu-west-1 removed", true)]);
     let mut none = old.clone();

@@ -239,6 +239,7 @@ fn check_copies(findings: &mut Findings, policy: &TablePolicy) {
     let mut seen = HashSet::new();
     for (index, copy) in policy.spec.backup.copies.iter().enumerate() {
         let path = format!("spec.backup.copies[{index}].region");
+        check_copy_account(findings, policy, index, copy);
         if !names::is_region(&copy.region) {
             findings.error(
                 &path,
@@ -246,15 +247,15 @@ fn check_copies(findings: &mut Findings, policy: &TablePolicy) {
                 format!("`{}` is not an AWS region", names::shown(&copy.region)),
                 names::region_hint(&copy.region),
             );
-        } else if copy.region == policy.spec.region {
+        } else if !seen.insert(copy.target()) {
+            findings.error(&path, "copy-region", format!("a second copy to {}", copy.target()), "keep one copy per region and account");
+        } else if copy.region == policy.spec.region && copy.account.is_none() {
             findings.error(
                 &path,
                 "copy-region",
                 format!("the copy goes to {}, the primary region: it survives no regional outage", copy.region),
                 "copy to another region, like us-west-2",
             );
-        } else if !seen.insert(copy.region.as_str()) {
-            findings.error(&path, "copy-region", format!("a second copy to {}", copy.region), "keep one copy per region");
         }
     }
     if policy.metadata.environment == super::model::Environment::Prod && policy.spec.backup.copies.is_empty() {
@@ -263,6 +264,51 @@ fn check_copies(findings: &mut Findings, policy: &TablePolicy) {
             "prod-copy",
             "a prod table without a cross-region copy is lost with its region",
             "add `copies: [{ region: us-west-2, retention: 35d }]`",
+        );
+    }
+}
+
+/// A copy to another account: the source account named (the backup
+/// account's vault admits source accounts by id), another account than the
+/// policy's, a vault name AWS accepts, and a vault only with an account.
+fn check_copy_account(findings: &mut Findings, policy: &TablePolicy, index: usize, copy: &super::model::Copy) {
+    let at = |field: &str| format!("spec.backup.copies[{index}].{field}");
+    let Some(account) = &copy.account else {
+        if copy.vault.is_some() {
+            findings.error(&at("vault"), "copy-account", "a vault without an account", "name the account the vault is in, or remove vault");
+        }
+        return;
+    };
+    if !crate::policy::accounts::is_account_id(account) {
+        findings.error(
+            &at("account"),
+            "copy-account",
+            format!("`{}` is not an AWS account id", names::shown(account)),
+            "write its 12 digits",
+        );
+    } else if policy.spec.account.is_none() {
+        findings.error(
+            &at("account"),
+            "copy-account",
+            "a copy to another account needs the policy's own spec.account",
+            "name the table's account in spec.account (the backup account's vault admits source accounts by id)",
+        );
+    } else if policy.spec.account.as_ref() == Some(account) {
+        findings.error(
+            &at("account"),
+            "copy-account",
+            "the copy goes to the policy's own account",
+            "remove account, or name the backup account",
+        );
+    }
+    let well_formed =
+        |vault: &str| (2..=50).contains(&vault.len()) && vault.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if let Some(vault) = copy.vault.as_deref().filter(|v| !well_formed(v)) {
+        findings.error(
+            &at("vault"),
+            "copy-account",
+            format!("`{}` is not a vault name AWS accepts", names::shown(vault)),
+            "use 2 to 50 of [A-Za-z0-9_-]",
         );
     }
 }

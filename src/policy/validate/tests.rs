@@ -274,3 +274,36 @@ fn names_and_tables_are_one_policy_each_across_the_set() {
     assert!(found[0].message.contains("also used by desired/spatial-scans.yaml"), "{}", found[0].message);
     assert!(found[1].message.contains("table SpatialScans in us-east-1 is also governed by desired/spatial-scans.yaml"));
 }
+
+#[test]
+fn a_copy_to_another_account_names_the_source_account_and_is_drilled_there_by_its_target() {
+    let copy = "      - region: us-west-2\n        retention: 90d\n";
+    let central = "      - region: us-west-2\n        account: \"444444444444\"\n        retention: 90d\n";
+    assert_eq!(
+        errors(copy, central, "copy-account"),
+        ["a copy to another account needs the policy's own spec.account"],
+        "the backup account's vault admits source accounts by id"
+    );
+    let with_account = |text: &str| text.replace("  region: us-east-1\n", "  region: us-east-1\n  account: \"111111111111\"\n");
+    let found = |copies: &str, regions: &str| {
+        let text = with_account(&SCANS.replace(copy, copies).replace("regions: [us-east-1, us-west-2]", regions));
+        validate(&crate::policy::load("desired/spatial-scans.yaml", text.as_bytes()).unwrap())
+    };
+    let clean = found(central, "regions: [us-east-1, \"444444444444/us-west-2\"]");
+    assert!(clean.iter().all(|f| !f.is_error()), "{clean:#?}");
+    let by_region = found(central, "regions: [us-east-1, us-west-2]");
+    assert_eq!(of(&by_region, "drill-region").0, ["us-west-2 is neither the primary region nor a copy region"]);
+    let own = found("      - region: us-west-2\n        account: \"111111111111\"\n        retention: 90d\n", "regions: [us-east-1]");
+    assert_eq!(of(&own, "copy-account").0, ["the copy goes to the policy's own account"]);
+    let vault_alone = found("      - region: us-west-2\n        vault: central\n        retention: 90d\n", "regions: [us-east-1]");
+    assert_eq!(of(&vault_alone, "copy-account").0, ["a vault without an account"]);
+    let bad_vault = found(
+        "      - region: us-west-2\n        account: \"444444444444\"\n        vault: \"no spaces\"\n        retention: 90d\n",
+        "regions: [us-east-1]",
+    );
+    assert_eq!(of(&bad_vault, "copy-account").0, ["`no spaces` is not a vault name AWS accepts"]);
+    // Another account may take a copy in the primary region too.
+    let same_region =
+        found("      - region: us-east-1\n        account: \"444444444444\"\n        retention: 90d\n", "regions: [us-east-1]");
+    assert!(of(&same_region, "copy-region").0.is_empty(), "{same_region:#?}");
+}

@@ -13,12 +13,12 @@ pub(super) fn check_verify(findings: &mut Findings, policy: &TablePolicy) {
             format!("list at least the primary: regions: [{}]", policy.spec.region),
         );
     }
-    let allowed: Vec<&str> =
-        std::iter::once(policy.spec.region.as_str()).chain(policy.spec.backup.copies.iter().map(|c| c.region.as_str())).collect();
+    let allowed: Vec<String> =
+        std::iter::once(policy.spec.region.clone()).chain(policy.spec.backup.copies.iter().map(|c| c.target())).collect();
     let mut seen = HashSet::new();
     for (index, region) in verify.regions.iter().enumerate() {
         let path = format!("spec.verify.regions[{index}]");
-        if !allowed.contains(&region.as_str()) {
+        if !allowed.contains(region) {
             findings.error(
                 &path,
                 "drill-region",

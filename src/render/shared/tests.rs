@@ -187,3 +187,19 @@ fn policies_of_different_accounts_never_share_and_no_account_keeps_its_names() {
     // The names of a policy without an account are those it had before.
     assert_eq!(vault_stack_name(&own, "us-east-1"), vault_stack_name(&scans("other"), "us-east-1"));
 }
+
+#[test]
+fn a_copy_to_another_account_lands_in_its_central_vault_and_needs_no_stack_here() {
+    let mut policy = scans("central");
+    policy.spec.account = Some("111111111111".into());
+    policy.spec.backup.copies[0].account = Some("444444444444".into());
+    let stacks = render(&[policy.clone()]).unwrap();
+    assert!(stacks.iter().all(|s| s.region == "us-east-1"), "no vault of ours in the copy region: {:?}", names(&stacks));
+    let plan = stacks.iter().find(|s| s.role == StackRole::Plan).unwrap();
+    let rule = &plan.template["Resources"]["BackupPlan"]["Properties"]["BackupPlan"]["BackupPlanRule"][0];
+    let destination = &rule["CopyActions"][0]["DestinationBackupVaultArn"]["Fn::Sub"][1];
+    assert_eq!((destination["Account"].as_str(), destination["Vault"].as_str()), (Some("444444444444"), Some("drctl-central")));
+    policy.spec.backup.vault.as_mut().unwrap().dedicated = None;
+    let own = crate::render::render(&policy).unwrap();
+    assert_eq!(own.iter().map(|s| s.role).collect::<Vec<_>>(), [StackRole::Primary], "no DR stack for a copy to another account");
+}
