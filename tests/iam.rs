@@ -326,6 +326,13 @@ fn each_account_role_covers_its_own_policies_and_the_first_hop_only_assumes_the_
     );
     assert_eq!(list(&allowing(&plan, "sts:AssumeRole")[0]["Resource"]), ["arn:aws:iam::222222222222:role/drctl-plan"]);
 
+    // A backup account that holds no policy: its role still restores and
+    // checks drills' scratch tables there.
+    let with_backup = format!("{accounts}  - id: \"444444444444\"\n    role: arn:aws:iam::444444444444:role/drctl\n");
+    let desired_backup = checked(&[("desired/_accounts.yaml", &with_backup), ("desired/spatial-scans.yaml", SCANS)]);
+    let backup = iam::apply_policy(&Scope::of(iam::policies_of(&desired_backup, Some("444444444444")).unwrap(), None).unwrap());
+    assert!(!allowing(&backup, "backup:StartRestoreJob").is_empty() && !allowing(&backup, "dynamodb:DeleteTable").is_empty(), "{backup:#}");
+    assert!(!backup.to_string().contains("table/SpatialScans"), "{backup:#}");
     let role = iam::apply_policy(&Scope::of(iam::policies_of(&desired, Some("222222222222")).unwrap(), None).unwrap());
     let text = role.to_string();
     assert!(text.contains("table/RenderJobs") && !text.contains("table/SpatialScans"), "{role:#}");

@@ -410,9 +410,14 @@ fn table_of(resource: &Value) -> String {
     }
 }
 
+/// Where a copy goes, as `verify.regions` names it: its region, or
+/// `<account>/<region>` for another account's vault.
 fn region_of(destination: &Value) -> String {
     if let Some(region) = sub_var(destination, &["Region"]) {
-        return region;
+        return match sub_var(destination, &["Account"]) {
+            Some(account) => format!("{account}/{region}"),
+            None => region,
+        };
     }
     let arn = display(destination);
     match arn.split(':').nth(3) {

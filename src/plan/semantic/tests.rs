@@ -250,3 +250,14 @@ Resources:
     assert!(dr_changes(Some(&Value::Null), &Value::Null).is_empty());
     assert_eq!(lines(&dr_changes(None, &Value::Null)), [("new stack", false)]);
 }
+
+#[test]
+fn a_copy_to_another_account_is_named_by_its_target() {
+    let old = scans();
+    let mut new = scans();
+    new.spec.account = Some("111111111111".into());
+    new.spec.backup.copies[0].account = Some("444444444444".into());
+    let texts: Vec<(String, bool)> = lines(&changes(&old, &new)).into_iter().map(|(t, w)| (t.to_string(), w)).collect();
+    assert!(texts.contains(&("copy to us-west-2 removed".to_string(), true)), "{texts:?}");
+    assert!(texts.contains(&("copy to 444444444444/us-west-2 added (keeps 90d)".to_string(), false)), "{texts:?}");
+}
