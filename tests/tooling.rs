@@ -64,8 +64,12 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         account: "444444444444".into(),
         region: "us-west-2".into(),
         vaults: [("drctl-central".to_string(), ["111111111111".to_string(), "222222222222".to_string()].into())].into(),
+        organization: None,
     };
     stacks.push(render::central::render(&central).unwrap());
+    // And one admitting an organization's accounts.
+    let by_organization = render::central::Central { region: "us-east-1".into(), organization: Some("o-a1b2c3d4e5".into()), ..central };
+    stacks.push(render::central::render(&by_organization).unwrap());
     // cfn-lint checks a template against the resource specification of the
     // region it is deployed to.
     let mut by_region: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
@@ -76,7 +80,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         std::fs::write(&yaml, stack.to_yaml()).unwrap();
         by_region.entry(stack.region.clone()).or_default().extend([path, yaml]);
     }
-    assert_eq!(stacks.len(), 10 + shared_count);
+    assert_eq!(stacks.len(), 11 + shared_count);
     for (region, files) in by_region {
         let output = Command::new(&cfn_lint).arg("--regions").arg(&region).arg("--").args(&files).output().unwrap();
         assert!(

@@ -24,6 +24,11 @@ pub struct BootstrapArgs {
     /// `drctl-central` in each such region.
     #[arg(long, value_name = "ID", conflicts_with = "state_table")]
     pub backup_account: Option<String>,
+    /// With --backup-account: admit copies from every account of this AWS
+    /// Organization (`o-...`, by `aws:PrincipalOrgID`) instead of the
+    /// policies' source accounts by id.
+    #[arg(long, value_name = "ORG_ID", requires = "backup_account")]
+    pub organization_id: Option<String>,
 }
 
 pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
@@ -36,7 +41,7 @@ pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     if let Some(account) = &args.backup_account {
-        return central(&runtime, &aws, &checked, account, &progress);
+        return central(&runtime, &aws, &checked, (account, args.organization_id.as_deref()), &progress);
     }
     let done = runtime.block_on(apply::bootstrap_regions(&aws, checked.valid().map(|p| &p.policy), state_table, &progress));
     for region in &done {
@@ -63,15 +68,23 @@ fn central(
     runtime: &tokio::runtime::Runtime,
     aws: &crate::aws::Aws,
     checked: &policy::Checked,
-    account: &str,
+    (account, organization): (&str, Option<&str>),
     progress: &Progress,
 ) -> anyhow::Result<u8> {
+    if let Some(id) = organization {
+        let well_formed =
+            id.len() >= 12 && id.strip_prefix("o-").is_some_and(|rest| rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        anyhow::ensure!(well_formed, "--organization-id {id}: not an AWS Organization id (o- and 10 to 32 lowercase letters or digits)");
+    }
     let caller = runtime.block_on(aws.caller_account()).map_err(|why| anyhow::anyhow!("who are these credentials? {why}"))?;
     anyhow::ensure!(
         caller == account,
         "these credentials act in account {caller}, not in the backup account {account}: use its administrator's"
     );
-    let centrals = crate::render::central::centrals(checked.valid().map(|p| &p.policy), account);
+    let centrals: Vec<_> = crate::render::central::centrals(checked.valid().map(|p| &p.policy), account)
+        .into_iter()
+        .map(|c| crate::render::central::Central { organization: organization.map(str::to_string), ..c })
+        .collect();
     anyhow::ensure!(!centrals.is_empty(), "no valid policy copies into account {account} (copies: [{{ region, account: \"{account}\" }}])");
     let mut failed = false;
     for central in &centrals {

@@ -29,6 +29,9 @@ pub struct Central {
     pub account: String,
     pub region: String,
     pub vaults: BTreeMap<String, BTreeSet<String>>,
+    /// Admit every account of this AWS Organization (`o-…`) instead of the
+    /// source accounts by id.
+    pub organization: Option<String>,
 }
 
 /// The central stacks of `account`, one per region `policies` copy into it.
@@ -49,6 +52,28 @@ pub fn centrals<'a>(policies: impl IntoIterator<Item = &'a TablePolicy>, account
     by_region.into_values().collect()
 }
 
+/// The vault's access policy: `backup:CopyIntoBackupVault` for the source
+/// accounts, or for any account of `organization`, and nothing else.
+fn access_policy(sources: &BTreeSet<String>, organization: Option<&str>) -> serde_json::Value {
+    let mut statement = json!({
+        "Sid": "CopyFromDrctlSourceAccounts",
+        "Effect": "Allow",
+        "Action": "backup:CopyIntoBackupVault",
+        "Resource": "*",
+    });
+    match organization {
+        Some(organization) => {
+            statement["Principal"] = json!("*");
+            statement["Condition"] = json!({ "StringEquals": { "aws:PrincipalOrgID": organization } });
+        }
+        None => {
+            let principals: Vec<String> = sources.iter().map(|account| format!("arn:aws:iam::{account}:root")).collect();
+            statement["Principal"] = json!({ "AWS": principals });
+        }
+    }
+    json!({ "Version": "2012-10-17", "Statement": [statement] })
+}
+
 /// The output of a central vault's ARN.
 pub fn vault_output(vault: &str) -> String {
     format!("Vault{}Arn", logical_id(vault))
@@ -60,10 +85,9 @@ pub fn render(central: &Central) -> Result<Stack, RenderError> {
     let fragment = template::parse("central-vault.yaml", CENTRAL_VAULT_TEMPLATE)?;
     for (vault, sources) in &central.vaults {
         let id = format!("Vault{}", logical_id(vault));
-        let principals: Vec<String> = sources.iter().map(|account| format!("arn:aws:iam::{account}:root")).collect();
         let values = Values::from([
             ("vault_name", value(vault)),
-            ("source_accounts", value(principals)),
+            ("access_policy", value(access_policy(sources, central.organization.as_deref()))),
             ("lock", None),
             ("tags", value(json!({ super::MANAGED_BY_TAG: super::MANAGED_BY_VALUE }))),
         ]);
@@ -128,6 +152,11 @@ mod tests {
         assert_eq!(principals, ["arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root"]);
         assert!(stack.template["Outputs"][RESTORE_ROLE_OUTPUT].is_mapping());
         assert!(centrals_for_nobody(&policies));
+        let organization = render(&Central { organization: Some("o-a1b2c3d4e5".into()), ..centrals[0].clone() }).unwrap();
+        let statement = &organization.template["Resources"][format!("Vault{}", logical_id("drctl-central")).as_str()]["Properties"]["AccessPolicy"]
+            ["Statement"][0];
+        assert_eq!(statement["Principal"].as_str(), Some("*"));
+        assert_eq!(statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"].as_str(), Some("o-a1b2c3d4e5"));
     }
 
     fn centrals_for_nobody(policies: &[TablePolicy]) -> bool {

@@ -171,12 +171,17 @@ pub fn text(inventory: &Inventory, colour: bool) -> String {
     out
 }
 
+/// `<account>/` for a policy in another account, nothing for drctl's own.
+fn account_prefix(policy: &PolicyStatus) -> String {
+    policy.account.as_deref().map(|a| format!("{a}/")).unwrap_or_default()
+}
+
 fn text_policy(out: &mut String, p: Paint, policy: &PolicyStatus, now: u64) {
     let marker = if policy.compliant() { p.paint(GREEN, "✓ compliant") } else { p.paint(BOLD_RED, "✗ OUT OF COMPLIANCE") };
     let _ = writeln!(out, "{} {marker}", p.paint(BOLD, &format!("{}:", policy.name)));
     let owner = policy.owner.as_deref().map(|o| format!(", owner {o}")).unwrap_or_default();
     let mut rows = vec![
-        ("table", format!("{} in {} ({}){owner}", policy.table, policy.region, policy.environment)),
+        ("table", format!("{} in {}{} ({}){owner}", policy.table, account_prefix(policy), policy.region, policy.environment)),
         (
             "backup",
             format!(
@@ -368,7 +373,7 @@ fn time(unix: u64) -> Value {
 ///   "compliant": bool,                       // no policy out of compliance, none invalid
 ///   "summary": { "policies", "compliant", "out_of_compliance", "orphans", "invalid" },
 ///   "policies": [{
-///     "name", "table", "region", "environment", "schedule", "retention", "vault": string,
+///     "name", "table", "region", "account" (null: drctl's own), "environment", "schedule", "retention", "vault": string,
 ///     "owner": string | null,
 ///     "copies": [{ "region", "retention", "vault": string }],
 ///     "point_in_time_recovery": bool | null,   // null: left alone
@@ -436,6 +441,7 @@ fn json_policy(policy: &PolicyStatus, now: u64) -> Value {
         "owner": policy.owner,
         "table": policy.table,
         "region": policy.region,
+        "account": policy.account,
         "environment": policy.environment.to_string(),
         "schedule": policy.schedule,
         "retention": policy.retention.to_string(),

@@ -72,6 +72,8 @@ pub struct PolicyStatus {
     pub owner: Option<String>,
     pub table: String,
     pub region: String,
+    /// `spec.account`; `None` for drctl's own account.
+    pub account: Option<String>,
     pub environment: Environment,
     /// The schedule as written: the expression, or `every: 6h`.
     pub schedule: String,
@@ -370,13 +372,18 @@ fn policy_status(policy: &TablePolicy, hash: &str, state: Option<&PolicyState>, 
         owner: policy.metadata.owner.clone(),
         table: policy.spec.table.clone(),
         region: policy.spec.region.clone(),
+        account: policy.spec.account.clone(),
         environment: policy.metadata.environment,
         schedule,
         retention: backup.retention,
         copies: backup
             .copies
             .iter()
-            .map(|c| CopyStatus { region: c.region.clone(), retention: c.retention, vault: vault.clone() })
+            .map(|c| CopyStatus {
+                region: c.target(),
+                retention: c.retention,
+                vault: c.central_vault().map_or_else(|| vault.clone(), str::to_string),
+            })
             .collect(),
         vault,
         point_in_time_recovery: backup.point_in_time_recovery,
