@@ -76,11 +76,7 @@ pub async fn apply_shared(aws: &Aws, checked: &Checked, plan: &Plan, options: &O
                     StackOutcome::Failed { status: "NONE".into(), reasons: vec![format!("its vault stack {vault} failed")], fix: None }
                 }
                 None => {
-                    // A plan records its copy Regions too (orphans are looked for there).
-                    let regions = match first.filter(|_| role == StackRole::Plan) {
-                        Some(policy) => plan::policy_regions(policy),
-                        None => vec![stack.region.clone()],
-                    };
+                    let regions = render::shared::tag_regions(stack, first);
                     let tags = plan::stack_tags(stack, &plan::deployed::template_hash(stack), options.commit.as_deref(), &regions);
                     // A replica that waited for the lease finds the stacks applied.
                     if is_current(aws, stack).await {

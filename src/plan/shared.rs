@@ -88,10 +88,7 @@ fn is_shared(policies: &[&LoadedPolicy], name: &str) -> bool {
 /// that a copy Region all members dropped is still searched for orphans.
 fn regions(stack: &Stack, policies: &[&LoadedPolicy]) -> Vec<String> {
     let first = stack.members.first().and_then(|name| policies.iter().find(|p| &p.policy.metadata.name == name));
-    match (stack.role, first) {
-        (StackRole::Plan, Some(first)) => super::policy_regions(&first.policy),
-        _ => vec![stack.region.clone()],
-    }
+    crate::render::shared::tag_regions(stack, first.map(|p| &p.policy))
 }
 
 /// What `stack`'s plan means for `member`: a plan stack changed for its

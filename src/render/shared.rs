@@ -112,6 +112,16 @@ pub fn vault_stack_name(policy: &TablePolicy, region: &str) -> String {
     format!("drctl-vault-{}", short_hash(&vault_key(policy, region)))
 }
 
+/// The regions a shared stack records in its `drctl:regions` tag (orphans
+/// are looked for there): a plan stack's are its members' (the primary and
+/// the copy regions, `first` being any member), a vault stack's its own.
+pub fn tag_regions(stack: &Stack, first: Option<&TablePolicy>) -> Vec<String> {
+    match (stack.role, first) {
+        (StackRole::Plan, Some(first)) => crate::plan::policy_regions(first),
+        _ => vec![stack.region.clone()],
+    }
+}
+
 /// The export through which selections name the role of a vault stack.
 fn role_export(vault_stack: &str) -> String {
     format!("{vault_stack}-role")
