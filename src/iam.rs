@@ -164,10 +164,7 @@ pub fn policies_of<'a>(checked: &'a Checked, account: Option<&str>) -> Result<Ve
             return Err(IamError::AccountWithoutRole(id.to_string()));
         }
     }
-    let reached_by = |policy: &TablePolicy| {
-        policy.spec.account.as_deref().and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.clone())
-    };
-    Ok(checked.valid().map(|p| &p.policy).filter(|p| reached_by(p).as_deref() == account).collect())
+    Ok(checked.valid().map(|p| &p.policy).filter(|p| checked.reached_by_role(p.spec.account.as_deref()) == account).collect())
 }
 
 /// The roles drctl's own identity assumes: every declared account's role,

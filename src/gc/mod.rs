@@ -213,7 +213,7 @@ pub async fn collect(
     // its policies (a deleted policy's record is drctl's own account's).
     let reached_by = |policy: &str| {
         let spec = checked.valid().find(|p| p.policy.metadata.name == policy).map(|p| &p.policy.spec)?;
-        spec.account.as_deref().and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.as_str())
+        checked.reached_by_role(spec.account.as_deref())
     };
     let roles = checked.accounts.iter().flat_map(|a| &a.accounts.accounts).filter(|a| a.role.is_some());
     let mut report = GcReport::default();

@@ -93,13 +93,12 @@ pub async fn plan(aws: &Aws, checked: &Checked, options: &Options) -> Plan {
 /// else the account's id. Every account the accounts file declares is
 /// there, with or without policies, so its orphans are found.
 fn by_account<'a>(checked: &'a Checked, policies: &[&'a LoadedPolicy]) -> BTreeMap<Option<&'a str>, Vec<&'a LoadedPolicy>> {
-    let reached_by_role = |id: Option<&'a str>| id.and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.as_str());
     let mut groups: BTreeMap<Option<&str>, Vec<&LoadedPolicy>> = BTreeMap::from([(None, Vec::new())]);
     for declared in checked.accounts.iter().flat_map(|a| &a.accounts.accounts) {
-        groups.entry(reached_by_role(Some(declared.id.as_str()))).or_default();
+        groups.entry(checked.reached_by_role(Some(declared.id.as_str()))).or_default();
     }
     for policy in policies {
-        groups.entry(reached_by_role(policy.policy.spec.account.as_deref())).or_default().push(policy);
+        groups.entry(checked.reached_by_role(policy.policy.spec.account.as_deref())).or_default().push(policy);
     }
     groups
 }

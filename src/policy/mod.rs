@@ -50,6 +50,13 @@ impl Checked {
         self.accounts.as_ref()?.get(id)
     }
 
+    /// The account drctl reaches `account` (a policy's `spec.account`)
+    /// through by a role: its id, or `None` for drctl's own account (no
+    /// account, or one declared without a role). Every stage groups by it.
+    pub fn reached_by_role(&self, account: Option<&str>) -> Option<&str> {
+        account.and_then(|id| self.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.as_str())
+    }
+
     /// Policies with no error finding: the ones later stages may act on.
     pub fn valid(&self) -> impl Iterator<Item = &LoadedPolicy> {
         self.policies.iter().filter(|p| !self.findings.iter().any(|f| f.is_error() && f.file == p.file))

@@ -273,7 +273,7 @@ impl Projection {
         let account_of = |stack: &Stack| {
             let policy = stack.policy.as_ref().or(stack.members.first())?;
             let spec = &valid.iter().find(|p| &p.metadata.name == policy)?.spec;
-            spec.account.as_deref().and_then(|id| checked.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.clone())
+            checked.reached_by_role(spec.account.as_deref()).map(str::to_string)
         };
         for stack in &mut stacks {
             if let Some(account) = account_of(stack) {
