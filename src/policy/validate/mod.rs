@@ -218,8 +218,33 @@ fn check_retention(findings: &mut Findings, policy: &TablePolicy, schedule: Opti
         );
     }
     check_cold_storage(findings, "spec.backup", retention, backup.cold_storage_after);
+    if let Some(schedule) = schedule {
+        check_cold_copy(findings, policy, schedule);
+    }
     for (index, copy) in backup.copies.iter().enumerate() {
         check_cold_storage(findings, &format!("spec.backup.copies[{index}]"), copy.retention, copy.cold_storage_after);
+    }
+}
+
+/// A drill of a copy region (or another account) copies the recovery point
+/// it proves, and "backups in cold storage or archive tiers cannot be
+/// copied" (AWS Backup Developer Guide, "Backup and tag copy"): with
+/// `recovery_point: latest`, the newest point may be as old as the longest
+/// gap between backups, so it must not be in cold storage by then.
+fn check_cold_copy(findings: &mut Findings, policy: &TablePolicy, schedule: &Schedule) {
+    let backup = &policy.spec.backup;
+    let Some(cold) = backup.cold_storage_after else { return };
+    let copies_drilled = policy.spec.verify.regions.iter().any(|region| *region != policy.spec.region);
+    if policy.spec.verify.recovery_point == RecoveryPointChoice::Latest && copies_drilled && cold < schedule.max_gap() {
+        findings.error(
+            "spec.backup.cold_storage_after",
+            "cold-storage-copy",
+            format!(
+                "recovery points move to cold storage after {cold}, sooner than the {} between backups: a drill of a copy would find the newest point in cold storage, which AWS Backup cannot copy",
+                schedule.max_gap()
+            ),
+            format!("move them to cold storage after at least {}, or drill with recovery_point: on-demand", schedule.max_gap()),
+        );
     }
 }
 

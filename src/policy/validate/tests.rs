@@ -307,3 +307,36 @@ fn a_copy_to_another_account_names_the_source_account_and_is_drilled_there_by_it
         found("      - region: us-east-1\n        account: \"444444444444\"\n        retention: 90d\n", "regions: [us-east-1]");
     assert!(of(&same_region, "copy-region").0.is_empty(), "{same_region:#?}");
 }
+
+/// "Backups in cold storage or archive tiers cannot be copied" (AWS Backup
+/// Developer Guide, "Backup and tag copy"): a drill of a copy proving the
+/// latest point must not find it in cold storage.
+#[test]
+fn a_drilled_copy_of_the_latest_point_must_not_find_it_in_cold_storage() {
+    const FLOOR_PLANS: &str = include_str!("../../../desired/floor-plans.yaml");
+    let check = |from: &str, to: &str| {
+        let text = FLOOR_PLANS.replacen(from, to, 1);
+        let found = validate(&crate::policy::load("desired/floor-plans.yaml", text.as_bytes()).unwrap());
+        of(&found, "cold-storage-copy").0
+    };
+    assert_eq!(check("", ""), Vec::<String>::new(), "cold after 30d, backups every 12h");
+    let weekly_cold_daily = check(
+        "    every: 12h\n    retention: 400d\n    cold_storage_after: 30d\n",
+        "    every: 7d\n    retention: 400d\n    cold_storage_after: 1d\n",
+    );
+    assert_eq!(
+        weekly_cold_daily,
+        [
+            "recovery points move to cold storage after 1d, sooner than the 7d between backups: a drill of a copy would find the newest point in cold storage, which AWS Backup cannot copy"
+        ]
+    );
+    let on_demand = FLOOR_PLANS
+        .replacen(
+            "    every: 12h\n    retention: 400d\n    cold_storage_after: 30d\n",
+            "    every: 7d\n    retention: 400d\n    cold_storage_after: 1d\n",
+            1,
+        )
+        .replace("recovery_point: latest", "recovery_point: on-demand");
+    let found = validate(&crate::policy::load("desired/floor-plans.yaml", on_demand.as_bytes()).unwrap());
+    assert!(of(&found, "cold-storage-copy").0.is_empty(), "an on-demand point is fresh: {found:#?}");
+}
