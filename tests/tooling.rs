@@ -65,6 +65,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         region: "us-west-2".into(),
         vaults: [("drctl-central".to_string(), ["111111111111".to_string(), "222222222222".to_string()].into())].into(),
         organization: None,
+        lock: Some((30, 3650)),
     };
     stacks.push(render::central::render(&central).unwrap());
     // And one admitting an organization's accounts.

@@ -29,6 +29,11 @@ pub struct BootstrapArgs {
     /// policies' source accounts by id.
     #[arg(long, value_name = "ORG_ID", requires = "backup_account")]
     pub organization_id: Option<String>,
+    /// With --backup-account: AWS Backup Vault Lock (governance mode) on the
+    /// central vaults, as `MIN:MAX` retention (like `30d:3650d`): no
+    /// recovery point can be deleted before MIN, none kept past MAX.
+    #[arg(long, value_name = "MIN:MAX", requires = "backup_account")]
+    pub lock: Option<String>,
 }
 
 pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
@@ -41,7 +46,8 @@ pub fn run(args: &BootstrapArgs) -> anyhow::Result<u8> {
     let runtime = super::runtime()?;
     let aws = runtime.block_on(args.aws.connect());
     if let Some(account) = &args.backup_account {
-        return central(&runtime, &aws, &checked, (account, args.organization_id.as_deref()), &progress);
+        let lock = args.lock.as_deref().map(central_lock).transpose()?;
+        return central(&runtime, &aws, &checked, (account, args.organization_id.as_deref(), lock), &progress);
     }
     let done = runtime.block_on(apply::bootstrap_regions(&aws, checked.valid().map(|p| &p.policy), state_table, &progress));
     for region in &done {
@@ -68,7 +74,7 @@ fn central(
     runtime: &tokio::runtime::Runtime,
     aws: &crate::aws::Aws,
     checked: &policy::Checked,
-    (account, organization): (&str, Option<&str>),
+    (account, organization, lock): (&str, Option<&str>, Option<(u64, u64)>),
     progress: &Progress,
 ) -> anyhow::Result<u8> {
     if let Some(id) = organization {
@@ -83,7 +89,7 @@ fn central(
     );
     let centrals: Vec<_> = crate::render::central::centrals(checked.valid().map(|p| &p.policy), account)
         .into_iter()
-        .map(|c| crate::render::central::Central { organization: organization.map(str::to_string), ..c })
+        .map(|c| crate::render::central::Central { organization: organization.map(str::to_string), lock, ..c })
         .collect();
     anyhow::ensure!(!centrals.is_empty(), "no valid policy copies into account {account} (copies: [{{ region, account: \"{account}\" }}])");
     let mut failed = false;
@@ -103,4 +109,28 @@ fn central(
         println!("{} ({}): {text} — vaults: {}", crate::render::central::CENTRAL_STACK, central.region, vaults.join(", "));
     }
     Ok(if failed || checked.has_errors() { exit::ERROR } else { exit::OK })
+}
+
+/// `--lock MIN:MAX` as retention days, MIN at least 1 and not above MAX.
+fn central_lock(text: &str) -> anyhow::Result<(u64, u64)> {
+    let parse = |part: &str| -> anyhow::Result<u64> {
+        let duration: crate::policy::Duration = part.parse().map_err(|e| anyhow::anyhow!("--lock {text}: {part}: {e}"))?;
+        Ok(duration.days_ceil())
+    };
+    let (min, max) = text.split_once(':').context("--lock takes MIN:MAX, like 30d:3650d")?;
+    let (min, max) = (parse(min)?, parse(max)?);
+    anyhow::ensure!(min >= 1 && min <= max, "--lock {text}: the minimum must be at least 1d and not above the maximum");
+    Ok((min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_lock_is_min_and_max_retention_in_days() {
+        assert_eq!(super::central_lock("30d:3650d").unwrap(), (30, 3650));
+        assert_eq!(super::central_lock("1w:52w").unwrap(), (7, 364));
+        for bad in ["30d", "0d:10d", "40d:30d", "x:30d"] {
+            assert!(super::central_lock(bad).is_err(), "{bad}");
+        }
+    }
 }

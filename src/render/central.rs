@@ -32,6 +32,9 @@ pub struct Central {
     /// Admit every account of this AWS Organization (`o-…`) instead of the
     /// source accounts by id.
     pub organization: Option<String>,
+    /// AWS Backup Vault Lock on every central vault (governance mode:
+    /// minimum and maximum retention days).
+    pub lock: Option<(u64, u64)>,
 }
 
 /// The central stacks of `account`, one per region `policies` copy into it.
@@ -88,7 +91,7 @@ pub fn render(central: &Central) -> Result<Stack, RenderError> {
         let values = Values::from([
             ("vault_name", value(vault)),
             ("access_policy", value(access_policy(sources, central.organization.as_deref()))),
-            ("lock", None),
+            ("lock", central.lock.and_then(|(min, max)| value(json!({ "MinRetentionDays": min, "MaxRetentionDays": max })))),
             ("tags", value(json!({ super::MANAGED_BY_TAG: super::MANAGED_BY_VALUE }))),
         ]);
         let filled = template::fill("central-vault.yaml", &fragment, &values)?;
@@ -157,6 +160,11 @@ mod tests {
             ["Statement"][0];
         assert_eq!(statement["Principal"].as_str(), Some("*"));
         assert_eq!(statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"].as_str(), Some("o-a1b2c3d4e5"));
+        let locked = render(&Central { lock: Some((30, 3650)), ..centrals[0].clone() }).unwrap();
+        let lock =
+            &locked.template["Resources"][format!("Vault{}", logical_id("drctl-central")).as_str()]["Properties"]["LockConfiguration"];
+        assert_eq!((lock["MinRetentionDays"].as_u64(), lock["MaxRetentionDays"].as_u64()), (Some(30), Some(3650)));
+        assert!(vault["Properties"].get("LockConfiguration").is_none(), "no lock unless asked");
     }
 
     fn centrals_for_nobody(policies: &[TablePolicy]) -> bool {
