@@ -60,9 +60,10 @@ impl Plan {
             || self.shared.iter().any(|s| s.plan.status != StackStatus::Unchanged)
     }
 
-    /// Whether any policy failed to plan or is invalid.
+    /// Whether any policy failed to plan or is invalid, or an account
+    /// could not be reached.
     pub fn has_errors(&self) -> bool {
-        !self.invalid.is_empty() || self.policies.iter().any(|p| p.error.is_some())
+        !self.invalid.is_empty() || !self.unreached.is_empty() || self.policies.iter().any(|p| p.error.is_some())
     }
 }
 

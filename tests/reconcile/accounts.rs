@@ -65,6 +65,9 @@ async fn policies_in_two_accounts_are_applied_and_proven_there_and_a_missing_rol
     assert_eq!(plan.unreached.len(), 1, "{:#?}", plan.unreached);
     assert!(plan.unreached[0].contains(&format!("cannot assume {lost_role} in account {}", missing.id)), "{:#?}", plan.unreached);
     assert!(plan.unreached[0].contains("AccessDenied"), "AWS's reason is kept: {:#?}", plan.unreached);
+    let text = plan::format::text(&plan, false);
+    assert!(text.contains("accounts not reached") && text.contains(&lost_role), "{text}");
+    assert!(plan.has_errors(), "a dry run exits 1 while an account cannot be reached");
     let account_of = |name: &str| plan.policies.iter().find(|p| p.name == name).unwrap().account.clone();
     assert_eq!(account_of("orders"), Some(first.id.clone()));
     let report = reconcile::reconcile(&own.aws, &store, &desired, &plan, &options("run-1"), &Progress::Quiet, &Stop::default()).await;

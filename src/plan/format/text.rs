@@ -38,6 +38,16 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             let _ = writeln!(out, "  {}", p.paint(colour, &line));
         }
     }
+    if !plan.unreached.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            p.paint(BOLD_RED, "accounts not reached (their policies are not planned, no orphan is looked for there):")
+        );
+        for why in &plan.unreached {
+            let _ = writeln!(out, "  {}", p.paint("", why));
+        }
+    }
     for policy in &plan.policies {
         out.push('\n');
         text_policy(&mut out, p, policy, &plan.shared);
