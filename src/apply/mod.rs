@@ -137,12 +137,14 @@ impl Report {
 
 /// Applies every changed policy of `plan`, concurrently within a bound.
 pub async fn apply(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options, progress: &Progress) -> Report {
+    // Each account of the plan's shared stacks and orphans, reached once.
+    let accounts = stack_accounts(aws, checked, plan).await;
     let mut shared = SharedOutcomes::default();
-    for (account, in_account) in stack_accounts(aws, checked, plan).await {
-        let part = plan.stacks_in(account);
+    for (account, in_account) in &accounts {
+        let part = plan.stacks_in(*account);
         shared.extend(match in_account {
-            Ok(in_account) => apply_shared(&in_account, checked, &part, options, progress).await,
-            Err(why) => SharedOutcomes::failed(&part, &why),
+            Ok(in_account) => apply_shared(in_account, checked, &part, options, progress).await,
+            Err(why) => SharedOutcomes::failed(&part, why),
         });
     }
     let options = &Options { shared, ..options.clone() };
@@ -160,7 +162,7 @@ pub async fn apply(aws: &Aws, checked: &Checked, plan: &Plan, options: &Options,
     .collect()
     .await;
     policies.sort_by(|a, b| a.name.cmp(&b.name));
-    let (pruned, orphans_left) = prune_in_accounts(stack_accounts(aws, checked, plan).await, plan, options, progress).await;
+    let (pruned, orphans_left) = prune_in_accounts(&accounts, plan, options, progress).await;
     progress.finish();
     Report { policies, pruned, orphans_left }
 }

@@ -19,17 +19,17 @@ pub async fn prune_orphans(aws: &Aws, plan: &Plan, options: &Options, progress: 
 /// [`prune_orphans`] in each account, with that account's [`Aws`]; an
 /// account drctl cannot act in leaves its orphans.
 pub async fn prune_in_accounts(
-    accounts: Vec<(Option<&str>, Result<crate::aws::InAccount<'_>, String>)>,
+    accounts: &[(Option<&str>, Result<crate::aws::InAccount<'_>, String>)],
     plan: &Plan,
     options: &Options,
     progress: &Progress,
 ) -> (Vec<StackReport>, Vec<OrphanStack>) {
     let (mut pruned, mut left) = (Vec::new(), Vec::new());
     for (account, in_account) in accounts {
-        let part = plan.stacks_in(account);
+        let part = plan.stacks_in(*account);
         match in_account {
             Ok(in_account) => {
-                let (done, kept) = prune_orphans(&in_account, &part, options, progress).await;
+                let (done, kept) = prune_orphans(in_account, &part, options, progress).await;
                 pruned.extend(done);
                 left.extend(kept);
             }

@@ -211,10 +211,8 @@ pub async fn collect(
     let regions: Vec<String> = regions.into_iter().collect();
     // Each account's leftovers with its own credentials, and the records of
     // its policies (a deleted policy's record is drctl's own account's).
-    let reached_by = |policy: &str| {
-        let spec = checked.valid().find(|p| p.policy.metadata.name == policy).map(|p| &p.policy.spec)?;
-        checked.reached_by_role(spec.account.as_deref())
-    };
+    let roles = checked.roles_by_policy();
+    let reached_by = |policy: &str| roles.get(policy).copied().flatten();
     let roles = checked.accounts.iter().flat_map(|a| &a.accounts.accounts).filter(|a| a.role.is_some());
     let mut report = GcReport::default();
     for account in std::iter::once(None).chain(roles.map(Some)) {

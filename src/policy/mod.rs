@@ -57,6 +57,12 @@ impl Checked {
         account.and_then(|id| self.account(id)).filter(|a| a.role.is_some()).map(|a| a.id.as_str())
     }
 
+    /// [`Checked::reached_by_role`] of every valid policy, by name: one pass,
+    /// for stages that ask it of many stacks or records.
+    pub fn roles_by_policy(&self) -> std::collections::BTreeMap<&str, Option<&str>> {
+        self.valid().map(|p| (p.policy.metadata.name.as_str(), self.reached_by_role(p.policy.spec.account.as_deref()))).collect()
+    }
+
     /// Policies with no error finding: the ones later stages may act on.
     pub fn valid(&self) -> impl Iterator<Item = &LoadedPolicy> {
         self.policies.iter().filter(|p| !self.findings.iter().any(|f| f.is_error() && f.file == p.file))

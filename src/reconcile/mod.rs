@@ -174,14 +174,16 @@ pub async fn reconcile(
     let canaries = remove_canaries_of_deleted_policies(aws, checked, known.values(), options.clock).await;
     // Shared stacks before any policy: each is applied once, and its members
     // then report (and record) what became of it.
+    // Each account of the plan's shared stacks and orphans, reached once.
+    let accounts = Box::pin(apply::stack_accounts(aws, checked, plan)).await;
     let with_shared;
     let options = if options.mode == Mode::Reconcile && !stop.requested() {
         let mut shared = apply::SharedOutcomes::default();
-        for (account, in_account) in Box::pin(apply::stack_accounts(aws, checked, plan)).await {
-            let part = plan.stacks_in(account);
+        for (account, in_account) in &accounts {
+            let part = plan.stacks_in(*account);
             shared.extend(match in_account {
-                Ok(in_account) => Box::pin(shared::apply(&in_account, store, checked, &part, options, progress, stop)).await,
-                Err(why) => apply::SharedOutcomes::failed(&part, &why),
+                Ok(in_account) => Box::pin(shared::apply(in_account, store, checked, &part, options, progress, stop)).await,
+                Err(why) => apply::SharedOutcomes::failed(&part, why),
             });
         }
         with_shared = Options { apply: apply::Options { shared, ..options.apply.clone() }, ..options.clone() };
@@ -199,7 +201,7 @@ pub async fn reconcile(
     let (pruned, orphans_left) = if stop.requested() {
         (Vec::new(), plan.orphans.clone())
     } else {
-        Box::pin(apply::prune_in_accounts(Box::pin(apply::stack_accounts(aws, checked, plan)).await, plan, &options.apply, progress)).await
+        Box::pin(apply::prune_in_accounts(&accounts, plan, &options.apply, progress)).await
     };
     progress.finish();
     Report { commit: options.commit.clone(), policies, pruned, orphans_left, invalid: plan.invalid.clone(), canaries }

@@ -270,10 +270,10 @@ impl Projection {
         // policy's `spec.account` with a role) counts under
         // `<account>/<region>`, where AWS's defaults apply (the applied
         // values read are those of drctl's own account).
+        let roles = checked.roles_by_policy();
         let account_of = |stack: &Stack| {
             let policy = stack.policy.as_ref().or(stack.members.first())?;
-            let spec = &valid.iter().find(|p| &p.metadata.name == policy)?.spec;
-            checked.reached_by_role(spec.account.as_deref()).map(str::to_string)
+            roles.get(policy.as_str()).copied().flatten().map(str::to_string)
         };
         for stack in &mut stacks {
             if let Some(account) = account_of(stack) {
